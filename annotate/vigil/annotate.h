@@ -1,0 +1,129 @@
+/*
+ * vigil/annotate.h - tell Valgrind memcheck and AddressSanitizer what a custom
+ * allocator does, so they check blocks inside its pools as they check malloc's.
+ *
+ * This is the only file of vigil that includes the tools' headers.  Every
+ * macro compiles to nothing unless the tool is enabled:
+ *   - Valgrind: define VIGIL_USE_VALGRIND to 1 before including this header
+ *     (vigil's own build does so when configured --with-valgrind) and have
+ *     <valgrind/memcheck.h>.  The requests cost a few instructions when the
+ *     program is not running under Valgrind.
+ *   - ASan: automatic when compiling with -fsanitize=address.
+ *
+ * Valgrind side, in brief (the manual's "memory pools" section has the rest):
+ * memcheck needs to know which bytes are addressable (NOACCESS), addressable
+ * but holding garbage (UNDEFINED) and holding data (DEFINED), and which
+ * ranges are blocks the program owns (POOL_ALLOC) so it can report leaks and
+ * show allocation stacks.  A pool is named by any unique address.  Caveats
+ * from the manual that shape how vigil uses them: a pool block is not
+ * checked for overlap with other blocks; memcheck remembers the stack of the
+ * POOL_ALLOC call, so issue it as close to the user's call as possible; and
+ * POOL_CREATE's redzone only affects how errors are described.
+ *
+ * ASan side: ASan has no notion of pools, only of poisoned bytes.  NOACCESS
+ * poisons; UNDEFINED and DEFINED unpoison (ASan does not track definedness);
+ * POOL_ALLOC unpoisons exactly n bytes (the shadow supports a partial last
+ * 8-byte granule, so p[n] stays poisoned for any n when the rest of the
+ * granule was poisoned before); POOL_FREE does nothing under ASan because it
+ * carries no size: follow it with VIGIL_MEM_NOACCESS(p, size).
+ */
+#ifndef VIGIL_ANNOTATE_H
+#define VIGIL_ANNOTATE_H
+
+#include <stddef.h>
+
+#if defined(VIGIL_USE_VALGRIND) && VIGIL_USE_VALGRIND
+#include <valgrind/valgrind.h>
+#include <valgrind/memcheck.h>
+#define VIGIL_VALGRIND_ENABLED 1
+#else
+#define VIGIL_VALGRIND_ENABLED 0
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define VIGIL_ASAN_ENABLED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VIGIL_ASAN_ENABLED 1
+#endif
+#endif
+#ifndef VIGIL_ASAN_ENABLED
+#define VIGIL_ASAN_ENABLED 0
+#endif
+
+#if VIGIL_ASAN_ENABLED
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#endif
+
+/* Nonzero when the program runs under Valgrind. */
+#if VIGIL_VALGRIND_ENABLED
+#define VIGIL_RUNNING_ON_VALGRIND() ((int)RUNNING_ON_VALGRIND)
+#else
+#define VIGIL_RUNNING_ON_VALGRIND() 0
+#endif
+
+/* One statement per tool; both can be on in one build (rarely useful, but
+ * harmless: Valgrind cannot run an ASan binary). */
+#if VIGIL_VALGRIND_ENABLED
+#define VIGIL_VG_(stmt) do { stmt; } while (0)
+#else
+#define VIGIL_VG_(stmt) do { } while (0)
+#endif
+#if VIGIL_ASAN_ENABLED
+#define VIGIL_ASAN_(stmt) do { stmt; } while (0)
+#else
+#define VIGIL_ASAN_(stmt) do { } while (0)
+#endif
+
+/* The n bytes at p may not be touched by the program. */
+#define VIGIL_MEM_NOACCESS(p, n) do { \
+        VIGIL_VG_((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n))); \
+        VIGIL_ASAN_(ASAN_POISON_MEMORY_REGION((p), (n))); } while (0)
+
+/* The n bytes at p may be written; reading them before is an error. */
+#define VIGIL_MEM_UNDEFINED(p, n) do { \
+        VIGIL_VG_((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n))); \
+        VIGIL_ASAN_(ASAN_UNPOISON_MEMORY_REGION((p), (n))); } while (0)
+
+/* The n bytes at p hold data the program may read. */
+#define VIGIL_MEM_DEFINED(p, n) do { \
+        VIGIL_VG_((void)VALGRIND_MAKE_MEM_DEFINED((p), (n))); \
+        VIGIL_ASAN_(ASAN_UNPOISON_MEMORY_REGION((p), (n))); } while (0)
+
+/* A pool named by the address `pool`: redzone is the bytes the allocator
+ * leaves around each block, zeroed is nonzero when new blocks read as 0. */
+#define VIGIL_POOL_CREATE(pool, redzone, zeroed) \
+        VIGIL_VG_(VALGRIND_CREATE_MEMPOOL((pool), (redzone), (zeroed)))
+
+/* Forget the pool and every block still allocated in it. */
+#define VIGIL_POOL_DESTROY(pool) \
+        VIGIL_VG_(VALGRIND_DESTROY_MEMPOOL((pool)))
+
+/* The program now owns n bytes at p, allocated from pool (content undefined
+ * for memcheck unless the pool was created zeroed). */
+#define VIGIL_POOL_ALLOC(pool, p, n) do { \
+        VIGIL_VG_(VALGRIND_MEMPOOL_ALLOC((pool), (p), (n))); \
+        VIGIL_ASAN_(ASAN_UNPOISON_MEMORY_REGION((p), (n))); } while (0)
+
+/* The block at p goes back to pool; memcheck makes it no-access. */
+#define VIGIL_POOL_FREE(pool, p) \
+        VIGIL_VG_(VALGRIND_MEMPOOL_FREE((pool), (p)))
+
+/* Function attribute: do not instrument this function's memory accesses. */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize_address)
+#define VIGIL_NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
+#endif
+#if __has_attribute(no_sanitize)
+#define VIGIL_NO_SANITIZE_THREAD __attribute__((no_sanitize("thread")))
+#endif
+#endif
+#ifndef VIGIL_NO_SANITIZE_ADDRESS
+#define VIGIL_NO_SANITIZE_ADDRESS
+#endif
+#ifndef VIGIL_NO_SANITIZE_THREAD
+#define VIGIL_NO_SANITIZE_THREAD
+#endif
+
+#endif /* VIGIL_ANNOTATE_H */

@@ -1,0 +1,101 @@
+/*
+ * vigil.h - the vigil allocator API.
+ *
+ * Three domains, in the PEP 445 tradition:
+ *   raw  - the system allocator by default; safe to call from anywhere;
+ *   mem  - general small-object memory, the arena allocator by default;
+ *   obj  - object memory, the arena allocator by default.
+ * A block must be freed through the domain that allocated it.
+ *
+ * Each domain's allocator is a replaceable table; so is the source the arena
+ * takes its memory from.  Replace them before other threads use vigil: the
+ * tables are read without a lock.
+ */
+#ifndef VIGIL_H
+#define VIGIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VIGIL_API __attribute__((visibility("default")))
+#else
+#define VIGIL_API
+#endif
+
+typedef enum { VIGIL_DOMAIN_RAW, VIGIL_DOMAIN_MEM, VIGIL_DOMAIN_OBJ } vigil_domain;
+
+typedef struct {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void  (*free)(void *ctx, void *ptr);
+} vigil_allocator;
+
+typedef struct {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size);
+    void  (*free)(void *ctx, void *ptr, size_t size);
+} vigil_arena_allocator;
+
+/* Allocation.  size 0 gives a unique non-NULL pointer; a size that cannot be
+ * served (including nelem * elsize overflowing) gives NULL with errno ENOMEM;
+ * free(NULL) does nothing; every block is aligned to 16 bytes. */
+VIGIL_API void *vigil_raw_malloc(size_t size);
+VIGIL_API void *vigil_raw_calloc(size_t nelem, size_t elsize);
+VIGIL_API void *vigil_raw_realloc(void *ptr, size_t new_size);
+VIGIL_API void  vigil_raw_free(void *ptr);
+
+VIGIL_API void *vigil_mem_malloc(size_t size);
+VIGIL_API void *vigil_mem_calloc(size_t nelem, size_t elsize);
+VIGIL_API void *vigil_mem_realloc(void *ptr, size_t new_size);
+VIGIL_API void  vigil_mem_free(void *ptr);
+
+VIGIL_API void *vigil_obj_malloc(size_t size);
+VIGIL_API void *vigil_obj_calloc(size_t nelem, size_t elsize);
+VIGIL_API void *vigil_obj_realloc(void *ptr, size_t new_size);
+VIGIL_API void  vigil_obj_free(void *ptr);
+
+/* Replace or wrap a domain's allocator.  To hook, get the current table,
+ * keep it, and set a table whose functions call the kept one. */
+VIGIL_API void vigil_get_allocator(vigil_domain domain, vigil_allocator *out);
+VIGIL_API void vigil_set_allocator(vigil_domain domain, const vigil_allocator *alloc);
+
+/* Replace the source of arena memory (mmap/munmap by default).  Set it before
+ * the first arena is allocated: arenas are given back to the source that
+ * gave them. */
+VIGIL_API void vigil_get_arena_allocator(vigil_arena_allocator *out);
+VIGIL_API void vigil_set_arena_allocator(const vigil_arena_allocator *alloc);
+
+/* Wrap every domain's current allocator with the debug hooks (guard bytes,
+ * fill patterns, API tags).  Calling it again does not wrap twice. */
+VIGIL_API void vigil_setup_debug_hooks(void);
+
+/* "arena", "arena_debug", "malloc" or "malloc_debug"; NULL when a custom
+ * allocator is installed on any domain. */
+VIGIL_API const char *vigil_allocator_name(void);
+
+/* Live blocks handed out by vigil's own allocators (the arena and the system
+ * allocator wrapper), all domains together. */
+VIGIL_API size_t vigil_allocated_blocks(void);
+
+/* Print the arena statistics; returns 0 (printing nothing) when no domain
+ * uses the arena, 1 otherwise. */
+VIGIL_API int vigil_print_stats(FILE *out);
+
+/* Debug hooks: check one debug block now (0 when it is healthy, otherwise
+ * report like a failed free would, and return non-zero when VIGIL_ABORT=0),
+ * dump one to stderr, count the errors reported so far. */
+VIGIL_API int    vigil_check_block(const void *ptr);
+VIGIL_API void   vigil_dump_block(const void *ptr);
+VIGIL_API size_t vigil_error_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIGIL_H */

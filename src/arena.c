@@ -1,0 +1,413 @@
+/*
+ * arena.c - the arena allocator: blocks of one size class in pools, pools in
+ * arenas.  The layout and the reasoning behind it are in arena.h.
+ *
+ * Locking: one mutex guards the heap, the pools and the arena buckets.  The
+ * ownership check reads only the pool header's arena index (constant while
+ * the pool's arena lives) and the arena table's addresses (atomics), so it
+ * needs no lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vigil/annotate.h"
+
+struct arena_slot {
+    struct vigil_arena a;
+    /* Returned to the source that gave it, whatever the source is by then. */
+    void *src_ctx;
+    void (*src_free)(void *ctx, void *ptr, size_t size);
+};
+
+/* Addresses apart from the slots: the ownership check reads them unlocked. */
+static _Atomic uintptr_t arena_base[VIGIL_MAX_ARENAS];
+static struct arena_slot slots[VIGIL_MAX_ARENAS];
+static uint32_t slots_used;            /* slots ever used */
+static struct vigil_arena *unused_slots;
+
+/* Arenas with at least one free pool, by their count of free pools. */
+#define NB_BUCKETS (VIGIL_POOLS_PER_ARENA + 1)
+#define BUCKET_WORDS ((NB_BUCKETS + 63) / 64)
+static struct vigil_arena *buckets[NB_BUCKETS];
+static uint64_t bucket_bits[BUCKET_WORDS];
+
+static struct vigil_heap heap;
+static size_t heap_blocks;
+static size_t empty_arenas;
+static size_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline uint32_t arena_index(const struct vigil_arena *a)
+{
+    return (uint32_t)((const struct arena_slot *)a - slots);
+}
+
+/* The intentional read described in arena.h: pool->arenaindex may be
+ * uninitialised or another allocator's bytes when p is not ours.  Exempt from
+ * ASan, suppressed for memcheck (supp/vigil.supp names this function). */
+VIGIL_NO_SANITIZE_ADDRESS VIGIL_NO_SANITIZE_THREAD __attribute__((noinline))
+int vigil__arena_owns(const void *p)
+{
+    uint32_t idx = vigil_pool_of(p)->arenaindex;
+    if (idx >= VIGIL_MAX_ARENAS)
+        return 0;
+    uintptr_t base = atomic_load_explicit(&arena_base[idx], memory_order_acquire);
+    return base != 0 && (uintptr_t)p - base < VIGIL_ARENA_SIZE;
+}
+
+/* ---- arena buckets ---- */
+
+static void bucket_insert(struct vigil_arena *a)
+{
+    uint32_t n = a->nfreepools;
+    if (n == 0)
+        return;
+    a->prev = NULL;
+    a->next = buckets[n];
+    if (a->next)
+        a->next->prev = a;
+    buckets[n] = a;
+    bucket_bits[n / 64] |= (uint64_t)1 << (n % 64);
+}
+
+static void bucket_remove(struct vigil_arena *a)
+{
+    uint32_t n = a->nfreepools;
+    if (n == 0)
+        return;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        buckets[n] = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    if (!buckets[n])
+        bucket_bits[n / 64] &= ~((uint64_t)1 << (n % 64));
+}
+
+static struct vigil_arena *fullest_arena(void)
+{
+    for (unsigned w = 0; w < BUCKET_WORDS; w++)
+        if (bucket_bits[w])
+            return buckets[w * 64 + (unsigned)__builtin_ctzll(bucket_bits[w])];
+    return NULL;
+}
+
+/* ---- arenas ---- */
+
+static struct vigil_arena *new_arena(void)
+{
+    struct vigil_arena *a;
+    if (unused_slots) {
+        a = unused_slots;
+        unused_slots = a->next;
+    } else if (slots_used < VIGIL_MAX_ARENAS) {
+        a = &slots[slots_used++].a;
+    } else {
+        return NULL;
+    }
+
+    vigil_arena_allocator src;
+    vigil__arena_source(&src);
+    void *mem = src.alloc(src.ctx, VIGIL_ARENA_SIZE);
+    if (!mem) {
+        a->next = unused_slots;
+        unused_slots = a;
+        return NULL;
+    }
+    struct arena_slot *s = (struct arena_slot *)a;
+    s->src_ctx = src.ctx;
+    s->src_free = src.free;
+
+    uintptr_t base = (uintptr_t)mem;
+    a->first_pool = (base + VIGIL_POOL_MASK) & ~VIGIL_POOL_MASK;
+    a->pool_address = a->first_pool;
+    a->ntotalpools = (uint32_t)((base + VIGIL_ARENA_SIZE - a->first_pool) / VIGIL_POOL_SIZE);
+    a->nfreepools = a->ntotalpools;
+    a->freepools = NULL;
+    atomic_store_explicit(&arena_base[arena_index(a)], base, memory_order_release);
+
+    arenas_allocated++;
+    arenas_current++;
+    if (arenas_current > arenas_highwater)
+        arenas_highwater = arenas_current;
+    empty_arenas++;
+    bucket_insert(a);
+    return a;
+}
+
+static void release_arena(struct vigil_arena *a)
+{
+    struct arena_slot *s = (struct arena_slot *)a;
+    uint32_t idx = arena_index(a);
+    void *mem = (void *)atomic_load_explicit(&arena_base[idx], memory_order_relaxed);
+    /* Forget the address before the memory can be reused by anybody else, so
+     * the unlocked ownership check never claims foreign memory. */
+    atomic_store_explicit(&arena_base[idx], 0, memory_order_release);
+    s->src_free(s->src_ctx, mem, VIGIL_ARENA_SIZE);
+    a->next = unused_slots;
+    unused_slots = a;
+    arenas_reclaimed++;
+    arenas_current--;
+}
+
+/* ---- pools ---- */
+
+static void list_push(struct vigil_pool **head, struct vigil_pool *p)
+{
+    p->prev = NULL;
+    p->next = *head;
+    if (p->next)
+        p->next->prev = p;
+    *head = p;
+}
+
+static void list_remove(struct vigil_pool **head, struct vigil_pool *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        *head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+static struct vigil_pool *new_pool(unsigned cls, bool *grew)
+{
+    struct vigil_arena *a = fullest_arena();
+    if (!a) {
+        a = new_arena();
+        if (!a)
+            return NULL;
+        *grew = true;
+    }
+    if (a->nfreepools == a->ntotalpools)
+        empty_arenas--;
+    bucket_remove(a);
+    a->nfreepools--;
+    bucket_insert(a);
+
+    struct vigil_pool *pool = a->freepools;
+    if (pool) {
+        a->freepools = pool->next;
+    } else {
+        pool = (struct vigil_pool *)a->pool_address;
+        a->pool_address += VIGIL_POOL_SIZE;
+        pool->arenaindex = arena_index(a);
+    }
+    size_t size = vigil_class_size(cls);
+    pool->cls = cls;
+    pool->nused = 0;
+    pool->full = 0;
+    pool->freeblock = NULL;
+    pool->nextoffset = VIGIL_POOL_OVERHEAD;
+    pool->maxnextoffset = (uint32_t)(VIGIL_POOL_SIZE - size);
+    list_push(&heap.classes[cls].used, pool);
+    return pool;
+}
+
+static void pool_to_arena(struct vigil_pool *pool)
+{
+    struct vigil_arena *a = &slots[pool->arenaindex].a;
+    pool->next = a->freepools;
+    a->freepools = pool;
+    bucket_remove(a);
+    a->nfreepools++;
+    if (a->nfreepools == a->ntotalpools) {
+        if (empty_arenas >= 1) {       /* one spare is enough */
+            release_arena(a);
+            return;
+        }
+        empty_arenas++;
+    }
+    bucket_insert(a);
+}
+
+/* ---- blocks ---- */
+
+/* Lock held.  Returns NULL only when no arena can be had. */
+static void *small_alloc(size_t size, bool *grew)
+{
+    unsigned cls = vigil_size_class(size);
+    struct vigil_class_lists *cl = &heap.classes[cls];
+    struct vigil_pool *pool = cl->used;
+    if (!pool) {
+        pool = new_pool(cls, grew);
+        if (!pool)
+            return NULL;
+    }
+    struct vigil_block *b = pool->freeblock;
+    if (b) {
+        pool->freeblock = b->next;
+    } else {
+        b = (struct vigil_block *)((char *)pool + pool->nextoffset);
+        pool->nextoffset += (uint32_t)vigil_class_size(cls);
+    }
+    pool->nused++;
+    heap_blocks++;
+    if (!pool->freeblock && pool->nextoffset > pool->maxnextoffset) {
+        list_remove(&cl->used, pool);
+        list_push(&cl->full, pool);
+        pool->full = 1;
+    }
+    return b;
+}
+
+/* Lock held; p is ours. */
+static void small_free(void *p)
+{
+    struct vigil_pool *pool = vigil_pool_of(p);
+    struct vigil_class_lists *cl = &heap.classes[pool->cls];
+    struct vigil_block *b = p;
+    b->next = pool->freeblock;
+    pool->freeblock = b;
+    pool->nused--;
+    heap_blocks--;
+    if (pool->full) {
+        list_remove(&cl->full, pool);
+        pool->full = 0;
+        if (pool->nused == 0) {
+            pool_to_arena(pool);
+            return;
+        }
+        list_push(&cl->used, pool);
+    } else if (pool->nused == 0) {
+        list_remove(&cl->used, pool);
+        pool_to_arena(pool);
+    }
+}
+
+static void report_new_arena(void)
+{
+    if (vigil__config()->mallocstats)
+        vigil_print_stats(stderr);
+}
+
+static void *arena_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    if (size <= VIGIL_SMALL_MAX) {
+        bool grew = false;
+        pthread_mutex_lock(&lock);
+        void *p = small_alloc(size, &grew);
+        pthread_mutex_unlock(&lock);
+        if (grew)
+            report_new_arena();
+        if (p)
+            return p;
+        /* No arena to be had: the raw domain may still serve it. */
+    }
+    const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
+    return raw->malloc(raw->ctx, size);
+}
+
+static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    size_t size;
+    if (__builtin_mul_overflow(nelem, elsize, &size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (size > VIGIL_SMALL_MAX) {
+        const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
+        return raw->calloc(raw->ctx, nelem, elsize);
+    }
+    void *p = arena_malloc(ctx, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+static void arena_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (!p)
+        return;
+    if (vigil__arena_owns(p)) {
+        pthread_mutex_lock(&lock);
+        small_free(p);
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
+    raw->free(raw->ctx, p);
+}
+
+static void *arena_realloc(void *ctx, void *p, size_t size)
+{
+    if (!p)
+        return arena_malloc(ctx, size);
+    if (!vigil__arena_owns(p)) {
+        const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
+        return raw->realloc(raw->ctx, p, size);
+    }
+    /* The class cannot change while p is live, so no lock is needed. */
+    unsigned cls = vigil_pool_of(p)->cls;
+    size_t cur = vigil_class_size(cls);
+    /* Stay in place when the block still fits and no more than a quarter of
+     * it would be wasted; otherwise move, so a shrunk block frees its room. */
+    if (size <= cur && (vigil_size_class(size) == cls || 4 * size >= 3 * cur))
+        return p;
+    void *q = arena_malloc(ctx, size);
+    if (!q)
+        return NULL;                   /* p stays valid */
+    memcpy(q, p, size < cur ? size : cur);
+    arena_free(ctx, p);
+    return q;
+}
+
+const vigil_allocator vigil__arena_allocator = {
+    NULL, arena_malloc, arena_calloc, arena_realloc, arena_free,
+};
+
+/* ---- statistics ---- */
+
+void vigil__arena_stats(struct vigil_arena_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&lock);
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        size_t size = vigil_class_size(c);
+        size_t capacity = (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) / size;
+        struct vigil_pool *lists[2] = { heap.classes[c].used, heap.classes[c].full };
+        for (int l = 0; l < 2; l++)
+            for (struct vigil_pool *p = lists[l]; p; p = p->next) {
+                st->class_pools[c]++;
+                st->class_blocks[c] += p->nused;
+                st->class_avail[c] += capacity - p->nused;
+            }
+        st->blocks += st->class_blocks[c];
+    }
+    for (uint32_t i = 0; i < slots_used; i++) {
+        uintptr_t base = atomic_load_explicit(&arena_base[i], memory_order_relaxed);
+        if (!base)
+            continue;
+        st->free_pools += slots[i].a.nfreepools;
+        st->alignment_bytes += VIGIL_ARENA_SIZE - (size_t)slots[i].a.ntotalpools * VIGIL_POOL_SIZE;
+    }
+    st->arenas_allocated = arenas_allocated;
+    st->arenas_reclaimed = arenas_reclaimed;
+    st->arenas_highwater = arenas_highwater;
+    st->arenas_current = arenas_current;
+    pthread_mutex_unlock(&lock);
+}
+
+size_t vigil__arena_blocks(void)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = heap_blocks;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+/* ---- fork: the child inherits a consistent heap ---- */
+
+void vigil__arena_atfork_prepare(void) { pthread_mutex_lock(&lock); }
+void vigil__arena_atfork_parent(void) { pthread_mutex_unlock(&lock); }
+void vigil__arena_atfork_child(void) { pthread_mutex_init(&lock, NULL); }

@@ -1,0 +1,138 @@
+/*
+ * arena.h - the layout of the arena allocator: size classes, pools, arenas.
+ *
+ * Small requests (at most VIGIL_SMALL_MAX bytes) are served from blocks of one
+ * size class, carved out of pools, carved out of arenas:
+ *
+ *   arena (VIGIL_ARENA_SIZE = 1 MiB, from the arena source: mmap by default)
+ *   +--------+--------+--------+-- ... --+--------+
+ *   | pool 0 | pool 1 | pool 2 |         | pool N |   N = 255, or 254 when the
+ *   +--------+--------+--------+-- ... --+--------+   source gave memory that is
+ *       |                                             not page-aligned
+ *       v
+ *   pool (VIGIL_POOL_SIZE = 4 KiB, page-aligned, one size class)
+ *   +-------------+-------+-------+-------+-- ... --+-------+-----+
+ *   | pool_header | block | block | block |         | block | pad |
+ *   +-------------+-------+-------+-------+-- ... --+-------+-----+
+ *     64 bytes      size class bytes each, 16-aligned          quantization
+ *
+ * Size classes step by 16 bytes (the alignment every block must have):
+ *
+ *   request   0..16   17..32   33..48   ...   497..512
+ *   class     0       1        2              31
+ *   block     16      32       48             512
+ *
+ * Larger requests go to the raw domain.
+ *
+ * "Is this pointer ours?" is O(1) and needs no lookup structure: round the
+ * pointer down to its pool (VIGIL_POOL_SIZE alignment) and read the arena
+ * index in the pool header there, then check that the arena table entry of
+ * that index holds the pointer.  For a pointer that is not ours the "header"
+ * is whatever bytes happen to lie at the start of its page: possibly
+ * uninitialised, possibly another allocator's data.  That read is safe
+ * because the pool size is not larger than the system page size, so the
+ * rounded-down address is in the same page as the pointer, which the caller
+ * owns and which is therefore mapped.  Any value read is harmless: an index
+ * out of range fails the first test, and an index in range fails the second
+ * unless the pointer really lies inside that arena (arena memory is only ever
+ * ours).  Valgrind and ASan see this as a read of undefined or foreign
+ * memory; it is exempted from ASan and named in supp/vigil.supp.
+ *
+ * Pools with free blocks of a class sit on that class's "used" list, full
+ * pools on its "full" list.  A pool whose last block is freed goes back to
+ * its arena, not to a per-class empty list, so that an arena whose pools are
+ * all empty can be returned to the system; re-initialising a pool for
+ * another class costs a few stores, as blocks are carved lazily.
+ *
+ * Arenas with free pools are kept in buckets by their count of free pools,
+ * and a new pool is always taken from the arena with the fewest free pools.
+ * That packs live blocks into the fullest arenas and lets the emptiest ones
+ * drain and be returned to the system.  One wholly empty arena is kept as a
+ * spare so a program that frees and allocates around an arena boundary does
+ * not map and unmap repeatedly.
+ *
+ * The per-class lists live in struct vigil_heap.  Today there is one heap and
+ * one lock; the heap is the unit that becomes per-thread.
+ */
+#ifndef VIGIL_ARENA_H
+#define VIGIL_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#define VIGIL_ALIGNMENT        16
+#define VIGIL_ALIGNMENT_SHIFT  4
+#define VIGIL_SMALL_MAX        512
+#define VIGIL_NB_CLASSES       (VIGIL_SMALL_MAX / VIGIL_ALIGNMENT)
+
+#define VIGIL_POOL_SIZE        4096
+#define VIGIL_POOL_MASK        ((uintptr_t)VIGIL_POOL_SIZE - 1)
+#define VIGIL_ARENA_SIZE       ((size_t)1 << 20)
+#define VIGIL_POOLS_PER_ARENA  (VIGIL_ARENA_SIZE / VIGIL_POOL_SIZE)
+
+/* The arena table never moves, so "is this pointer ours?" can read it without
+ * a lock.  65536 arenas of 1 MiB: 64 GiB of small blocks; past that, small
+ * requests fall back to the raw domain. */
+#define VIGIL_MAX_ARENAS       65536
+
+/* Request size (1..VIGIL_SMALL_MAX; 0 shares class 0) -> class index. */
+static inline unsigned vigil_size_class(size_t size)
+{
+    return size ? (unsigned)((size - 1) >> VIGIL_ALIGNMENT_SHIFT) : 0;
+}
+
+/* Class index -> block size. */
+static inline size_t vigil_class_size(unsigned cls)
+{
+    return ((size_t)cls + 1) << VIGIL_ALIGNMENT_SHIFT;
+}
+
+struct vigil_block {
+    struct vigil_block *next;      /* free-list link, in freed blocks only */
+};
+
+struct vigil_pool {
+    uint32_t arenaindex;           /* read by the ownership check; set once */
+    uint32_t cls;                  /* size class of every block here */
+    uint32_t nused;                /* blocks handed out */
+    uint32_t nextoffset;           /* next never-used block (lazy carving) */
+    uint32_t maxnextoffset;        /* last offset where a block still fits */
+    uint32_t full;                 /* on the class's full list */
+    struct vigil_block *freeblock; /* freed blocks, a singly linked list */
+    struct vigil_pool *next;       /* class list, or the arena's free pools */
+    struct vigil_pool *prev;
+    uint64_t reserved_;            /* pads the header to 64 bytes */
+};
+
+#define VIGIL_POOL_OVERHEAD    64
+_Static_assert(sizeof(struct vigil_pool) <= VIGIL_POOL_OVERHEAD, "pool header too big");
+_Static_assert(VIGIL_POOL_OVERHEAD % VIGIL_ALIGNMENT == 0, "blocks must stay aligned");
+
+struct vigil_arena {
+    uintptr_t address;             /* as the source gave it; 0 = slot unused */
+    uintptr_t first_pool;          /* address rounded up to a pool boundary */
+    uintptr_t pool_address;        /* next never-used pool */
+    struct vigil_pool *freepools;  /* pools emptied and given back */
+    uint32_t nfreepools;           /* free pools, given back or never used */
+    uint32_t ntotalpools;
+    struct vigil_arena *next;      /* bucket list, or the unused-slot list */
+    struct vigil_arena *prev;
+};
+
+/* Per size class: pools with free blocks, pools with none. */
+struct vigil_class_lists {
+    struct vigil_pool *used;
+    struct vigil_pool *full;
+};
+
+struct vigil_heap {
+    struct vigil_class_lists classes[VIGIL_NB_CLASSES];
+};
+
+static inline struct vigil_pool *vigil_pool_of(const void *p)
+{
+    return (struct vigil_pool *)((uintptr_t)p & ~VIGIL_POOL_MASK);
+}
+
+#endif /* VIGIL_ARENA_H */

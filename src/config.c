@@ -1,0 +1,135 @@
+/*
+ * config.c - the one place that reads the environment.
+ *
+ * Read once, at first use (pthread_once), not in a constructor: the library
+ * may be called before main, from another library's constructor, or from
+ * several threads at once, and a constructor's order is not ours to choose.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "vigil/annotate.h"
+
+static const struct {
+    const char *name;
+    enum vigil_mode mode;
+} modes[] = {
+    { "default", VIGIL_MODE_DEFAULT },
+    { "debug", VIGIL_MODE_DEBUG },
+    { "arena", VIGIL_MODE_ARENA },
+    { "arena_debug", VIGIL_MODE_ARENA_DEBUG },
+    { "malloc", VIGIL_MODE_MALLOC },
+    { "malloc_debug", VIGIL_MODE_MALLOC_DEBUG },
+};
+
+int vigil__parse_mode(const char *s, enum vigil_mode *out)
+{
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(s, modes[i].name) == 0) {
+            *out = modes[i].mode;
+            return 1;
+        }
+    return 0;
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+int vigil__parse_size(const char *s, size_t *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return 0;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return 0;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && shift)
+        end++;
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end != '\0' || v > (SIZE_MAX >> shift))
+        return 0;
+    *out = (size_t)(v << shift);
+    return 1;
+}
+
+/* Written with write(2): this can run inside malloc, on any heap state. */
+static void warn(const char *var, const char *value, const char *accepted)
+{
+    char line[512];
+    int n = snprintf(line, sizeof line,
+                     "vigil: %s=%.200s is not valid; accepted: %s; using the default\n",
+                     var, value, accepted);
+    if (n > 0)
+        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static struct vigil_config cfg;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void read_environment(void)
+{
+    cfg.mode = VIGIL_MODE_DEFAULT;
+    cfg.abort_on_error = 1;
+    cfg.quarantine = VIGIL_DEFAULT_QUARANTINE;
+
+    const char *v = getenv("VIGIL_MALLOC");
+    if (v && *v) {
+        if (vigil__parse_mode(v, &cfg.mode))
+            cfg.mode_set = 1;
+        else
+            warn("VIGIL_MALLOC", v, VIGIL_ACCEPTED_MODES);
+    }
+
+    v = getenv("VIGIL_MALLOCSTATS");
+    cfg.mallocstats = v && *v;
+
+    v = getenv("VIGIL_QUARANTINE");
+    if (v && *v && !vigil__parse_size(v, &cfg.quarantine)) {
+        warn("VIGIL_QUARANTINE", v, "a byte count such as 0, 65536, 512K, 4M");
+        cfg.quarantine = VIGIL_DEFAULT_QUARANTINE;
+    }
+
+    v = getenv("VIGIL_ABORT");
+    if (v && *v) {
+        if (strcmp(v, "0") == 0)
+            cfg.abort_on_error = 0;
+        else if (strcmp(v, "1") == 0)
+            cfg.abort_on_error = 1;
+        else
+            warn("VIGIL_ABORT", v, "0, 1");
+    }
+
+    v = getenv("VIGIL_BREAK_SERIAL");
+    if (v && *v) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno || *end || !isdigit((unsigned char)*v))
+            warn("VIGIL_BREAK_SERIAL", v, "a serial number (1, 2, ...)");
+        else
+            cfg.break_serial = n;
+    }
+
+    cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
+}
+
+const struct vigil_config *vigil__config(void)
+{
+    pthread_once(&once, read_environment);
+    return &cfg;
+}

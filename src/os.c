@@ -1,0 +1,45 @@
+/*
+ * os.c - where arena memory comes from: mmap and munmap unless the program
+ * installs its own source with vigil_set_arena_allocator().
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+static void *os_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void os_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    munmap(ptr, size);
+}
+
+static vigil_arena_allocator source = { NULL, os_alloc, os_free };
+static pthread_mutex_t source_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void vigil__arena_source(vigil_arena_allocator *out)
+{
+    pthread_mutex_lock(&source_lock);
+    *out = source;
+    pthread_mutex_unlock(&source_lock);
+}
+
+void vigil_get_arena_allocator(vigil_arena_allocator *out)
+{
+    vigil__arena_source(out);
+}
+
+void vigil_set_arena_allocator(const vigil_arena_allocator *alloc)
+{
+    pthread_mutex_lock(&source_lock);
+    source = *alloc;
+    pthread_mutex_unlock(&source_lock);
+}
