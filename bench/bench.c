@@ -1,1 +1,894 @@
-/* placeholder */ int main(void){return 0;}
+/*
+ * bench.c - vigil's allocators against glibc, mimalloc and jemalloc, side by
+ * side in one process.
+ *
+ *   bench [--quick] [--csv FILE]
+ *
+ * Allocators (columns):
+ *   glibc        libc's malloc/realloc/free, called directly;
+ *   vigil        vigil_mem_malloc/realloc/free with vigil's default tables
+ *                (the arena);
+ *   vigil-debug  the same calls with the tables vigil_setup_debug_hooks()
+ *                installed (the arena wrapped by the debug hooks);
+ *   mimalloc     mi_malloc/mi_realloc/mi_free from libmimalloc.so.2;
+ *   jemalloc     malloc/realloc/free from libjemalloc.so.2.
+ * mimalloc and jemalloc are dlopen'ed at run time; when a library is missing
+ * its column is left out.
+ *
+ * Workloads (rows) are one function each, taking an allocator table.  Every
+ * allocator sees the same sequence of sizes and frees (fixed seeds).  Each
+ * block gets a tag written into its first bytes, which is checked before the
+ * block is freed (and after every realloc), so the memory is really touched
+ * and a broken allocator is caught rather than timed.
+ *
+ * Timing: rounds.  A round runs every workload through every allocator, the
+ * allocator order rotating from round to round, so a noisy stretch of machine
+ * time is shared out rather than landing on one allocator.  Round 0 is a
+ * warm-up and is not counted.  Reported: the median over the counted rounds
+ * of nanoseconds per op, an op being one call to malloc, realloc or free
+ * (the loop, the random numbers and the tag checks are included and are the
+ * same for every allocator).
+ *
+ * Memory: for each allocator a forked child allocates N blocks (and writes
+ * every byte of them) and reports the growth of its resident set divided by
+ * N: the bytes of memory each live block really costs, metadata included.
+ * Measured before any timing, so each child starts from a fresh heap.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#ifdef __GLIBC__
+#include <gnu/libc-version.h>
+#endif
+
+#include "vigil.h"
+
+#ifndef MIMALLOC_SO
+#define MIMALLOC_SO "libmimalloc.so.2"
+#endif
+#ifndef JEMALLOC_SO
+#define JEMALLOC_SO "libjemalloc.so.2"
+#endif
+
+/* ---- small helpers ---- */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("bench: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+/* splitmix64: small, fast, and the same sequence everywhere. */
+static inline uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n), n < 2^32, without a division. */
+static inline size_t random_below(uint64_t *state, size_t n)
+{
+    return (size_t)(((next_random(state) >> 32) * (uint64_t)n) >> 32);
+}
+
+#define RANDOM_MIN 8
+#define RANDOM_MAX 512
+static inline size_t random_size(uint64_t *state)
+{
+    return RANDOM_MIN + random_below(state, RANDOM_MAX - RANDOM_MIN + 1);
+}
+
+#define SEED UINT64_C(20240601)
+
+/* ---- allocators ---- */
+
+struct allocator {
+    const char *name;
+    void *(*malloc)(size_t size);
+    void *(*realloc)(void *ptr, size_t size);
+    void  (*free)(void *ptr);
+    void  (*activate)(void);        /* before each run, or NULL */
+};
+
+#define MAX_ALLOCATORS 5
+static struct allocator allocators[MAX_ALLOCATORS];
+static int nallocators;
+
+/* vigil: the tables of the three domains, plain and with the debug hooks.
+ * All three are switched together, and a run frees every block it made
+ * before the tables change: the arena hands blocks over 512 bytes to the raw
+ * domain's current table, so a block made under one set of tables must be
+ * freed under the same set (the debug quarantine frees its blocks late, but
+ * only from a debug free or at exit, hence the debug tables at exit). */
+static vigil_allocator vigil_plain[3], vigil_debug[3];
+static const char *vigil_plain_name, *vigil_debug_name;
+static int vigil_debug_differs;
+
+static void install_tables(const vigil_allocator *tables)
+{
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++)
+        vigil_set_allocator((vigil_domain)d, &tables[d]);
+}
+
+static void use_vigil(void) { install_tables(vigil_plain); }
+static void use_vigil_debug(void) { install_tables(vigil_debug); }
+
+static int same_table(const vigil_allocator *a, const vigil_allocator *b)
+{
+    return a->ctx == b->ctx && a->malloc == b->malloc && a->calloc == b->calloc &&
+           a->realloc == b->realloc && a->free == b->free;
+}
+
+static void setup_vigil(void)
+{
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++)
+        vigil_get_allocator((vigil_domain)d, &vigil_plain[d]);
+    vigil_plain_name = vigil_allocator_name();
+    vigil_setup_debug_hooks();
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
+        vigil_get_allocator((vigil_domain)d, &vigil_debug[d]);
+        if (!same_table(&vigil_plain[d], &vigil_debug[d]))
+            vigil_debug_differs = 1;
+    }
+    vigil_debug_name = vigil_allocator_name();
+    use_vigil();
+}
+
+/* dlsym into a function pointer without the object/function pointer cast. */
+static int lookup(void *handle, const char *symbol, void *fnptr, size_t size)
+{
+    void *sym = dlsym(handle, symbol);
+    if (!sym)
+        return 0;
+    memcpy(fnptr, &sym, size);
+    return 1;
+}
+#define LOOKUP(h, name, fn) lookup((h), (name), &(fn), sizeof(fn))
+
+static char mimalloc_note[160] = "not found";
+static char jemalloc_note[200] = "not found";
+
+static void load_mimalloc(struct allocator *a)
+{
+    void *h = dlopen(MIMALLOC_SO, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(mimalloc_note, sizeof mimalloc_note, "not loaded: %s", dlerror());
+        return;
+    }
+    struct allocator m = { .name = "mimalloc" };
+    if (!LOOKUP(h, "mi_malloc", m.malloc) || !LOOKUP(h, "mi_realloc", m.realloc) ||
+        !LOOKUP(h, "mi_free", m.free)) {
+        snprintf(mimalloc_note, sizeof mimalloc_note, "not used: %s lacks mi_malloc", MIMALLOC_SO);
+        return;
+    }
+    int (*version)(void) = NULL;
+    if (LOOKUP(h, "mi_version", version) && version) {
+        int v = version();
+        snprintf(mimalloc_note, sizeof mimalloc_note, "%s, version %d.%d.%d", MIMALLOC_SO,
+                 v / 100, v / 10 % 10, v % 10);
+    } else {
+        snprintf(mimalloc_note, sizeof mimalloc_note, "%s", MIMALLOC_SO);
+    }
+    *a = m;
+    nallocators++;
+}
+
+/*
+ * jemalloc uses initial-exec TLS, more of it than glibc keeps spare for
+ * dlopen ("cannot allocate memory in static TLS block").  The spare is a
+ * glibc tunable read at start-up, so when that is the failure, run this
+ * program again with a bigger one.
+ */
+#define TLS_TUNABLE "glibc.rtld.optional_static_tls=16384"
+#define REEXEC_MARK "VIGIL_BENCH_REEXEC"
+
+static void load_jemalloc(struct allocator *a, char **argv)
+{
+    void *h = dlopen(JEMALLOC_SO, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *err = dlerror();
+        if (err && strstr(err, "static TLS") && !getenv(REEXEC_MARK)) {
+            const char *old = getenv("GLIBC_TUNABLES");
+            size_t len = (old ? strlen(old) + 1 : 0) + sizeof TLS_TUNABLE;
+            char *tunables = malloc(len);
+            if (tunables) {
+                snprintf(tunables, len, "%s%s%s", old ? old : "", old ? ":" : "", TLS_TUNABLE);
+                setenv("GLIBC_TUNABLES", tunables, 1);
+                setenv(REEXEC_MARK, "1", 1);
+                fflush(NULL);
+                execv("/proc/self/exe", argv);
+                unsetenv(REEXEC_MARK);   /* exec failed: carry on without */
+            }
+        }
+        snprintf(jemalloc_note, sizeof jemalloc_note, "not loaded: %s", err ? err : "?");
+        return;
+    }
+    struct allocator j = { .name = "jemalloc" };
+    if (!LOOKUP(h, "malloc", j.malloc) || !LOOKUP(h, "realloc", j.realloc) ||
+        !LOOKUP(h, "free", j.free)) {
+        snprintf(jemalloc_note, sizeof jemalloc_note, "not used: %s lacks malloc", JEMALLOC_SO);
+        return;
+    }
+    int (*mallctl)(const char *, void *, size_t *, void *, size_t) = NULL;
+    const char *version = NULL;
+    size_t vlen = sizeof version;
+    if (LOOKUP(h, "mallctl", mallctl) && mallctl &&
+        mallctl("version", &version, &vlen, NULL, 0) == 0 && version) {
+        char v[32];
+        snprintf(v, sizeof v, "%s", version);
+        v[strcspn(v, "-")] = '\0';       /* "5.3.0-0-g54eaed1..." -> "5.3.0" */
+        snprintf(jemalloc_note, sizeof jemalloc_note, "%s, version %s", JEMALLOC_SO, v);
+    } else {
+        snprintf(jemalloc_note, sizeof jemalloc_note, "%s", JEMALLOC_SO);
+    }
+    if (getenv(REEXEC_MARK))
+        strncat(jemalloc_note, " (run with GLIBC_TUNABLES=" TLS_TUNABLE ")",
+                sizeof jemalloc_note - strlen(jemalloc_note) - 1);
+    *a = j;
+    nallocators++;
+}
+
+static void setup_allocators(char **argv)
+{
+    allocators[nallocators++] = (struct allocator){
+        "glibc", malloc, realloc, free, NULL };
+    allocators[nallocators++] = (struct allocator){
+        "vigil", vigil_mem_malloc, vigil_mem_realloc, vigil_mem_free, use_vigil };
+    allocators[nallocators++] = (struct allocator){
+        "vigil-debug", vigil_mem_malloc, vigil_mem_realloc, vigil_mem_free, use_vigil_debug };
+    load_mimalloc(&allocators[nallocators]);
+    load_jemalloc(&allocators[nallocators], argv);
+}
+
+static int allocator_index(const char *name)
+{
+    for (int i = 0; i < nallocators; i++)
+        if (strcmp(allocators[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- workloads ---- */
+
+struct params {
+    size_t random_live, random_steps;
+    size_t lifo_batch, lifo_reps;
+    size_t fifo_batch, fifo_reps;
+    size_t realloc_blocks, realloc_reps;
+};
+
+#define ONE_SIZE    64      /* the LIFO and FIFO block size */
+#define GROW_FROM   8
+#define GROW_TO     2048
+
+static void **slots;        /* the live blocks of a workload */
+
+/* The tag of the block in slot i: written at allocation, checked at free. */
+static inline uint64_t tag_of(size_t slot)
+{
+    return ((uint64_t)slot + 1) * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+static inline void stamp(void *p, size_t slot)
+{
+    uint64_t t = tag_of(slot);
+    memcpy(p, &t, sizeof t);
+}
+
+static void corrupt(const struct allocator *a, const void *p, size_t slot)
+{
+    die("%s: block %p (slot %zu) lost its contents", a->name, p, slot);
+}
+
+static inline void check(const struct allocator *a, const void *p, size_t slot)
+{
+    uint64_t t;
+    memcpy(&t, p, sizeof t);
+    if (__builtin_expect(t != tag_of(slot), 0))
+        corrupt(a, p, slot);
+}
+
+static void out_of_memory(const struct allocator *a, size_t size)
+{
+    die("%s: allocating %zu bytes failed: %s", a->name, size, strerror(errno));
+}
+
+static inline void *need(const struct allocator *a, void *p, size_t size)
+{
+    if (__builtin_expect(p == NULL, 0))
+        out_of_memory(a, size);
+    return p;
+}
+
+/* Random sizes 8..512, random_live blocks live: each step frees a random
+ * live block and allocates a new one in its place. */
+static size_t run_random(const struct allocator *a, const struct params *p)
+{
+    uint64_t rng = SEED;
+    size_t n = p->random_live;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t size = random_size(&rng);
+        slots[i] = need(a, a->malloc(size), size);
+        stamp(slots[i], i);
+    }
+    for (size_t s = 0; s < p->random_steps; s++) {
+        size_t k = random_below(&rng, n);
+        check(a, slots[k], k);
+        a->free(slots[k]);
+        size_t size = random_size(&rng);
+        slots[k] = need(a, a->malloc(size), size);
+        stamp(slots[k], k);
+    }
+    for (size_t i = 0; i < n; i++) {
+        check(a, slots[i], i);
+        a->free(slots[i]);
+    }
+    return 2 * n + 2 * p->random_steps;
+}
+
+/* One size, a stack: allocate a batch, free it newest first. */
+static size_t run_lifo(const struct allocator *a, const struct params *p)
+{
+    size_t n = p->lifo_batch;
+
+    for (size_t r = 0; r < p->lifo_reps; r++) {
+        for (size_t i = 0; i < n; i++) {
+            slots[i] = need(a, a->malloc(ONE_SIZE), ONE_SIZE);
+            stamp(slots[i], i);
+        }
+        for (size_t i = n; i-- > 0;) {
+            check(a, slots[i], i);
+            a->free(slots[i]);
+        }
+    }
+    return 2 * n * p->lifo_reps;
+}
+
+/* One size, a queue: allocate a batch, free it oldest first. */
+static size_t run_fifo(const struct allocator *a, const struct params *p)
+{
+    size_t n = p->fifo_batch;
+
+    for (size_t r = 0; r < p->fifo_reps; r++) {
+        for (size_t i = 0; i < n; i++) {
+            slots[i] = need(a, a->malloc(ONE_SIZE), ONE_SIZE);
+            stamp(slots[i], i);
+        }
+        for (size_t i = 0; i < n; i++) {
+            check(a, slots[i], i);
+            a->free(slots[i]);
+        }
+    }
+    return 2 * n * p->fifo_reps;
+}
+
+/* The growth steps of run_realloc: about 1.25x each, as a growing buffer
+ * would, 8 -> 18 -> 30 -> 45 -> 64 -> ... -> 1690 -> 2048. */
+static size_t grow(size_t size)
+{
+    size_t next = size + size / 4 + 8;
+    return next < GROW_TO ? next : GROW_TO;
+}
+
+/* Many blocks growing side by side from 8 bytes to 2 KiB: each step
+ * reallocs every block once, so a block's neighbours are live and growing
+ * in place is not a given. */
+static size_t run_realloc(const struct allocator *a, const struct params *p)
+{
+    size_t n = p->realloc_blocks, calls = 0;
+
+    for (size_t r = 0; r < p->realloc_reps; r++) {
+        for (size_t i = 0; i < n; i++) {
+            slots[i] = need(a, a->malloc(GROW_FROM), GROW_FROM);
+            stamp(slots[i], i);
+        }
+        calls += n;
+        for (size_t size = GROW_FROM; size < GROW_TO;) {
+            size = grow(size);
+            for (size_t i = 0; i < n; i++) {
+                unsigned char *q = need(a, a->realloc(slots[i], size), size);
+                check(a, q, i);         /* the contents moved with the block */
+                q[size - 1] = (unsigned char)i;
+                slots[i] = q;
+            }
+            calls += n;
+        }
+        for (size_t i = 0; i < n; i++) {
+            check(a, slots[i], i);
+            a->free(slots[i]);
+        }
+        calls += n;
+    }
+    return calls;
+}
+
+struct workload {
+    const char *name;
+    size_t (*run)(const struct allocator *a, const struct params *p);
+};
+
+static const struct workload workloads[] = {
+    { "random", run_random },
+    { "lifo", run_lifo },
+    { "fifo", run_fifo },
+    { "realloc", run_realloc },
+};
+#define NWORKLOADS ((int)(sizeof workloads / sizeof workloads[0]))
+
+static void describe_workloads(const struct params *p)
+{
+    printf("  random   sizes %d..%d, %zu live blocks, %zu steps of free(random block) + malloc\n",
+           RANDOM_MIN, RANDOM_MAX, p->random_live, p->random_steps);
+    printf("  lifo     %d bytes: malloc %zu, free them newest first; x %zu\n",
+           ONE_SIZE, p->lifo_batch, p->lifo_reps);
+    printf("  fifo     %d bytes: malloc %zu, free them oldest first; x %zu\n",
+           ONE_SIZE, p->fifo_batch, p->fifo_reps);
+    int steps = 0;
+    for (size_t s = GROW_FROM; s < GROW_TO; s = grow(s))
+        steps++;
+    printf("  realloc  %zu blocks grown side by side %d -> %d bytes in %d steps of ~1.25x; x %zu\n",
+           p->realloc_blocks, GROW_FROM, GROW_TO, steps, p->realloc_reps);
+}
+
+/* ---- timing ---- */
+
+#define MAX_ROUNDS 15
+
+/* ns/op of one workload through one allocator. */
+static double time_run(const struct workload *w, const struct allocator *a,
+                       const struct params *p)
+{
+    if (a->activate)
+        a->activate();
+    double t0 = now_ns();
+    size_t calls = w->run(a, p);
+    double t1 = now_ns();
+    use_vigil();
+    return (t1 - t0) / (double)calls;
+}
+
+static double samples[NWORKLOADS][MAX_ALLOCATORS][MAX_ROUNDS];
+
+struct summary {
+    double median, min, max;
+};
+static struct summary speed[NWORKLOADS][MAX_ALLOCATORS];
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static struct summary summarize(const double *v, int n)
+{
+    double s[MAX_ROUNDS];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, compare_doubles);
+    struct summary r = { n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, s[0], s[n - 1] };
+    return r;
+}
+
+static void run_rounds(const struct params *p, int rounds)
+{
+    int progress = isatty(STDERR_FILENO);
+    for (int round = 0; round <= rounds; round++) {   /* round 0: warm-up */
+        if (progress)
+            fprintf(stderr, "\r%s round %d/%d ", round ? "timed" : "warm-up", round, rounds);
+        for (int w = 0; w < NWORKLOADS; w++)
+            for (int k = 0; k < nallocators; k++) {
+                int i = (k + round) % nallocators;
+                double ns = time_run(&workloads[w], &allocators[i], p);
+                if (round)
+                    samples[w][i][round - 1] = ns;
+            }
+    }
+    if (progress)
+        fprintf(stderr, "\r%30s\r", "");
+    for (int w = 0; w < NWORKLOADS; w++)
+        for (int i = 0; i < nallocators; i++)
+            speed[w][i] = summarize(samples[w][i], rounds);
+}
+
+/* ---- memory ---- */
+
+#define MEM_BLOCKS  100000
+#define MEM_FIXED   40
+
+/* Resident anonymous pages of this process (resident minus file-backed:
+ * the first call of a function faults in code pages, which are not the
+ * allocator's memory), read without allocating (so glibc's heap is not
+ * disturbed by the measurement); -1 when unknown. */
+static long resident_pages(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    long size, resident, shared;
+    if (sscanf(buf, "%ld %ld %ld", &size, &resident, &shared) != 3)
+        return -1;
+    return resident - shared;
+}
+
+/* In a forked child: allocate n blocks of size fixed_size (0: random sizes
+ * 8..512), write every byte, and return the resident-set growth per block.
+ * NAN when it cannot be measured. */
+static double bytes_per_block(const struct allocator *a, size_t fixed_size, size_t n)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return NAN;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return NAN;
+    }
+    if (pid == 0) {
+        double result = NAN;
+        close(fd[0]);
+#ifdef PR_SET_THP_DISABLE
+        /* Count in 4 KiB pages, not in 2 MiB huge ones. */
+        prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+#endif
+        if (a->activate)
+            a->activate();
+        /* The pointer array is outside every allocator, and resident
+         * before the first reading. */
+        void **ptrs = mmap(NULL, n * sizeof *ptrs, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (ptrs != MAP_FAILED) {
+            memset(ptrs, 0, n * sizeof *ptrs);
+            /* Let the allocator do its lazy set-up before the first reading. */
+            a->free(a->malloc(fixed_size ? fixed_size : RANDOM_MAX));
+            uint64_t rng = SEED;
+            resident_pages();          /* fault in its code before measuring */
+            long before = resident_pages();
+            size_t i;
+            for (i = 0; i < n; i++) {
+                size_t size = fixed_size ? fixed_size : random_size(&rng);
+                if (!(ptrs[i] = a->malloc(size)))
+                    break;
+                memset(ptrs[i], 0x5a, size);
+            }
+            long after = resident_pages();
+            if (i == n && before >= 0 && after >= before)
+                result = (double)(after - before) * (double)sysconf(_SC_PAGESIZE) / (double)n;
+        }
+        if (write(fd[1], &result, sizeof result) != (ssize_t)sizeof result)
+            _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    double result = NAN;
+    if (read(fd[0], &result, sizeof result) != (ssize_t)sizeof result)
+        result = NAN;
+    close(fd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return result;
+}
+
+static double memory_fixed[MAX_ALLOCATORS], memory_random[MAX_ALLOCATORS];
+static double random_mean_request;
+
+static void measure_memory(void)
+{
+    uint64_t rng = SEED;
+    double total = 0;
+    for (size_t i = 0; i < MEM_BLOCKS; i++)
+        total += (double)random_size(&rng);
+    random_mean_request = total / MEM_BLOCKS;
+    for (int i = 0; i < nallocators; i++) {
+        memory_fixed[i] = bytes_per_block(&allocators[i], MEM_FIXED, MEM_BLOCKS);
+        memory_random[i] = bytes_per_block(&allocators[i], 0, MEM_BLOCKS);
+    }
+}
+
+/* ---- report ---- */
+
+static int count_cores(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+#endif
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static void cpu_model(char *out, size_t size)
+{
+    snprintf(out, size, "unknown cpu");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v += 1 + strspn(v + 1, " \t");
+                v[strcspn(v, "\n")] = '\0';
+                snprintf(out, size, "%s", v);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+#define COL 12
+
+static void print_header(const struct params *p, int rounds, int quick)
+{
+    char cpu[128];
+    cpu_model(cpu, sizeof cpu);
+    printf("vigil bench%s\n", quick ? " (--quick: short run, rough figures)" : "");
+    printf("machine: %d cores usable, %ld online, %s\n", count_cores(),
+           sysconf(_SC_NPROCESSORS_ONLN), cpu);
+    printf("rounds: %d timed, after 1 warm-up round; allocators interleaved round-robin\n",
+           rounds);
+#ifdef __GLIBC__
+    printf("glibc:       malloc/realloc/free, glibc %s\n", gnu_get_libc_version());
+#else
+    printf("glibc:       the C library's malloc/realloc/free\n");
+#endif
+    if (getenv("LD_PRELOAD") && *getenv("LD_PRELOAD"))
+        printf("             NOTE: LD_PRELOAD=%s: the glibc column may not be glibc's malloc\n",
+               getenv("LD_PRELOAD"));
+    printf("vigil:       vigil_mem_*, tables \"%s\"\n",
+           vigil_plain_name ? vigil_plain_name : "(custom)");
+    printf("vigil-debug: vigil_mem_*, tables \"%s\" (after vigil_setup_debug_hooks)\n",
+           vigil_debug_name ? vigil_debug_name : "(custom)");
+    if (!vigil_debug_differs)
+        printf("             NOTE: vigil_setup_debug_hooks() changed no table, so this "
+               "column measures the same as \"vigil\"\n");
+    printf("mimalloc:    %s\n", mimalloc_note);
+    printf("jemalloc:    %s\n", jemalloc_note);
+    printf("workloads:\n");
+    describe_workloads(p);
+    putchar('\n');
+}
+
+static void print_cell(double v, const char *fmt)
+{
+    if (isnan(v))
+        printf("%*s", COL, "-");
+    else
+        printf(fmt, COL, v);
+}
+
+static void print_speed(int rounds)
+{
+    printf("ns/op (median of %d rounds; an op is one malloc, realloc or free call)\n", rounds);
+    printf("%-9s", "workload");
+    for (int i = 0; i < nallocators; i++)
+        printf("%*s", COL, allocators[i].name);
+    putchar('\n');
+    for (int w = 0; w < NWORKLOADS; w++) {
+        printf("%-9s", workloads[w].name);
+        for (int i = 0; i < nallocators; i++)
+            print_cell(speed[w][i].median, "%*.1f");
+        putchar('\n');
+    }
+
+    /* Ratios: everybody to glibc, and what the debug hooks cost. */
+    int g = allocator_index("glibc"), v = allocator_index("vigil"),
+        d = allocator_index("vigil-debug");
+    printf("\nratios of the medians: each allocator / glibc (below 1: faster than glibc),"
+           " and vigil-debug / vigil\n");
+    printf("%-9s", "workload");
+    for (int i = 0; i < nallocators; i++)
+        if (i != g)
+            printf("%*s", COL, allocators[i].name);
+    printf("%*s\n", COL + 2, "debug/vigil");
+    for (int w = 0; w < NWORKLOADS; w++) {
+        printf("%-9s", workloads[w].name);
+        for (int i = 0; i < nallocators; i++)
+            if (i != g)
+                printf("%*.2f", COL, speed[w][i].median / speed[w][g].median);
+        printf("%*.2f\n", COL + 2, speed[w][d].median / speed[w][v].median);
+    }
+
+    printf("\nspread over the rounds, (max - min) / median, %%\n");
+    printf("%-9s", "workload");
+    for (int i = 0; i < nallocators; i++)
+        printf("%*s", COL, allocators[i].name);
+    putchar('\n');
+    for (int w = 0; w < NWORKLOADS; w++) {
+        printf("%-9s", workloads[w].name);
+        for (int i = 0; i < nallocators; i++) {
+            const struct summary *s = &speed[w][i];
+            printf("%*.0f", COL, 100 * (s->max - s->min) / s->median);
+        }
+        putchar('\n');
+    }
+}
+
+static void print_memory(void)
+{
+    printf("\nmemory: bytes of RSS per live block (%d blocks allocated and written in a "
+           "forked child, RSS growth / blocks; in brackets: minus the bytes requested)\n",
+           MEM_BLOCKS);
+    printf("%-16s", "requested");
+    for (int i = 0; i < nallocators; i++)
+        printf("%*s", COL + 2, allocators[i].name);
+    putchar('\n');
+    char label[32];
+    snprintf(label, sizeof label, "%d", MEM_FIXED);
+    printf("%-16s", label);
+    for (int i = 0; i < nallocators; i++) {
+        if (isnan(memory_fixed[i]))
+            printf("%*s", COL + 2, "-");
+        else
+            printf("%*.1f (%+5.1f)", COL + 2 - 8, memory_fixed[i], memory_fixed[i] - MEM_FIXED);
+    }
+    putchar('\n');
+    snprintf(label, sizeof label, "%d..%d (%.0f)", RANDOM_MIN, RANDOM_MAX, random_mean_request);
+    printf("%-16s", label);
+    for (int i = 0; i < nallocators; i++) {
+        if (isnan(memory_random[i]))
+            printf("%*s", COL + 2, "-");
+        else
+            printf("%*.1f (%+5.1f)", COL + 2 - 8, memory_random[i],
+                   memory_random[i] - random_mean_request);
+    }
+    putchar('\n');
+}
+
+/* Long ("tidy") CSV: one value per line, so a plot script can pick. */
+static int write_csv(FILE *f, const char *path, int rounds, int quick)
+{
+    fprintf(f, "section,workload,allocator,value,min,max,unit\n");
+    fprintf(f, "info,cores,,%d,,,count\n", count_cores());
+    fprintf(f, "info,rounds,,%d,,,count\n", rounds);
+    fprintf(f, "info,quick,,%d,,,flag\n", quick);
+    for (int w = 0; w < NWORKLOADS; w++)
+        for (int i = 0; i < nallocators; i++) {
+            const struct summary *s = &speed[w][i];
+            fprintf(f, "speed,%s,%s,%.3f,%.3f,%.3f,ns/op\n", workloads[w].name,
+                    allocators[i].name, s->median, s->min, s->max);
+        }
+    for (int i = 0; i < nallocators; i++) {
+        if (!isnan(memory_fixed[i]))
+            fprintf(f, "memory,size%d,%s,%.2f,,,bytes/block\n", MEM_FIXED,
+                    allocators[i].name, memory_fixed[i]);
+        if (!isnan(memory_random[i]))
+            fprintf(f, "memory,random%d-%d,%s,%.2f,,,bytes/block\n", RANDOM_MIN, RANDOM_MAX,
+                    allocators[i].name, memory_random[i]);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "bench: writing %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bench [--quick] [--csv FILE]\n"
+                 "  --quick      a short run (a few seconds), for smoke tests\n"
+                 "  --csv FILE   also write the results to FILE as CSV (see bench/plot.sh)\n");
+}
+
+int main(int argc, char **argv)
+{
+    int quick = 0;
+    const char *csv = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = 1;
+        } else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+            csv = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    /* Full run: 1 to 4 million calls per run, 10 to 100 ms. */
+    struct params p = {
+        .random_live = 10000, .random_steps = 1000000,
+        .lifo_batch = 100, .lifo_reps = 20000,
+        .fifo_batch = 1000, .fifo_reps = 2000,
+        .realloc_blocks = 1000, .realloc_reps = 50,
+    };
+    int rounds = 11;
+    if (quick) {
+        p.random_steps /= 20;
+        p.lifo_reps /= 40;
+        p.fifo_reps /= 40;
+        p.realloc_reps /= 25;
+        rounds = 3;
+    }
+
+    setup_allocators(argv);    /* may run the program again, for jemalloc */
+    setup_vigil();
+
+    FILE *csv_file = NULL;     /* opened now, not after the run, if it fails */
+    if (csv && !(csv_file = fopen(csv, "w")))
+        die("cannot write %s: %s", csv, strerror(errno));
+
+    size_t nslots = p.random_live;
+    if (p.fifo_batch > nslots)
+        nslots = p.fifo_batch;
+    if (p.lifo_batch > nslots)
+        nslots = p.lifo_batch;
+    if (p.realloc_blocks > nslots)
+        nslots = p.realloc_blocks;
+    slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        die("out of memory");
+
+    print_header(&p, rounds, quick);
+    fflush(stdout);
+
+    measure_memory();          /* first: every child forks from a fresh heap */
+    run_rounds(&p, rounds);
+
+    print_speed(rounds);
+    print_memory();
+    int status = 0;
+    if (csv_file) {
+        if (write_csv(csv_file, csv, rounds, quick))
+            printf("\nwrote %s\n", csv);
+        else
+            status = 1;
+    }
+
+    free(slots);
+    /* Leave the debug tables installed: whatever the debug layer still holds
+     * (a quarantine) was allocated through them, and if it is released at
+     * exit it must go back the same way (the arena hands its large blocks to
+     * the raw domain's current table). */
+    use_vigil_debug();
+    return status;
+}

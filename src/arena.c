@@ -6,12 +6,31 @@
  * ownership check reads only the pool header's arena index (constant while
  * the pool's arena lives) and the arena table's addresses (atomics), so it
  * needs no lock.
+ *
+ * Tools: when the program runs under Valgrind (or the build uses ASan) the
+ * arena describes itself through vigil/annotate.h.  Arena memory is no-access
+ * when it arrives; a pool header is opened (defined) only while this file
+ * reads or writes it, under the lock, and closed again; a free-list link in a
+ * freed block is made readable or writable for the one access; a block
+ * handed out is a pool chunk of exactly the requested size, registered in
+ * arena_malloc() so memcheck's stack shows the caller's call just below it.
+ * We use mempool requests rather than MALLOCLIKE_BLOCK because a realloc in
+ * place must resize the chunk (VALGRIND_MEMPOOL_CHANGE).  Caveats from the
+ * Valgrind manual that shape this: memcheck does not check chunks for
+ * overlap, so the bookkeeping must be right; MEMPOOL_CHANGE moves or resizes
+ * a chunk but does not change the bytes' state, so VIGIL_POOL_RESIZE marks
+ * the grown or dropped tail itself; and arena memory is mmap'd, never a
+ * malloc block, so chunks are not counted twice by the leak checker (the
+ * METAPOOL case).  To resize exactly, the requested size of each block is
+ * kept in a side table (one uint16_t per 16 bytes of arena), only while
+ * annotating.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -19,6 +38,7 @@
 
 struct arena_slot {
     struct vigil_arena a;
+    uint16_t *requested;   /* annotating only: requested size per block */
     /* Returned to the source that gave it, whatever the source is by then. */
     void *src_ctx;
     void (*src_free)(void *ctx, void *ptr, size_t size);
@@ -43,6 +63,74 @@ static size_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwat
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* ---- tool annotations ----
+ * Decided once, with the first arena: under ASan always, under Valgrind when
+ * running on it.  Outside both, annotating() is a constant 0. */
+#define CAN_ANNOTATE (VIGIL_VALGRIND_ENABLED || VIGIL_ASAN_ENABLED)
+static atomic_int annotate_flag;
+static pthread_once_t annotate_once = PTHREAD_ONCE_INIT;
+static char pool_anchor;                 /* names the mempool for Valgrind */
+#define POOL (&pool_anchor)
+
+/* Memcheck (3.19) skips its leak check when no malloc'd block is live, and
+ * so would never report a leaked pool chunk in a program that itself uses
+ * no malloc.  One small reachable block keeps the check on. */
+static void *volatile leak_check_keepalive;
+
+static void decide_annotation(void)
+{
+    int on = VIGIL_ASAN_ENABLED || vigil__config()->running_on_valgrind;
+    if (on) {
+        /* No redzone: blocks sit back to back, and memcheck would mark a
+         * pool redzone no-access over the neighbouring live blocks. */
+        VIGIL_POOL_CREATE(POOL, 0, 0);
+        if (!VIGIL_ASAN_ENABLED)
+            leak_check_keepalive = malloc(1);
+    }
+    atomic_store_explicit(&annotate_flag, on, memory_order_relaxed);
+}
+
+static inline int annotating(void)
+{
+    return CAN_ANNOTATE && atomic_load_explicit(&annotate_flag, memory_order_relaxed);
+}
+
+static inline void hdr_open(struct vigil_pool *pool)
+{
+    if (annotating())
+        VIGIL_MEM_DEFINED(pool, VIGIL_POOL_OVERHEAD);
+}
+
+static inline void hdr_close(struct vigil_pool *pool)
+{
+    if (annotating())
+        VIGIL_MEM_NOACCESS(pool, VIGIL_POOL_OVERHEAD);
+}
+
+static inline struct vigil_block *link_read(struct vigil_block *b)
+{
+    if (!annotating())
+        return b->next;
+    VIGIL_MEM_DEFINED(b, sizeof *b);
+    struct vigil_block *next = b->next;
+    VIGIL_MEM_NOACCESS(b, sizeof *b);
+    return next;
+}
+
+static inline void link_write(struct vigil_block *b, struct vigil_block *next)
+{
+    if (!annotating()) {
+        b->next = next;
+        return;
+    }
+    VIGIL_MEM_UNDEFINED(b, sizeof *b);
+    b->next = next;
+    VIGIL_MEM_NOACCESS(b, sizeof *b);
+}
+
+/* Requested size of a block; annotating only, lock held. */
+static inline uint16_t *requested_slot(const struct vigil_pool *pool, const void *p);
+
 static inline uint32_t arena_index(const struct vigil_arena *a)
 {
     return (uint32_t)((const struct arena_slot *)a - slots);
@@ -59,6 +147,12 @@ int vigil__arena_owns(const void *p)
         return 0;
     uintptr_t base = atomic_load_explicit(&arena_base[idx], memory_order_acquire);
     return base != 0 && (uintptr_t)p - base < VIGIL_ARENA_SIZE;
+}
+
+static inline uint16_t *requested_slot(const struct vigil_pool *pool, const void *p)
+{
+    const struct arena_slot *s = &slots[pool->arenaindex];
+    return &s->requested[((uintptr_t)p - s->a.first_pool) / VIGIL_ALIGNMENT];
 }
 
 /* ---- arena buckets ---- */
@@ -113,17 +207,25 @@ static struct vigil_arena *new_arena(void)
         return NULL;
     }
 
+    /* No block exists before the first arena, so this is the moment to
+     * decide, once, whether blocks are described to the tools. */
+    pthread_once(&annotate_once, decide_annotation);
+    struct arena_slot *s = (struct arena_slot *)a;
+    if (annotating() && !s->requested)
+        s->requested = vigil__os_map(VIGIL_ARENA_SIZE / VIGIL_ALIGNMENT * sizeof(uint16_t));
+
     vigil_arena_allocator src;
     vigil__arena_source(&src);
-    void *mem = src.alloc(src.ctx, VIGIL_ARENA_SIZE);
+    void *mem = (annotating() && !s->requested) ? NULL : src.alloc(src.ctx, VIGIL_ARENA_SIZE);
     if (!mem) {
         a->next = unused_slots;
         unused_slots = a;
         return NULL;
     }
-    struct arena_slot *s = (struct arena_slot *)a;
     s->src_ctx = src.ctx;
     s->src_free = src.free;
+    if (annotating())
+        VIGIL_MEM_NOACCESS(mem, VIGIL_ARENA_SIZE);
 
     uintptr_t base = (uintptr_t)mem;
     a->first_pool = (base + VIGIL_POOL_MASK) & ~VIGIL_POOL_MASK;
@@ -150,6 +252,9 @@ static void release_arena(struct vigil_arena *a)
     /* Forget the address before the memory can be reused by anybody else, so
      * the unlocked ownership check never claims foreign memory. */
     atomic_store_explicit(&arena_base[idx], 0, memory_order_release);
+    /* The source, or whoever maps this range next, must find it usable. */
+    if (annotating())
+        VIGIL_MEM_UNDEFINED(mem, VIGIL_ARENA_SIZE);
     s->src_free(s->src_ctx, mem, VIGIL_ARENA_SIZE);
     a->next = unused_slots;
     unused_slots = a;
@@ -159,25 +264,36 @@ static void release_arena(struct vigil_arena *a)
 
 /* ---- pools ---- */
 
+/* p's header is open; its neighbours' are opened for the one store. */
 static void list_push(struct vigil_pool **head, struct vigil_pool *p)
 {
     p->prev = NULL;
     p->next = *head;
-    if (p->next)
+    if (p->next) {
+        hdr_open(p->next);
         p->next->prev = p;
+        hdr_close(p->next);
+    }
     *head = p;
 }
 
 static void list_remove(struct vigil_pool **head, struct vigil_pool *p)
 {
-    if (p->prev)
+    if (p->prev) {
+        hdr_open(p->prev);
         p->prev->next = p->next;
-    else
+        hdr_close(p->prev);
+    } else {
         *head = p->next;
-    if (p->next)
+    }
+    if (p->next) {
+        hdr_open(p->next);
         p->next->prev = p->prev;
+        hdr_close(p->next);
+    }
 }
 
+/* Returns the pool with its header open. */
 static struct vigil_pool *new_pool(unsigned cls, bool *grew)
 {
     struct vigil_arena *a = fullest_arena();
@@ -195,10 +311,12 @@ static struct vigil_pool *new_pool(unsigned cls, bool *grew)
 
     struct vigil_pool *pool = a->freepools;
     if (pool) {
+        hdr_open(pool);
         a->freepools = pool->next;
     } else {
         pool = (struct vigil_pool *)a->pool_address;
         a->pool_address += VIGIL_POOL_SIZE;
+        hdr_open(pool);
         pool->arenaindex = arena_index(a);
     }
     size_t size = vigil_class_size(cls);
@@ -212,10 +330,12 @@ static struct vigil_pool *new_pool(unsigned cls, bool *grew)
     return pool;
 }
 
+/* pool's header is open; this closes it. */
 static void pool_to_arena(struct vigil_pool *pool)
 {
     struct vigil_arena *a = &slots[pool->arenaindex].a;
     pool->next = a->freepools;
+    hdr_close(pool);
     a->freepools = pool;
     bucket_remove(a);
     a->nfreepools++;
@@ -237,14 +357,16 @@ static void *small_alloc(size_t size, bool *grew)
     unsigned cls = vigil_size_class(size);
     struct vigil_class_lists *cl = &heap.classes[cls];
     struct vigil_pool *pool = cl->used;
-    if (!pool) {
+    if (pool) {
+        hdr_open(pool);
+    } else {
         pool = new_pool(cls, grew);
         if (!pool)
             return NULL;
     }
     struct vigil_block *b = pool->freeblock;
     if (b) {
-        pool->freeblock = b->next;
+        pool->freeblock = link_read(b);
     } else {
         b = (struct vigil_block *)((char *)pool + pool->nextoffset);
         pool->nextoffset += (uint32_t)vigil_class_size(cls);
@@ -256,6 +378,9 @@ static void *small_alloc(size_t size, bool *grew)
         list_push(&cl->full, pool);
         pool->full = 1;
     }
+    if (annotating())
+        *requested_slot(pool, b) = (uint16_t)size;
+    hdr_close(pool);
     return b;
 }
 
@@ -263,9 +388,12 @@ static void *small_alloc(size_t size, bool *grew)
 static void small_free(void *p)
 {
     struct vigil_pool *pool = vigil_pool_of(p);
+    hdr_open(pool);
     struct vigil_class_lists *cl = &heap.classes[pool->cls];
     struct vigil_block *b = p;
-    b->next = pool->freeblock;
+    if (annotating())
+        VIGIL_MEM_NOACCESS(p, vigil_class_size(pool->cls));
+    link_write(b, pool->freeblock);
     pool->freeblock = b;
     pool->nused--;
     heap_blocks--;
@@ -280,7 +408,9 @@ static void small_free(void *p)
     } else if (pool->nused == 0) {
         list_remove(&cl->used, pool);
         pool_to_arena(pool);
+        return;
     }
+    hdr_close(pool);
 }
 
 static void report_new_arena(void)
@@ -299,8 +429,11 @@ static void *arena_malloc(void *ctx, size_t size)
         pthread_mutex_unlock(&lock);
         if (grew)
             report_new_arena();
-        if (p)
+        if (p) {
+            if (annotating())
+                VIGIL_POOL_ALLOC(POOL, p, size);
             return p;
+        }
         /* No arena to be had: the raw domain may still serve it. */
     }
     const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
@@ -330,6 +463,8 @@ static void arena_free(void *ctx, void *p)
     if (!p)
         return;
     if (vigil__arena_owns(p)) {
+        if (annotating())
+            VIGIL_POOL_FREE(POOL, p);
         pthread_mutex_lock(&lock);
         small_free(p);
         pthread_mutex_unlock(&lock);
@@ -347,17 +482,39 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
         const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
         return raw->realloc(raw->ctx, p, size);
     }
-    /* The class cannot change while p is live, so no lock is needed. */
-    unsigned cls = vigil_pool_of(p)->cls;
-    size_t cur = vigil_class_size(cls);
+    struct vigil_pool *pool = vigil_pool_of(p);
+    unsigned cls;
+    size_t cur, old;
+    if (annotating()) {
+        pthread_mutex_lock(&lock);
+        hdr_open(pool);
+        cls = pool->cls;
+        old = *requested_slot(pool, p);
+        hdr_close(pool);
+        pthread_mutex_unlock(&lock);
+        cur = vigil_class_size(cls);
+    } else {
+        /* The class cannot change while p is live: no lock needed. */
+        cls = pool->cls;
+        old = cur = vigil_class_size(cls);
+    }
     /* Stay in place when the block still fits and no more than a quarter of
      * it would be wasted; otherwise move, so a shrunk block frees its room. */
-    if (size <= cur && (vigil_size_class(size) == cls || 4 * size >= 3 * cur))
+    if (size <= cur && (vigil_size_class(size) == cls || 4 * size >= 3 * cur)) {
+        if (annotating()) {
+            pthread_mutex_lock(&lock);
+            hdr_open(pool);
+            *requested_slot(pool, p) = (uint16_t)size;
+            hdr_close(pool);
+            pthread_mutex_unlock(&lock);
+            VIGIL_POOL_RESIZE(POOL, p, old, size);
+        }
         return p;
+    }
     void *q = arena_malloc(ctx, size);
     if (!q)
         return NULL;                   /* p stays valid */
-    memcpy(q, p, size < cur ? size : cur);
+    memcpy(q, p, size < old ? size : old);
     arena_free(ctx, p);
     return q;
 }
@@ -377,10 +534,13 @@ void vigil__arena_stats(struct vigil_arena_stats *st)
         size_t capacity = (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) / size;
         struct vigil_pool *lists[2] = { heap.classes[c].used, heap.classes[c].full };
         for (int l = 0; l < 2; l++)
-            for (struct vigil_pool *p = lists[l]; p; p = p->next) {
+            for (struct vigil_pool *p = lists[l], *next; p; p = next) {
+                hdr_open(p);
                 st->class_pools[c]++;
                 st->class_blocks[c] += p->nused;
                 st->class_avail[c] += capacity - p->nused;
+                next = p->next;
+                hdr_close(p);
             }
         st->blocks += st->class_blocks[c];
     }
@@ -395,6 +555,16 @@ void vigil__arena_stats(struct vigil_arena_stats *st)
     st->arenas_reclaimed = arenas_reclaimed;
     st->arenas_highwater = arenas_highwater;
     st->arenas_current = arenas_current;
+    pthread_mutex_unlock(&lock);
+}
+
+void vigil__pool_info(const void *p, struct vigil_pool *out)
+{
+    struct vigil_pool *pool = vigil_pool_of(p);
+    pthread_mutex_lock(&lock);
+    hdr_open(pool);
+    *out = *pool;
+    hdr_close(pool);
     pthread_mutex_unlock(&lock);
 }
 

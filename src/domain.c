@@ -24,6 +24,9 @@ static vigil_allocator domains[3];
 __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_int ready;
+/* init() comes back through vigil_get/set_allocator when it installs the
+ * debug hooks; that thread must not wait on the pthread_once it is inside. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local int initializing;
 
 static void stats_at_exit(void)
 {
@@ -32,6 +35,7 @@ static void stats_at_exit(void)
 
 static void init(void)
 {
+    initializing = 1;
     const struct vigil_config *c = vigil__config();
     enum vigil_mode mode = c->mode;
 
@@ -57,6 +61,7 @@ static void init(void)
     pthread_atfork(vigil__arena_atfork_prepare, vigil__arena_atfork_parent,
                    vigil__arena_atfork_child);
     atomic_store_explicit(&ready, 1, memory_order_release);
+    initializing = 0;
 
     /* Last: atexit may allocate, and the tables must be usable by then. */
     if (c->mallocstats)
@@ -65,7 +70,8 @@ static void init(void)
 
 void vigil__ensure_init(void)
 {
-    if (__builtin_expect(!atomic_load_explicit(&ready, memory_order_acquire), 0))
+    if (__builtin_expect(!atomic_load_explicit(&ready, memory_order_acquire), 0) &&
+        !initializing)
         pthread_once(&once, init);
 }
 

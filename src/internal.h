@@ -55,6 +55,9 @@ extern const vigil_allocator vigil__sys_allocator;     /* sysalloc.c */
 size_t vigil__sys_blocks(void);
 int vigil__arena_owns(const void *p);
 size_t vigil__arena_blocks(void);
+/* A copy of the header of the pool holding p (p must be ours), read the way
+ * the allocator reads it, so tests can look under the tools too. */
+void vigil__pool_info(const void *p, struct vigil_pool *out);
 int vigil__arena_in_use(void);          /* domain.c: some domain uses it */
 
 struct vigil_arena_stats {
@@ -74,6 +77,7 @@ void vigil__arena_stats(struct vigil_arena_stats *out);
 /* ---- arena source (os.c) ---- */
 
 void vigil__arena_source(vigil_arena_allocator *out);
+void *vigil__os_map(size_t size);        /* NULL on failure */
 
 /* ---- debug hooks (debug.c) ---- */
 

@@ -43,3 +43,10 @@ void vigil_set_arena_allocator(const vigil_arena_allocator *alloc)
     source = *alloc;
     pthread_mutex_unlock(&source_lock);
 }
+
+/* Bookkeeping memory that is not arena memory (and not a heap block, so the
+ * tools' leak checkers do not count it). */
+void *vigil__os_map(size_t size)
+{
+    return os_alloc(NULL, size);
+}

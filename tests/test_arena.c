@@ -22,6 +22,13 @@ static void *acalloc(size_t n, size_t m) { return A->calloc(A->ctx, n, m); }
 static void *arealloc(void *p, size_t n) { return A->realloc(A->ctx, p, n); }
 static void afree(void *p) { A->free(A->ctx, p); }
 
+static struct vigil_pool info(const void *p)
+{
+    struct vigil_pool h;
+    vigil__pool_info(p, &h);
+    return h;
+}
+
 static void test_size_classes(void)
 {
     CU_ASSERT_EQUAL(vigil_size_class(0), 0);
@@ -49,7 +56,7 @@ static void test_blocks_owned_aligned(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(p[n]);
         CU_ASSERT_EQUAL((uintptr_t)p[n] % 16, 0);
         CU_ASSERT(vigil__arena_owns(p[n]));
-        CU_ASSERT_EQUAL(vigil_pool_of(p[n])->cls, vigil_size_class(n));
+        CU_ASSERT_EQUAL(info(p[n]).cls, vigil_size_class(n));
         memset(p[n], (int)(n & 0xff), n);
     }
     for (size_t n = 0; n <= VIGIL_SMALL_MAX; n++) {
@@ -105,14 +112,14 @@ static void pool_life_cycle(void *arg)
     vigil__arena_stats(&st);
     if (st.class_pools[cls] != before.class_pools[cls] + 1) exit(10);
     if (vigil_pool_of(b[0]) != vigil_pool_of(b[per_pool - 1])) exit(11);
-    if (!vigil_pool_of(b[0])->full) exit(12);
+    if (!info(b[0]).full) exit(12);
     /* Lazily carved: consecutive addresses in a fresh pool. */
     if ((char *)b[1] - (char *)b[0] != (ptrdiff_t)vigil_class_size(cls)) exit(13);
 
     b[per_pool] = amalloc(size);        /* a second pool */
     if (vigil_pool_of(b[per_pool]) == vigil_pool_of(b[0])) exit(14);
     afree(b[3]);                        /* full -> used, and reused first */
-    if (vigil_pool_of(b[0])->full) exit(15);
+    if (info(b[0]).full) exit(15);
     void *again = amalloc(size);
     if (again != b[3]) exit(16);
     b[3] = again;
@@ -178,7 +185,9 @@ static void reclaim(void *arg)
     if (st2.arenas_current > st0.arenas_current + 1) exit(24);  /* one spare */
     if (st2.arenas_reclaimed < st1.arenas_current - st0.arenas_current - 1) exit(25);
     if (peak_kib < base_kib + 200 * 1024) exit(26);
-    if (end_kib > base_kib + 2 * 1024) exit(27);                /* back down */
+    /* Valgrind keeps its shadow of unmapped memory: its VmSize is no gauge. */
+    if (!vigil__config()->running_on_valgrind && end_kib > base_kib + 2 * 1024)
+        exit(27);                                               /* back down */
     free(v);
 }
 
@@ -205,9 +214,10 @@ static void packing(void *arg)
         v[i] = amalloc(size);
     /* Free every block of the middle arena's pools but one pool. */
     struct vigil_pool *keep = vigil_pool_of(v[n / 2]);
+    uint32_t keep_arena = info(keep).arenaindex;
     for (size_t i = 0; i < n; i++)
         if (vigil__arena_owns(v[i]) && vigil_pool_of(v[i]) != keep &&
-            vigil_pool_of(v[i])->arenaindex == keep->arenaindex) {
+            info(v[i]).arenaindex == keep_arena) {
             afree(v[i]);
             v[i] = NULL;
         }
@@ -220,7 +230,7 @@ static void packing(void *arg)
         }
     /* A new pool must come from a fuller arena, not the drained one. */
     void *q = amalloc(size - 16);
-    if (vigil_pool_of(q)->arenaindex == keep->arenaindex) exit(30);
+    if (info(q).arenaindex == keep_arena) exit(30);
     afree(q);
     for (size_t i = 0; i < n; i++)
         afree(v[i]);
@@ -241,7 +251,7 @@ static void test_foreign_pointers(void)
 {
     void *mine = amalloc(32);
     CU_ASSERT_TRUE(vigil__arena_owns(mine));
-    uint32_t idx = vigil_pool_of(mine)->arenaindex;
+    uint32_t idx = info(mine).arenaindex;
 
     void *libc = malloc(40);
     CU_ASSERT_FALSE(vigil__arena_owns(libc));
@@ -301,7 +311,7 @@ static void test_realloc(void)
     /* Shrinking more: moves to a smaller class, content kept. */
     void *q = arealloc(p, 40);
     CU_ASSERT_PTR_NOT_EQUAL(q, p);
-    CU_ASSERT_EQUAL(vigil_pool_of(q)->cls, vigil_size_class(40));
+    CU_ASSERT_EQUAL(info(q).cls, vigil_size_class(40));
     CU_ASSERT_TRUE(same_fill(q, 40, 1));
 
     /* Growing across classes, then out of the arena, then back. */
@@ -448,14 +458,23 @@ static void no_arena(void *arg)
     (void)arg;
     vigil_arena_allocator failing = { NULL, failing_alloc, failing_free };
     vigil_set_arena_allocator(&failing);
-    /* Use up whatever room the existing arenas still have. */
+    /* Use up whatever room the existing arenas still have, keeping the
+     * blocks on a list threaded through them. */
     size_t n = 0;
-    void *p;
-    while ((p = amalloc(512)) && vigil__arena_owns(p))
+    void **list = NULL, **p;
+    while ((p = amalloc(512)) && vigil__arena_owns(p)) {
+        *p = list;
+        list = p;
         if (++n > (size_t)1 << 22) exit(40);
+    }
     if (!p) exit(41);
     memset(p, 1, 512);
     afree(p);
+    while (list) {
+        void **next = *list;
+        afree(list);
+        list = next;
+    }
 }
 
 static void test_no_arena_falls_back(void)

@@ -110,6 +110,17 @@
 #define VIGIL_POOL_FREE(pool, p) \
         VIGIL_VG_(VALGRIND_MEMPOOL_FREE((pool), (p)))
 
+/* The block at p, still owned by the program, changes size in place from
+ * old_n to new_n bytes: bytes added are undefined, bytes dropped no-access. */
+#define VIGIL_POOL_RESIZE(pool, p, old_n, new_n) do { \
+        char *vigil_p_ = (char *)(p); size_t vigil_o_ = (old_n), vigil_n_ = (new_n); \
+        VIGIL_VG_(VALGRIND_MEMPOOL_CHANGE((pool), vigil_p_, vigil_p_, vigil_n_)); \
+        if (vigil_n_ > vigil_o_) \
+            VIGIL_MEM_UNDEFINED(vigil_p_ + vigil_o_, vigil_n_ - vigil_o_); \
+        else if (vigil_n_ < vigil_o_) \
+            VIGIL_MEM_NOACCESS(vigil_p_ + vigil_n_, vigil_o_ - vigil_n_); \
+    } while (0)
+
 /* Function attribute: do not instrument this function's memory accesses. */
 #if defined(__has_attribute)
 #if __has_attribute(no_sanitize_address)

@@ -1,0 +1,91 @@
+#!/bin/sh
+# plot.sh - draw the bench results as a grouped bar chart (SVG): ns/op per
+# workload, one bar per allocator.
+#
+#   bench/bench --csv bench/results.csv
+#   bench/plot.sh [--log] [CSV [SVG]]
+#
+# CSV defaults to bench/results.csv, SVG to bench/results.svg (relative to
+# the current directory).  --log draws the y axis on a log scale, which helps
+# when one column (the debug hooks) dwarfs the others.  Without gnuplot it
+# says so and exits 0, so a build can call it unconditionally.
+set -eu
+
+log=no
+if [ "${1:-}" = "--log" ]; then
+    log=yes
+    shift
+fi
+case "${1:-}" in
+    -h|--help)
+        sed -n '2,12s/^# \{0,1\}//p' "$0"
+        exit 0 ;;
+esac
+csv=${1:-bench/results.csv}
+svg=${2:-bench/results.svg}
+
+if ! command -v gnuplot >/dev/null 2>&1; then
+    echo "plot.sh: gnuplot not found, so no $svg (Debian: apt-get install gnuplot-nox)"
+    exit 0
+fi
+if [ ! -r "$csv" ]; then
+    echo "plot.sh: cannot read $csv (make it with: bench/bench --csv $csv)" >&2
+    exit 1
+fi
+
+dat=$(mktemp "${TMPDIR:-/tmp}/vigil-plot.XXXXXX")
+trap 'rm -f "$dat"' EXIT INT TERM
+
+# Pivot the "speed" rows (section,workload,allocator,value,...) into one line
+# per workload and one column per allocator, in the order they first appear;
+# a missing value is "?".
+awk -F, '
+    $1 == "info" && $2 == "rounds" { rounds = $4 }
+    $1 == "info" && $2 == "quick" { quick = $4 }
+    $1 == "speed" {
+        if (!($2 in wseen)) { wseen[$2] = 1; w[++nw] = $2 }
+        if (!($3 in aseen)) { aseen[$3] = 1; a[++na] = $3 }
+        v[$2, $3] = $4
+    }
+    END {
+        if (nw == 0) { print "no speed rows" > "/dev/stderr"; exit 1 }
+        printf "# rounds=%s quick=%s\n", rounds, quick
+        printf "workload"
+        for (j = 1; j <= na; j++) printf " %s", a[j]
+        printf "\n"
+        for (i = 1; i <= nw; i++) {
+            printf "%s", w[i]
+            for (j = 1; j <= na; j++) printf " %s", ((w[i], a[j]) in v) ? v[w[i], a[j]] : "?"
+            printf "\n"
+        }
+    }' "$csv" > "$dat" || { echo "plot.sh: $csv has no speed rows" >&2; exit 1; }
+
+ncol=$(sed -n '2p' "$dat" | awk '{ print NF }')
+nrow=$(($(wc -l < "$dat") - 2))
+rounds=$(sed -n '1s/.*rounds=\([0-9]*\).*/\1/p' "$dat")
+quick=$(sed -n '1s/.*quick=\([0-9]*\).*/\1/p' "$dat")
+title="vigil bench: ns per malloc/realloc/free call, median of ${rounds:-?} rounds (lower is better)"
+[ "$quick" = 1 ] && title="$title, --quick run"
+if [ "$log" = yes ]; then
+    yaxis='set logscale y; set yrange [*:*]; set ylabel "ns/op (log scale)"'
+else
+    yaxis='set yrange [0:*]; set ylabel "ns/op"'
+fi
+
+gnuplot <<EOF
+set terminal svg size 900,520 dynamic noenhanced font "sans,12" background "white"
+set output "$svg"
+set title "$title"
+set datafile missing "?"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key outside bottom center horizontal autotitle columnheader
+set xtics nomirror
+set xrange [-0.6:$nrow - 0.4]
+$yaxis
+plot for [i=2:$ncol] "$dat" using i:xtic(1)
+EOF
+echo "plot.sh: wrote $svg"

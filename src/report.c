@@ -1,0 +1,222 @@
+/*
+ * report.c - the report writer of the debug hooks (see report.h for why it
+ * is built the way it is).
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "report.h"
+
+static _Atomic size_t errors;
+
+void vigil__report_init(struct vigil_report *r)
+{
+    r->len = 0;
+}
+
+void vigil__report_flush(struct vigil_report *r)
+{
+    int saved = errno;
+    size_t done = 0;
+    while (done < r->len) {
+        ssize_t n = write(STDERR_FILENO, r->buf + done, r->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;                      /* stderr is gone: nothing better to do */
+        done += (size_t)n;
+    }
+    r->len = 0;
+    errno = saved;
+}
+
+static void put(struct vigil_report *r, const char *s, size_t n)
+{
+    while (n > 0) {
+        if (r->len == sizeof r->buf)
+            vigil__report_flush(r);
+        size_t room = sizeof r->buf - r->len;
+        size_t take = n < room ? n : room;
+        memcpy(r->buf + r->len, s, take);
+        r->len += take;
+        s += take;
+        n -= take;
+    }
+}
+
+void vigil__report_str(struct vigil_report *r, const char *s)
+{
+    put(r, s, strlen(s));
+}
+
+void vigil__report_char(struct vigil_report *r, char c)
+{
+    put(r, &c, 1);
+}
+
+void vigil__report_dec(struct vigil_report *r, unsigned long long v)
+{
+    char d[24];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(r, d + i, sizeof d - i);
+}
+
+void vigil__report_sdec(struct vigil_report *r, long long v)
+{
+    if (v < 0) {
+        vigil__report_char(r, '-');
+        /* Negate in unsigned arithmetic: -LLONG_MIN does not fit. */
+        vigil__report_dec(r, 0ULL - (unsigned long long)v);
+    } else {
+        vigil__report_dec(r, (unsigned long long)v);
+    }
+}
+
+static const char hexdigits[] = "0123456789abcdef";
+
+void vigil__report_hex(struct vigil_report *r, uintptr_t v)
+{
+    char d[2 + 2 * sizeof v];
+    size_t i = sizeof d;
+    do {
+        d[--i] = hexdigits[v & 15];
+        v >>= 4;
+    } while (v);
+    d[--i] = 'x';
+    d[--i] = '0';
+    put(r, d + i, sizeof d - i);
+}
+
+void vigil__report_byte(struct vigil_report *r, unsigned char b)
+{
+    char d[2] = { hexdigits[b >> 4], hexdigits[b & 15] };
+    put(r, d, 2);
+}
+
+void vigil__report_address(struct vigil_report *r, const void *addr)
+{
+    vigil__report_hex(r, (uintptr_t)addr);
+    Dl_info info;
+    /* dladdr reads the loader's tables, never the heap. */
+    if (!addr || !dladdr(addr, &info))
+        return;
+    vigil__report_str(r, " (");
+    if (info.dli_sname && info.dli_saddr) {
+        vigil__report_str(r, info.dli_sname);
+        vigil__report_char(r, '+');
+        vigil__report_hex(r, (uintptr_t)addr - (uintptr_t)info.dli_saddr);
+        if (info.dli_fname && *info.dli_fname) {
+            vigil__report_str(r, " in ");
+            vigil__report_str(r, info.dli_fname);
+        }
+    } else if (info.dli_fname && *info.dli_fname) {
+        /* No exported symbol (a static function, or a program linked without
+         * -rdynamic): the file offset is what addr2line -e wants. */
+        vigil__report_str(r, info.dli_fname);
+        vigil__report_char(r, '+');
+        vigil__report_hex(r, (uintptr_t)addr - (uintptr_t)info.dli_fbase);
+    } else {
+        vigil__report_str(r, "unknown");
+    }
+    vigil__report_char(r, ')');
+}
+
+void vigil__report_error(struct vigil_report *r)
+{
+    atomic_fetch_add_explicit(&errors, 1, memory_order_relaxed);
+    if (vigil__config()->abort_on_error) {
+        vigil__report_str(r, "vigil: aborting (VIGIL_ABORT=0 reports and continues)\n");
+        vigil__report_flush(r);
+        abort();
+    }
+    vigil__report_flush(r);
+}
+
+size_t vigil__report_errors(void)
+{
+    return atomic_load_explicit(&errors, memory_order_relaxed);
+}
+
+/* ---- reading memory that may not be there ---- */
+
+#define MIN_PAGE ((uintptr_t)4096)
+
+static uintptr_t page_size(void)
+{
+    static _Atomic uintptr_t cached;
+    uintptr_t ps = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!ps) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (uintptr_t)v : MIN_PAGE;
+        atomic_store_explicit(&cached, ps, memory_order_relaxed);
+    }
+    return ps;
+}
+
+int vigil__mapped(const void *p, size_t n)
+{
+    uintptr_t ps = page_size();
+    uintptr_t a = (uintptr_t)p;
+    if (n == 0)
+        n = 1;
+    if (a + n < a)
+        return 0;
+    uintptr_t first = a & ~(ps - 1);
+    uintptr_t last = (a + n - 1) & ~(ps - 1);
+    int saved = errno;
+    int ok = 1;
+    /* One page at a time keeps the result vector on the stack; the ranges
+     * asked about here span at most a few pages. */
+    for (uintptr_t pg = first; ok; pg += ps) {
+        unsigned char vec;
+        if (mincore((void *)pg, ps, &vec) != 0)
+            ok = 0;                     /* ENOMEM: not mapped */
+        if (pg == last)
+            break;
+    }
+    errno = saved;
+    return ok;
+}
+
+int vigil__peek(void *dst, const void *src, size_t n)
+{
+    if (n == 0)
+        return 1;
+    if ((uintptr_t)src + n < (uintptr_t)src)
+        return 0;
+    int saved = errno;
+    /* The kernel does the read, so an unmapped or PROT_NONE page is an EFAULT
+     * instead of a SIGSEGV; memcheck does not see the read either, which is
+     * right: the report reads the damaged bytes on purpose. */
+    struct iovec local = { dst, n };
+    struct iovec remote = { (void *)src, n };
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    int ok;
+    if (got == (ssize_t)n)
+        ok = 1;
+    else if (got >= 0 || errno == EFAULT)
+        ok = 0;
+    else if (vigil__mapped(src, n)) {
+        /* process_vm_readv is refused (seccomp, no ptrace rights): fall back
+         * to mincore, which misses only PROT_NONE pages. */
+        memcpy(dst, src, n);
+        ok = 1;
+    } else {
+        ok = 0;
+    }
+    errno = saved;
+    return ok;
+}

@@ -1,0 +1,45 @@
+/*
+ * report.h - writing the debug hooks' reports.
+ *
+ * A report is written when the heap is known to be damaged, often from inside
+ * malloc or free, so the writer allocates nothing and uses no stdio: text is
+ * formatted into a buffer on the caller's stack and handed to write(2) a whole
+ * buffer at a time, so reports from two threads do not interleave mid-line.
+ * Reading the damaged heap goes through vigil__peek(), which cannot fault.
+ */
+#ifndef VIGIL_REPORT_H
+#define VIGIL_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VIGIL_REPORT_BUFSIZE 2048
+
+struct vigil_report {
+    size_t len;
+    char buf[VIGIL_REPORT_BUFSIZE];
+};
+
+void vigil__report_init(struct vigil_report *r);
+void vigil__report_str(struct vigil_report *r, const char *s);
+void vigil__report_char(struct vigil_report *r, char c);
+void vigil__report_dec(struct vigil_report *r, unsigned long long v);
+void vigil__report_sdec(struct vigil_report *r, long long v);
+/* 0x followed by lowercase digits, no padding: the way printf's %p shows it. */
+void vigil__report_hex(struct vigil_report *r, uintptr_t v);
+/* Two lowercase hex digits. */
+void vigil__report_byte(struct vigil_report *r, unsigned char b);
+/* "0x... (symbol+0x12 in /path/file)", or less when dladdr knows less. */
+void vigil__report_address(struct vigil_report *r, const void *addr);
+/* Write what is buffered to stderr. */
+void vigil__report_flush(struct vigil_report *r);
+/* Write, count the error, then abort() unless VIGIL_ABORT=0. */
+void vigil__report_error(struct vigil_report *r);
+size_t vigil__report_errors(void);
+
+/* Copy n bytes from src without faulting: 1 when every byte was readable. */
+int vigil__peek(void *dst, const void *src, size_t n);
+/* 1 when the pages holding [p, p+n) are mapped (their protection unknown). */
+int vigil__mapped(const void *p, size_t n);
+
+#endif /* VIGIL_REPORT_H */

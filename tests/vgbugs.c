@@ -1,0 +1,80 @@
+/* vgbugs.c - seeded bugs in pool blocks, each run under memcheck by
+ * tests/valgrind.sh, which asserts the error memcheck gives.
+ *   vgbugs use-after-free | read-past-end | uninitialised | leak | clean */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "vigil.h"
+
+/* Keep the compiler from proving the bugs away. */
+static volatile unsigned char sink;
+
+static void use_after_free(void)
+{
+    unsigned char *p = vigil_mem_malloc(24);
+    memset(p, 1, 24);
+    vigil_mem_free(p);
+    sink = p[4];
+}
+
+static void read_past_end(void)
+{
+    unsigned char *p = vigil_mem_malloc(20);
+    memset(p, 1, 20);
+    sink = p[20];
+    vigil_mem_free(p);
+}
+
+static void uninitialised(void)
+{
+    unsigned char *p = vigil_obj_malloc(16);
+    if (p[3] == 7)
+        puts("seven");
+    vigil_obj_free(p);
+}
+
+static void *leaked;
+static void leak(void)
+{
+    leaked = vigil_mem_malloc(40);
+    memset(leaked, 2, 40);
+    leaked = NULL;
+}
+
+/* Every path of the arena once, freeing all: memcheck must stay silent. */
+static void clean(void)
+{
+    void *v[600];
+    for (int i = 0; i < 600; i++) {
+        v[i] = (i % 3) ? vigil_mem_malloc((size_t)i) : vigil_obj_calloc(1, (size_t)i);
+        memset(v[i], 3, (size_t)i);
+    }
+    for (int i = 0; i < 600; i += 2) {
+        v[i] = (i % 3) ? vigil_mem_realloc(v[i], (size_t)i + 7) : vigil_obj_realloc(v[i], (size_t)i / 2);
+        if (i % 3)
+            memset((char *)v[i] + i, 4, 7);
+    }
+    unsigned sum = 0;
+    for (int i = 1; i < 600; i += 2)
+        sum += ((unsigned char *)v[i])[i - 1];
+    for (int i = 0; i < 600; i++)
+        (i % 3) ? vigil_mem_free(v[i]) : vigil_obj_free(v[i]);
+    printf("clean %u\n", sum);
+}
+
+int main(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : "clean";
+    if (!strcmp(what, "use-after-free")) use_after_free();
+    else if (!strcmp(what, "read-past-end")) read_past_end();
+    else if (!strcmp(what, "uninitialised")) uninitialised();
+    else if (!strcmp(what, "leak")) leak();
+    else if (!strcmp(what, "clean")) clean();
+    else {
+        fprintf(stderr, "vgbugs: unknown bug %s\n", what);
+        return 2;
+    }
+    return 0;
+}
