@@ -19,7 +19,10 @@
  * allocator sees the same sequence of sizes and frees (fixed seeds).  Each
  * block gets a tag written into its first bytes, which is checked before the
  * block is freed (and after every realloc), so the memory is really touched
- * and a broken allocator is caught rather than timed.
+ * and a broken allocator is caught rather than timed.  One workload, xthread,
+ * runs on two threads: a producer mallocs, a consumer frees, through a
+ * lock-free ring (see "Cross-thread" below); the vigil-debug tables are installed
+ * before its threads start and taken down after they end.
  *
  * Timing: rounds.  A round runs every workload through every allocator, the
  * allocator order rotating from round to round, so a noisy stretch of machine
@@ -27,12 +30,19 @@
  * warm-up and is not counted.  Reported: the median over the counted rounds
  * of nanoseconds per op, an op being one call to malloc, realloc or free
  * (the loop, the random numbers and the tag checks are included and are the
- * same for every allocator).
+ * same for every allocator); for xthread, wall-clock nanoseconds per block
+ * (one malloc and one free, on two threads), and its inverse, blocks/s.
+ * How much CPU other processes took meanwhile is reported too (/proc/stat).
  *
  * Memory: for each allocator a forked child allocates N blocks (and writes
  * every byte of them) and reports the growth of its resident set divided by
  * N: the bytes of memory each live block really costs, metadata included.
- * Measured before any timing, so each child starts from a fresh heap.
+ * And for each allocator and the random, lifo, fifo and xthread workloads, a
+ * forked child runs the workload once and reports its peak RSS above where it
+ * started (VmHWM, see measure_peaks).  Measured before any timing, so each
+ * child starts from a fresh heap.
+ *
+ * Last come the targets of the speed/memory issue, met or not in this run.
  */
 #include "config.h"
 
@@ -40,13 +50,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -288,6 +301,7 @@ struct params {
     size_t lifo_batch, lifo_reps;
     size_t fifo_batch, fifo_reps;
     size_t realloc_blocks, realloc_reps;
+    size_t xthread_blocks;
 };
 
 #define ONE_SIZE    64      /* the LIFO and FIFO block size */
@@ -436,18 +450,265 @@ static size_t run_realloc(const struct allocator *a, const struct params *p)
     return calls;
 }
 
+/*
+ * Cross-thread: a producer thread mallocs blocks of random sizes 8..512,
+ * tags them and hands them to a consumer thread through a bounded
+ * single-producer/single-consumer ring; the consumer checks each tag and
+ * frees the block.  So every block is freed by a thread other than the one
+ * that made it, and both threads call the allocator at once.
+ *
+ * The ring: RING_SIZE pointer slots and two counters that only grow, tail
+ * (written by the producer) and head (written by the consumer), on cache
+ * lines of their own.  Each side keeps its own copy of the other's counter
+ * and reads the shared one only when its copy says the ring is full (or
+ * empty), and publishes its own counter once per RING_BATCH blocks, or before
+ * it waits: so the two cores pass the counter lines back and forth about once
+ * a batch, not once a block.  A side that has to wait spins a little (a bare
+ * re-read, no pause instruction: under KVM a loop of pauses makes the virtual
+ * CPU exit to the hypervisor, pause-loop exiting, which made this workload 5
+ * to 10 times slower at random on a 2-vCPU machine), yields the core now and
+ * then, and after WAIT_SLEEP_NS goes to sleep on a condition
+ * variable until the other side publishes: on a busy machine the other
+ * thread may have lost its core, and a sleeping waiter lets the kernel run it
+ * here rather than let the two threads take turns by time slices.  (The
+ * sleeper's flag is stored and the counter read, and the counter stored and
+ * the flag read, in that order, seq_cst, so one side always sees the other;
+ * the mutex makes the wake-up come after the sleeper waits.)  The slots are
+ * plain pointers: a slot is written before the tail that covers it is stored
+ * and read after that tail is loaded, and written again only after the
+ * consumer's head has moved past it, likewise.
+ *
+ * Both threads are made fresh for each run and meet at a start line; the
+ * clock runs from the producer leaving the start line to the consumer's last
+ * free, so thread creation and joining are not timed.  Reported per block:
+ * wall-clock time / blocks (a block is one malloc and one free, on two cores).
+ *
+ * The producer is pinned to one CPU and the consumer to another (the first
+ * two this process may run on), when there are two.  Left to the scheduler,
+ * the two threads sometimes share one CPU and take turns (each yield hands
+ * a whole ring over: no block crosses a core) and sometimes run on two: on a
+ * 2-vCPU KVM machine the medians jumped between 60 and 600 ns per block with
+ * the placement, whereas the workload is meant to measure the second case.
+ */
+#define RING_SIZE  1024         /* a power of two */
+#define RING_BATCH 32
+#define SPINS      64           /* busy waits before each sched_yield */
+#define WAIT_SLEEP_NS 50000     /* then sleep, after this long */
+#define CACHE_LINE 64
+
+struct counter {
+    atomic_size_t value;        /* tail or head: blocks put in, taken out */
+    atomic_int sleeping;        /* the other side sleeps until value moves */
+    pthread_cond_t moved;
+};
+
+static struct {
+    _Alignas(CACHE_LINE) struct counter tail;
+    _Alignas(CACHE_LINE) struct counter head;
+    _Alignas(CACHE_LINE) void *slot[RING_SIZE];
+} ring = {
+    .tail.moved = PTHREAD_COND_INITIALIZER,
+    .head.moved = PTHREAD_COND_INITIALIZER,
+};
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct xthread {
+    const struct allocator *a;
+    size_t blocks;
+    atomic_int at_start;        /* threads at the start line */
+    double t0, t1;              /* producer's start, consumer's end */
+};
+
+/* The CPUs the producer and the consumer are pinned to; -1: not pinned. */
+static int xthread_cpu[2] = { -1, -1 };
+
+static void choose_xthread_cpus(void)
+{
+#ifdef CPU_SET
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return;
+    int n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+        if (CPU_ISSET(c, &set))
+            xthread_cpu[n++] = c;
+    if (n < 2)
+        xthread_cpu[0] = xthread_cpu[1] = -1;
+#endif
+}
+
+/* Pin the calling thread to cpu (-1: leave it be). */
+static void pin_to(int cpu)
+{
+#ifdef CPU_SET
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+#else
+    (void)cpu;
+#endif
+}
+
+/* One wait step: spin, and every SPINS steps give the core away, for the
+ * other thread may be the one not running. */
+static inline void wait_a_little(unsigned *spins)
+{
+    if (++*spins % SPINS == 0)
+        sched_yield();
+}
+
+/* Publish our counter, and wake the other side if it sleeps. */
+static inline void publish(struct counter *c, size_t value)
+{
+    atomic_store_explicit(&c->value, value, memory_order_seq_cst);
+    if (__builtin_expect(atomic_load_explicit(&c->sleeping, memory_order_seq_cst), 0)) {
+        pthread_mutex_lock(&ring_lock);
+        pthread_cond_signal(&c->moved);
+        pthread_mutex_unlock(&ring_lock);
+    }
+}
+
+/* Wait until the other side's counter differs from stuck; return it. */
+static size_t wait_for_move(struct counter *c, size_t stuck)
+{
+    unsigned spins = 0;
+    double since = 0;
+    size_t v;
+    while ((v = atomic_load_explicit(&c->value, memory_order_acquire)) == stuck) {
+        wait_a_little(&spins);
+        if (spins % SPINS)
+            continue;
+        if (since == 0) {
+            since = now_ns();
+        } else if (now_ns() - since > WAIT_SLEEP_NS) {
+            pthread_mutex_lock(&ring_lock);
+            atomic_store_explicit(&c->sleeping, 1, memory_order_seq_cst);
+            while ((v = atomic_load_explicit(&c->value, memory_order_seq_cst)) == stuck)
+                pthread_cond_wait(&c->moved, &ring_lock);
+            atomic_store_explicit(&c->sleeping, 0, memory_order_relaxed);
+            pthread_mutex_unlock(&ring_lock);
+            return v;
+        }
+    }
+    return v;
+}
+
+static void start_line(struct xthread *x)
+{
+    unsigned spins = 0;
+    atomic_fetch_add_explicit(&x->at_start, 1, memory_order_acq_rel);
+    while (atomic_load_explicit(&x->at_start, memory_order_acquire) < 2)
+        wait_a_little(&spins);
+}
+
+static void *xthread_producer(void *arg)
+{
+    struct xthread *x = arg;
+    const struct allocator *a = x->a;
+    uint64_t rng = SEED;
+    size_t tail = 0, published = 0, head = 0;   /* head: our copy */
+
+    pin_to(xthread_cpu[0]);
+    start_line(x);
+    x->t0 = now_ns();
+    for (size_t i = 0; i < x->blocks; i++) {
+        size_t size = random_size(&rng);
+        void *p = need(a, a->malloc(size), size);
+        stamp(p, i);
+        if (tail - head == RING_SIZE) {
+            head = atomic_load_explicit(&ring.head.value, memory_order_acquire);
+            if (tail - head == RING_SIZE) {
+                if (published != tail)
+                    publish(&ring.tail, published = tail);
+                head = wait_for_move(&ring.head, tail - RING_SIZE);
+            }
+        }
+        ring.slot[tail % RING_SIZE] = p;
+        if (++tail - published == RING_BATCH)
+            publish(&ring.tail, published = tail);
+    }
+    publish(&ring.tail, tail);
+    return NULL;
+}
+
+static void *xthread_consumer(void *arg)
+{
+    struct xthread *x = arg;
+    const struct allocator *a = x->a;
+    size_t head = 0, published = 0, tail = 0;   /* tail: our copy */
+
+    pin_to(xthread_cpu[1]);
+    start_line(x);
+    while (head < x->blocks) {
+        if (head == tail) {
+            tail = atomic_load_explicit(&ring.tail.value, memory_order_acquire);
+            if (head == tail) {
+                if (published != head)
+                    publish(&ring.head, published = head);
+                tail = wait_for_move(&ring.tail, head);
+            }
+        }
+        void *p = ring.slot[head % RING_SIZE];
+        check(a, p, head);      /* the blocks come in the order they were made */
+        a->free(p);
+        if (++head - published == RING_BATCH)
+            publish(&ring.head, published = head);
+    }
+    x->t1 = now_ns();
+    return NULL;
+}
+
+/* The wall-clock time of the last run_xthread, ns: the calls are on two
+ * threads at once, so time_run takes this instead of its own clock. */
+static double xthread_wall_ns;
+
+static size_t run_xthread(const struct allocator *a, const struct params *p)
+{
+    struct xthread x = { .a = a, .blocks = p->xthread_blocks };
+    atomic_init(&x.at_start, 0);
+    atomic_store_explicit(&ring.tail.value, 0, memory_order_relaxed);
+    atomic_store_explicit(&ring.head.value, 0, memory_order_relaxed);
+    memset(ring.slot, 0, sizeof ring.slot);
+
+    pthread_t producer, consumer;
+    int err = pthread_create(&consumer, NULL, xthread_consumer, &x);
+    if (err == 0 && (err = pthread_create(&producer, NULL, xthread_producer, &x)) != 0)
+        die("xthread: cannot start the producer thread: %s", strerror(err));
+    if (err != 0)
+        die("xthread: cannot start the consumer thread: %s", strerror(err));
+    pthread_join(producer, NULL);
+    pthread_join(consumer, NULL);
+    xthread_wall_ns = x.t1 - x.t0;
+    return x.blocks;
+}
+
 struct workload {
     const char *name;
     size_t (*run)(const struct allocator *a, const struct params *p);
+    const char *unit;       /* what the count run() returns is of */
+    int threaded;           /* timed by the wall clock of run_xthread */
+    int peak;               /* in the peak RSS table */
 };
 
 static const struct workload workloads[] = {
-    { "random", run_random },
-    { "lifo", run_lifo },
-    { "fifo", run_fifo },
-    { "realloc", run_realloc },
+    { "random", run_random, "op", 0, 1 },
+    { "lifo", run_lifo, "op", 0, 1 },
+    { "fifo", run_fifo, "op", 0, 1 },
+    { "realloc", run_realloc, "op", 0, 0 },
+    { "xthread", run_xthread, "block", 1, 1 },
 };
 #define NWORKLOADS ((int)(sizeof workloads / sizeof workloads[0]))
+
+static int workload_index(const char *name)
+{
+    for (int w = 0; w < NWORKLOADS; w++)
+        if (strcmp(workloads[w].name, name) == 0)
+            return w;
+    die("no workload %s", name);
+}
 
 static void describe_workloads(const struct params *p)
 {
@@ -462,13 +723,20 @@ static void describe_workloads(const struct params *p)
         steps++;
     printf("  realloc  %zu blocks grown side by side %d -> %d bytes in %d steps of ~1.25x; x %zu\n",
            p->realloc_blocks, GROW_FROM, GROW_TO, steps, p->realloc_reps);
+    printf("  xthread  2 threads: %zu blocks of sizes %d..%d malloc'ed by a producer, passed\n"
+           "           through a %d-slot lock-free ring, freed by a consumer; ",
+           p->xthread_blocks, RANDOM_MIN, RANDOM_MAX, RING_SIZE);
+    if (xthread_cpu[0] >= 0)
+        printf("pinned to CPUs %d and %d\n", xthread_cpu[0], xthread_cpu[1]);
+    else
+        printf("not pinned (fewer than 2 CPUs)\n");
 }
 
 /* ---- timing ---- */
 
 #define MAX_ROUNDS 15
 
-/* ns/op of one workload through one allocator. */
+/* ns/op (ns/block for xthread) of one workload through one allocator. */
 static double time_run(const struct workload *w, const struct allocator *a,
                        const struct params *p)
 {
@@ -478,6 +746,8 @@ static double time_run(const struct workload *w, const struct allocator *a,
     size_t calls = w->run(a, p);
     double t1 = now_ns();
     use_vigil();
+    if (w->threaded)
+        return xthread_wall_ns / (double)calls;
     return (t1 - t0) / (double)calls;
 }
 
@@ -503,8 +773,50 @@ static struct summary summarize(const double *v, int n)
     return r;
 }
 
+/*
+ * How busy the rest of the machine was while the rounds ran: the CPU time
+ * /proc/stat counts as busy (steal included: time the hypervisor gave our
+ * virtual CPUs to someone else) minus this process's own, as a share of all
+ * the CPU time there was.  On a shared machine it tells a quiet run from one
+ * whose figures, the two-thread ones first, are not to be trusted.
+ */
+struct cpu_sample {
+    double busy, steal, total;  /* seconds, all CPUs */
+    double self;                /* seconds, this process */
+};
+static double other_load = NAN, steal_share = NAN;
+
+static int sample_cpu(struct cpu_sample *c)
+{
+    char buf[256];
+    int fd = open("/proc/stat", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal = 0;
+    if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
+               &iowait, &irq, &softirq, &steal) < 7)
+        return 0;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    c->busy = (double)(user + nice + sys + irq + softirq + steal) / hz;
+    c->steal = (double)steal / hz;
+    c->total = c->busy + (double)(idle + iowait) / hz;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    c->self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    return 1;
+}
+
 static void run_rounds(const struct params *p, int rounds)
 {
+    struct cpu_sample before, after;
+    int sampled = sample_cpu(&before);
     int progress = isatty(STDERR_FILENO);
     for (int round = 0; round <= rounds; round++) {   /* round 0: warm-up */
         if (progress)
@@ -519,6 +831,12 @@ static void run_rounds(const struct params *p, int rounds)
     }
     if (progress)
         fprintf(stderr, "\r%30s\r", "");
+    if (sampled && sample_cpu(&after) && after.total > before.total) {
+        double total = after.total - before.total;
+        double other = (after.busy - before.busy) - (after.self - before.self);
+        other_load = other > 0 ? other / total : 0;
+        steal_share = (after.steal - before.steal) / total;
+    }
     for (int w = 0; w < NWORKLOADS; w++)
         for (int i = 0; i < nallocators; i++)
             speed[w][i] = summarize(samples[w][i], rounds);
@@ -627,6 +945,152 @@ static void measure_memory(void)
     }
 }
 
+/*
+ * Peak RSS per workload.  In a forked child (so each starts from the same
+ * fresh heap, with transparent huge pages off, counting in 4 KiB pages):
+ *   1. switch to the allocator and run the workload once scaled down (the
+ *      warm-up: it faults in the code, the thread stacks and the allocator's
+ *      start-up state, which are not what the workload costs), and touch the
+ *      slot array and the ring;
+ *   2. reset the peak: writing "5" to /proc/self/clear_refs sets VmHWM to the
+ *      current VmRSS (Linux 4.0 and later), and read VmRSS: the baseline;
+ *   3. run the workload once, at full size, and read VmHWM.
+ * Reported: VmHWM - baseline, KiB: how far above its starting point the
+ * process's resident set rose while the workload ran, the allocator's
+ * metadata, caches and fragmentation included, whatever it gave back after.
+ * Without clear_refs (not Linux, or not allowed), the same with getrusage's
+ * ru_maxrss before and after instead; that counts only a rise above the
+ * highest point so far, so it can only be lower.
+ */
+enum { PEAK_HWM = 1, PEAK_MAXRSS = 2 };
+static double peak_kib[NWORKLOADS][MAX_ALLOCATORS];
+static int peak_method;        /* PEAK_HWM or PEAK_MAXRSS, the first one seen */
+static size_t nslots;
+
+/* VmRSS and VmHWM of this process in KiB, read without allocating; 0 when
+ * unknown. */
+static int read_vm_kib(long *rss, long *hwm)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *r = strstr(buf, "\nVmRSS:"), *h = strstr(buf, "\nVmHWM:");
+    return r && h && sscanf(r + 7, "%ld", rss) == 1 && sscanf(h + 7, "%ld", hwm) == 1;
+}
+
+static int reset_hwm(void)
+{
+    int fd = open("/proc/self/clear_refs", O_WRONLY);
+    if (fd < 0)
+        return 0;
+    int ok = write(fd, "5", 1) == 1;
+    close(fd);
+    return ok;
+}
+
+static long maxrss_kib(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;   /* KiB on Linux */
+}
+
+struct peak_result {
+    double kib;
+    int method;
+};
+
+static struct peak_result peak_child(const struct workload *w, const struct allocator *a,
+                                     const struct params *p, const struct params *warm)
+{
+    struct peak_result r = { NAN, 0 };
+#ifdef PR_SET_THP_DISABLE
+    prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+#endif
+    if (a->activate)
+        a->activate();
+    w->run(a, warm);
+    memset(slots, 0, nslots * sizeof *slots);
+    memset(ring.slot, 0, sizeof ring.slot);
+    long rss, hwm;
+    read_vm_kib(&rss, &hwm);    /* fault in sscanf & co. before the baseline */
+    if (reset_hwm() && read_vm_kib(&rss, &hwm)) {
+        long before = rss;
+        w->run(a, p);
+        if (read_vm_kib(&rss, &hwm) && hwm >= before) {
+            r.kib = (double)(hwm - before);
+            r.method = PEAK_HWM;
+        }
+    } else {
+        maxrss_kib();
+        long before = maxrss_kib();
+        w->run(a, p);
+        long after = maxrss_kib();
+        if (before >= 0 && after >= before) {
+            r.kib = (double)(after - before);
+            r.method = PEAK_MAXRSS;
+        }
+    }
+    return r;
+}
+
+static struct peak_result peak_rss(const struct workload *w, const struct allocator *a,
+                                   const struct params *p, const struct params *warm)
+{
+    struct peak_result r = { NAN, 0 };
+    int fd[2];
+    if (pipe(fd) != 0)
+        return r;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return r;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        r = peak_child(w, a, p, warm);
+        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r)
+            _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    if (read(fd[0], &r, sizeof r) != (ssize_t)sizeof r)
+        r = (struct peak_result){ NAN, 0 };
+    close(fd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return r;
+}
+
+static void measure_peaks(const struct params *p)
+{
+    const struct params warm = {
+        .random_live = 100, .random_steps = 1000,
+        .lifo_batch = 10, .lifo_reps = 10,
+        .fifo_batch = 10, .fifo_reps = 10,
+        .realloc_blocks = 10, .realloc_reps = 1,
+        .xthread_blocks = RING_BATCH * 2,
+    };
+    for (int w = 0; w < NWORKLOADS; w++)
+        for (int i = 0; i < nallocators; i++) {
+            peak_kib[w][i] = NAN;
+            if (!workloads[w].peak)
+                continue;
+            struct peak_result r = peak_rss(&workloads[w], &allocators[i], p, &warm);
+            peak_kib[w][i] = r.kib;
+            if (!peak_method)
+                peak_method = r.method;
+        }
+}
+
 /* ---- report ---- */
 
 static int count_cores(void)
@@ -703,7 +1167,9 @@ static void print_cell(double v, const char *fmt)
 
 static void print_speed(int rounds)
 {
-    printf("ns/op (median of %d rounds; an op is one malloc, realloc or free call)\n", rounds);
+    printf("ns/op (median of %d rounds; an op is one malloc, realloc or free call;\n"
+           "xthread: ns/block, wall clock / blocks, a block being one malloc and one free"
+           " on 2 threads)\n", rounds);
     printf("%-9s", "workload");
     for (int i = 0; i < nallocators; i++)
         printf("%*s", COL, allocators[i].name);
@@ -733,6 +1199,20 @@ static void print_speed(int rounds)
         printf("%*.2f\n", COL + 2, speed[w][d].median / speed[w][v].median);
     }
 
+    int x = workload_index("xthread");
+    printf("\nxthread throughput, million blocks/s (1000 / median ns per block; higher is"
+           " better)\n");
+    printf("%-9s", "");
+    for (int i = 0; i < nallocators; i++)
+        printf("%*s", COL, allocators[i].name);
+    printf("\n%-9s", "Mblocks/s");
+    for (int i = 0; i < nallocators; i++)
+        printf("%*.2f", COL, 1000 / speed[x][i].median);
+    printf("\n%-9s", "/ glibc");
+    for (int i = 0; i < nallocators; i++)
+        printf("%*.2f", COL, speed[x][g].median / speed[x][i].median);
+    putchar('\n');
+
     printf("\nspread over the rounds, (max - min) / median, %%\n");
     printf("%-9s", "workload");
     for (int i = 0; i < nallocators; i++)
@@ -746,6 +1226,18 @@ static void print_speed(int rounds)
         }
         putchar('\n');
     }
+}
+
+static void print_load(void)
+{
+    if (isnan(other_load))
+        return;
+    printf("\nmachine: while the rounds ran, other processes and the hypervisor (steal) took"
+           " %.0f%% of the CPU time of the %d cores (steal alone: %.0f%%)\n",
+           100 * other_load, count_cores(), 100 * steal_share);
+    if (other_load > 0.10)
+        printf("NOTE: the machine was not quiet; the figures, the xthread ones first, are"
+               " noisier than on an idle machine\n");
 }
 
 static void print_memory(void)
@@ -779,6 +1271,62 @@ static void print_memory(void)
     putchar('\n');
 }
 
+static void print_peaks(void)
+{
+    printf("\npeak RSS (KiB): how far the resident set rose while the workload ran once,"
+           " in a forked child\n(after a scaled-down warm-up run; %s; THP off)\n",
+           peak_method == PEAK_HWM ? "VmHWM after the run - VmRSS before it, the peak reset "
+                                     "through /proc/self/clear_refs"
+           : peak_method == PEAK_MAXRSS ? "getrusage ru_maxrss after the run - before it"
+                                        : "not measured");
+    printf("%-9s", "workload");
+    for (int i = 0; i < nallocators; i++)
+        printf("%*s", COL, allocators[i].name);
+    putchar('\n');
+    for (int w = 0; w < NWORKLOADS; w++) {
+        if (!workloads[w].peak)
+            continue;
+        printf("%-9s", workloads[w].name);
+        for (int i = 0; i < nallocators; i++)
+            print_cell(peak_kib[w][i], "%*.0f");
+        putchar('\n');
+    }
+}
+
+/* The targets of the speed and memory issue, met or not, from this run. */
+static void print_targets(void)
+{
+    int g = allocator_index("glibc"), v = allocator_index("vigil"),
+        m = allocator_index("mimalloc");
+    static const char *const timed[] = { "random", "lifo" };
+
+    printf("\ntargets (vigil against the others in this run)\n");
+    for (size_t k = 0; k < sizeof timed / sizeof timed[0]; k++) {
+        int w = workload_index(timed[k]);
+        double r = speed[w][v].median / speed[w][g].median;
+        printf("  %-8s vigil/glibc    %5.2f  (<= 0.70: %s)\n", timed[k], r,
+               r <= 0.70 ? "met" : "NOT met");
+        if (m >= 0) {
+            r = speed[w][v].median / speed[w][m].median;
+            printf("  %-8s vigil/mimalloc %5.2f  (<= 1.00: %s)\n", timed[k], r,
+                   r <= 1.00 ? "met" : "NOT met");
+        } else {
+            printf("  %-8s vigil/mimalloc     -  (mimalloc not loaded)\n", timed[k]);
+        }
+    }
+    int x = workload_index("xthread");
+    double r = speed[x][g].median / speed[x][v].median;
+    printf("  %-8s vigil/glibc    %5.2f  (throughput, >= 1.00: %s)\n", "xthread", r,
+           r >= 1.00 ? "met" : "NOT met");
+    int w = workload_index("random");
+    if (isnan(peak_kib[w][v]) || isnan(peak_kib[w][g]))
+        printf("  %-8s peak RSS vigil  -  (not measured)\n", "random");
+    else
+        printf("  %-8s peak RSS vigil %.0f KiB, glibc %.0f KiB  (vigil <= glibc: %s)\n",
+               "random", peak_kib[w][v], peak_kib[w][g],
+               peak_kib[w][v] <= peak_kib[w][g] ? "met" : "NOT met");
+}
+
 /* Long ("tidy") CSV: one value per line, so a plot script can pick. */
 static int write_csv(FILE *f, const char *path, int rounds, int quick)
 {
@@ -786,12 +1334,26 @@ static int write_csv(FILE *f, const char *path, int rounds, int quick)
     fprintf(f, "info,cores,,%d,,,count\n", count_cores());
     fprintf(f, "info,rounds,,%d,,,count\n", rounds);
     fprintf(f, "info,quick,,%d,,,flag\n", quick);
+    if (!isnan(other_load))
+        fprintf(f, "info,other_load,,%.3f,,,fraction\ninfo,steal,,%.3f,,,fraction\n",
+                other_load, steal_share);
     for (int w = 0; w < NWORKLOADS; w++)
         for (int i = 0; i < nallocators; i++) {
             const struct summary *s = &speed[w][i];
-            fprintf(f, "speed,%s,%s,%.3f,%.3f,%.3f,ns/op\n", workloads[w].name,
-                    allocators[i].name, s->median, s->min, s->max);
+            fprintf(f, "speed,%s,%s,%.3f,%.3f,%.3f,ns/%s\n", workloads[w].name,
+                    allocators[i].name, s->median, s->min, s->max, workloads[w].unit);
         }
+    int x = workload_index("xthread");
+    for (int i = 0; i < nallocators; i++) {
+        const struct summary *s = &speed[x][i];  /* min: from the slowest round */
+        fprintf(f, "throughput,xthread,%s,%.4f,%.4f,%.4f,Mblocks/s\n", allocators[i].name,
+                1000 / s->median, 1000 / s->max, 1000 / s->min);
+    }
+    for (int w = 0; w < NWORKLOADS; w++)
+        for (int i = 0; i < nallocators; i++)
+            if (workloads[w].peak && !isnan(peak_kib[w][i]))
+                fprintf(f, "peakrss,%s,%s,%.0f,,,KiB\n", workloads[w].name,
+                        allocators[i].name, peak_kib[w][i]);
     for (int i = 0; i < nallocators; i++) {
         if (!isnan(memory_fixed[i]))
             fprintf(f, "memory,size%d,%s,%.2f,,,bytes/block\n", MEM_FIXED,
@@ -840,6 +1402,7 @@ int main(int argc, char **argv)
         .lifo_batch = 100, .lifo_reps = 20000,
         .fifo_batch = 1000, .fifo_reps = 2000,
         .realloc_blocks = 1000, .realloc_reps = 50,
+        .xthread_blocks = 500000,
     };
     int rounds = 11;
     if (quick) {
@@ -847,17 +1410,19 @@ int main(int argc, char **argv)
         p.lifo_reps /= 40;
         p.fifo_reps /= 40;
         p.realloc_reps /= 25;
+        p.xthread_blocks /= 20;
         rounds = 3;
     }
 
     setup_allocators(argv);    /* may run the program again, for jemalloc */
     setup_vigil();
+    choose_xthread_cpus();
 
     FILE *csv_file = NULL;     /* opened now, not after the run, if it fails */
     if (csv && !(csv_file = fopen(csv, "w")))
         die("cannot write %s: %s", csv, strerror(errno));
 
-    size_t nslots = p.random_live;
+    nslots = p.random_live;
     if (p.fifo_batch > nslots)
         nslots = p.fifo_batch;
     if (p.lifo_batch > nslots)
@@ -872,10 +1437,14 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     measure_memory();          /* first: every child forks from a fresh heap */
+    measure_peaks(&p);
     run_rounds(&p, rounds);
 
     print_speed(rounds);
+    print_load();
     print_memory();
+    print_peaks();
+    print_targets();
     int status = 0;
     if (csv_file) {
         if (write_csv(csv_file, csv, rounds, quick))

@@ -1,14 +1,17 @@
 #!/bin/sh
-# plot.sh - draw the bench results as a grouped bar chart (SVG): ns/op per
-# workload, one bar per allocator.
+# plot.sh - draw the bench results as a grouped bar chart (SVG, and PNG when
+# gnuplot can): ns/op per workload, one bar per allocator; the two-thread
+# xthread workload in ns per block (wall clock / blocks).
 #
 #   bench/bench --csv bench/results.csv
-#   bench/plot.sh [--log] [CSV [SVG]]
+#   bench/plot.sh [--log] [CSV [SVG [PNG]]]
 #
 # CSV defaults to bench/results.csv, SVG to bench/results.svg (relative to
-# the current directory).  --log draws the y axis on a log scale, which helps
-# when one column (the debug hooks) dwarfs the others.  Without gnuplot it
-# says so and exits 0, so a build can call it unconditionally.
+# the current directory), PNG to the SVG's name with .png for .svg.  The PNG
+# is drawn with gnuplot's pngcairo terminal, or else its png one, and left
+# out when gnuplot has neither.  --log draws the y axis on a log scale, which
+# helps when one column (the debug hooks) dwarfs the others.  Without gnuplot
+# it says so and exits 0, so a build can call it unconditionally.
 set -eu
 
 log=no
@@ -18,11 +21,13 @@ if [ "${1:-}" = "--log" ]; then
 fi
 case "${1:-}" in
     -h|--help)
-        sed -n '2,12s/^# \{0,1\}//p' "$0"
+        sed -n '2,14s/^# \{0,1\}//p' "$0"
         exit 0 ;;
 esac
 csv=${1:-bench/results.csv}
 svg=${2:-bench/results.svg}
+png=${3:-${svg%.svg}.png}
+[ "$png" = "$svg" ] && png=$svg.png
 
 if ! command -v gnuplot >/dev/null 2>&1; then
     echo "plot.sh: gnuplot not found, so no $svg (Debian: apt-get install gnuplot-nox)"
@@ -36,25 +41,30 @@ fi
 dat=$(mktemp "${TMPDIR:-/tmp}/vigil-plot.XXXXXX")
 trap 'rm -f "$dat"' EXIT INT TERM
 
-# Pivot the "speed" rows (section,workload,allocator,value,...) into one line
-# per workload and one column per allocator, in the order they first appear;
-# a missing value is "?".
+# Pivot the "speed" rows (section,workload,allocator,value,min,max,unit) into
+# one line per workload and one column per allocator, in the order they first
+# appear; a missing value is "?".  A workload timed in another unit than
+# ns/op (xthread: ns/block) says so in its label.  Labels are quoted, for
+# gnuplot to take "xthread (ns/block)" as one column.
 awk -F, '
     $1 == "info" && $2 == "rounds" { rounds = $4 }
     $1 == "info" && $2 == "quick" { quick = $4 }
     $1 == "speed" {
-        if (!($2 in wseen)) { wseen[$2] = 1; w[++nw] = $2 }
+        if (!($2 in wseen)) {
+            wseen[$2] = 1; w[++nw] = $2
+            label[$2] = ($7 == "ns/op" || $7 == "") ? $2 : $2 " (" $7 ")"
+        }
         if (!($3 in aseen)) { aseen[$3] = 1; a[++na] = $3 }
         v[$2, $3] = $4
     }
     END {
         if (nw == 0) { print "no speed rows" > "/dev/stderr"; exit 1 }
         printf "# rounds=%s quick=%s\n", rounds, quick
-        printf "workload"
-        for (j = 1; j <= na; j++) printf " %s", a[j]
+        printf "\"workload\""
+        for (j = 1; j <= na; j++) printf " \"%s\"", a[j]
         printf "\n"
         for (i = 1; i <= nw; i++) {
-            printf "%s", w[i]
+            printf "\"%s\"", label[w[i]]
             for (j = 1; j <= na; j++) printf " %s", ((w[i], a[j]) in v) ? v[w[i], a[j]] : "?"
             printf "\n"
         }
@@ -64,17 +74,17 @@ ncol=$(sed -n '2p' "$dat" | awk '{ print NF }')
 nrow=$(($(wc -l < "$dat") - 2))
 rounds=$(sed -n '1s/.*rounds=\([0-9]*\).*/\1/p' "$dat")
 quick=$(sed -n '1s/.*quick=\([0-9]*\).*/\1/p' "$dat")
-title="vigil bench: ns per malloc/realloc/free call, median of ${rounds:-?} rounds (lower is better)"
-[ "$quick" = 1 ] && title="$title, --quick run"
+title="vigil bench: ns per malloc/realloc/free call (xthread: per block, 2 threads), median of ${rounds:-?} rounds; lower is better"
+[ "$quick" = 1 ] && title="$title; --quick run"
 if [ "$log" = yes ]; then
-    yaxis='set logscale y; set yrange [*:*]; set ylabel "ns/op (log scale)"'
+    yaxis='set logscale y; set yrange [*:*]; set ylabel "ns/op, xthread ns/block (log scale)"'
 else
-    yaxis='set yrange [0:*]; set ylabel "ns/op"'
+    yaxis='set yrange [0:*]; set ylabel "ns/op, xthread ns/block"'
 fi
 
-gnuplot <<EOF
-set terminal svg size 900,520 dynamic noenhanced font "sans,12" background "white"
-set output "$svg"
+# The plot itself, to follow a "set terminal" and a "set output".
+plot_commands() {
+    cat <<EOF
 set title "$title"
 set datafile missing "?"
 set style data histograms
@@ -88,4 +98,27 @@ set xrange [-0.6:$nrow - 0.4]
 $yaxis
 plot for [i=2:$ncol] "$dat" using i:xtic(1)
 EOF
+}
+
+{
+    echo 'set terminal svg size 960,540 dynamic noenhanced font "sans,12" background "white"'
+    echo "set output \"$svg\""
+    plot_commands
+} | gnuplot
 echo "plot.sh: wrote $svg"
+
+terminals=$(gnuplot -e 'set terminal' 2>&1 < /dev/null || true)
+if printf '%s\n' "$terminals" | grep -q '^ *pngcairo '; then
+    pngterm='pngcairo size 960,540 noenhanced font "sans,10" background "white"'
+elif printf '%s\n' "$terminals" | grep -q '^ *png '; then
+    pngterm='png size 960,540 noenhanced font "sans,10" background "#ffffff"'
+else
+    echo "plot.sh: gnuplot has no png terminal, so no $png"
+    exit 0
+fi
+{
+    echo "set terminal $pngterm"
+    echo "set output \"$png\""
+    plot_commands
+} | gnuplot
+echo "plot.sh: wrote $png"

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "vigil/annotate.h"
@@ -76,6 +77,9 @@ static char pool_anchor;                 /* names the mempool for Valgrind */
  * so would never report a leaked pool chunk in a program that itself uses
  * no malloc.  One small reachable block keeps the check on. */
 static void *volatile leak_check_keepalive;
+#if VIGIL_ASAN_ENABLED
+static void on_asan_report(const char *report);
+#endif
 
 static void decide_annotation(void)
 {
@@ -85,7 +89,10 @@ static void decide_annotation(void)
          * pool redzone no-access over the neighbouring live blocks. */
         VIGIL_POOL_CREATE(POOL, 0, 0);
         if (!VIGIL_ASAN_ENABLED)
-            leak_check_keepalive = malloc(1);
+            leak_check_keepalive = vigil__sys_keep(1);
+#if VIGIL_ASAN_ENABLED
+        VIGIL_ASAN_SET_REPORT_CALLBACK(on_asan_report);
+#endif
     }
     atomic_store_explicit(&annotate_flag, on, memory_order_relaxed);
 }
@@ -226,6 +233,7 @@ static struct vigil_arena *new_arena(void)
     s->src_free = src.free;
     if (annotating())
         VIGIL_MEM_NOACCESS(mem, VIGIL_ARENA_SIZE);
+    VIGIL_LSAN_REGISTER_ROOT_REGION(mem, VIGIL_ARENA_SIZE);
 
     uintptr_t base = (uintptr_t)mem;
     a->first_pool = (base + VIGIL_POOL_MASK) & ~VIGIL_POOL_MASK;
@@ -253,6 +261,7 @@ static void release_arena(struct vigil_arena *a)
      * the unlocked ownership check never claims foreign memory. */
     atomic_store_explicit(&arena_base[idx], 0, memory_order_release);
     /* The source, or whoever maps this range next, must find it usable. */
+    VIGIL_LSAN_UNREGISTER_ROOT_REGION(mem, VIGIL_ARENA_SIZE);
     if (annotating())
         VIGIL_MEM_UNDEFINED(mem, VIGIL_ARENA_SIZE);
     s->src_free(s->src_ctx, mem, VIGIL_ARENA_SIZE);
@@ -319,13 +328,13 @@ static struct vigil_pool *new_pool(unsigned cls, bool *grew)
         hdr_open(pool);
         pool->arenaindex = arena_index(a);
     }
-    size_t size = vigil_class_size(cls);
+    size_t stride = vigil_block_stride(cls);
     pool->cls = cls;
     pool->nused = 0;
     pool->full = 0;
     pool->freeblock = NULL;
     pool->nextoffset = VIGIL_POOL_OVERHEAD;
-    pool->maxnextoffset = (uint32_t)(VIGIL_POOL_SIZE - size);
+    pool->maxnextoffset = (uint32_t)(VIGIL_POOL_SIZE - stride);
     list_push(&heap.classes[cls].used, pool);
     return pool;
 }
@@ -349,6 +358,122 @@ static void pool_to_arena(struct vigil_pool *pool)
     bucket_insert(a);
 }
 
+/* ---- freed blocks, as the tools see them ---- */
+
+#define FREED_MARK 0xffffu          /* requested size of a freed block */
+
+/* Lock held, annotating: p is poisoned / no-access over its whole class and
+ * remembered as freed, for the ASan report callback. */
+static void mark_freed(void *p)
+{
+    struct vigil_pool *pool = vigil_pool_of(p);
+    hdr_open(pool);
+    VIGIL_MEM_NOACCESS(p, vigil_class_size(pool->cls));
+    *requested_slot(pool, p) = FREED_MARK;
+    hdr_close(pool);
+}
+
+static void small_free(void *p);
+
+#if VIGIL_ASAN_ENABLED
+/* The ASan quarantine.  Without it the block just freed is the first one
+ * handed out again, so a use after free reads a live block and ASan sees
+ * nothing.  Freed blocks wait here, poisoned, until VIGIL_QUARANTINE bytes
+ * of younger frees push them out (FIFO).  Lock held throughout. */
+static void **q_ring;
+static size_t q_cap, q_head, q_count, q_bytes, q_limit;
+static bool q_ready;
+
+static size_t block_class_size(void *p)
+{
+    struct vigil_pool *pool = vigil_pool_of(p);
+    hdr_open(pool);
+    size_t size = vigil_class_size(pool->cls);
+    hdr_close(pool);
+    return size;
+}
+
+static void quarantine_evict(void)
+{
+    void *p = q_ring[q_head];
+    q_head = (q_head + 1) % q_cap;
+    q_count--;
+    q_bytes -= block_class_size(p);
+    small_free(p);
+}
+
+/* Returns true when p now waits in the quarantine. */
+static bool quarantine_put(void *p)
+{
+    if (!q_ready) {
+        q_ready = true;
+        q_limit = vigil__config()->quarantine;
+        q_cap = q_limit / vigil_class_size(0) + 1;
+        if (q_limit && !(q_ring = vigil__os_map(q_cap * sizeof *q_ring)))
+            q_limit = 0;
+    }
+    if (!q_limit)
+        return false;
+    size_t size = block_class_size(p);
+    while (q_count && (q_count == q_cap || q_bytes + size > q_limit))
+        quarantine_evict();
+    q_ring[(q_head + q_count) % q_cap] = p;
+    q_count++;
+    q_bytes += size;
+    return true;
+}
+
+/* When ASan reports an address inside a pool, say which block it is. */
+VIGIL_NO_SANITIZE_ADDRESS
+static void describe_address(uintptr_t addr)
+{
+    struct vigil_pool *pool = vigil_pool_of((void *)addr);
+    char line[256];
+    int n;
+    size_t off_in_pool = addr - (uintptr_t)pool;
+    unsigned cls = pool->cls;
+    size_t stride = vigil_block_stride(cls), csize = vigil_class_size(cls);
+    if (off_in_pool < VIGIL_POOL_OVERHEAD) {
+        n = snprintf(line, sizeof line, "vigil: %#lx is in the header of a vigil pool "
+                     "(size class %zu)\n", (unsigned long)addr, csize);
+    } else {
+        size_t idx = (off_in_pool - VIGIL_POOL_OVERHEAD) / stride;
+        uintptr_t start = (uintptr_t)pool + VIGIL_POOL_OVERHEAD + idx * stride;
+        size_t off = addr - start;
+        if (idx >= vigil_pool_capacity(cls) || start - (uintptr_t)pool >= pool->nextoffset) {
+            n = snprintf(line, sizeof line, "vigil: %#lx is in a part of a vigil pool that "
+                         "holds no block (size class %zu)\n", (unsigned long)addr, csize);
+        } else {
+            /* requested_slot() is instrumented; the header it reads is
+             * poisoned, so index the side table here. */
+            const struct arena_slot *slot = &slots[pool->arenaindex];
+            unsigned req = slot->requested[(start - slot->a.first_pool) / VIGIL_ALIGNMENT];
+            if (req == FREED_MARK)
+                n = snprintf(line, sizeof line, "vigil: %#lx is %zu bytes inside a freed "
+                             "block at %#lx (vigil pool, size class %zu)\n",
+                             (unsigned long)addr, off, (unsigned long)start, csize);
+            else
+                n = snprintf(line, sizeof line, "vigil: %#lx is %zu bytes after the end of "
+                             "the live %u-byte block at %#lx (vigil pool, size class %zu%s)\n",
+                             (unsigned long)addr, off - req, req, (unsigned long)start, csize,
+                             off >= csize ? ", in its redzone" : "");
+        }
+    }
+    if (n > 0)
+        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void on_asan_report(const char *report)
+{
+    const char *at = strstr(report, " on address 0x");
+    if (!at)
+        return;
+    uintptr_t addr = (uintptr_t)strtoull(at + 12, NULL, 16);
+    if (addr && vigil__arena_owns((void *)addr))
+        describe_address(addr);
+}
+#endif
+
 /* ---- blocks ---- */
 
 /* Lock held.  Returns NULL only when no arena can be had. */
@@ -369,7 +494,7 @@ static void *small_alloc(size_t size, bool *grew)
         pool->freeblock = link_read(b);
     } else {
         b = (struct vigil_block *)((char *)pool + pool->nextoffset);
-        pool->nextoffset += (uint32_t)vigil_class_size(cls);
+        pool->nextoffset += (uint32_t)vigil_block_stride(cls);
     }
     pool->nused++;
     heap_blocks++;
@@ -384,16 +509,14 @@ static void *small_alloc(size_t size, bool *grew)
     return b;
 }
 
-/* Lock held; p is ours. */
+/* Lock held; p is ours and, when annotating, already through mark_freed(). */
 static void small_free(void *p)
 {
     struct vigil_pool *pool = vigil_pool_of(p);
     hdr_open(pool);
     struct vigil_class_lists *cl = &heap.classes[pool->cls];
     struct vigil_block *b = p;
-    if (annotating())
-        VIGIL_MEM_NOACCESS(p, vigil_class_size(pool->cls));
-    link_write(b, pool->freeblock);
+    link_write(b, pool->freeblock);     /* p is no-access already: mark_freed */
     pool->freeblock = b;
     pool->nused--;
     heap_blocks--;
@@ -413,19 +536,185 @@ static void small_free(void *p)
     hdr_close(pool);
 }
 
+/* ---- per-thread caches: the common path takes no lock ----
+ * See arena.h for the design.  Only the owning thread touches head[] and
+ * writes count[]; other threads read count[] (relaxed) for the statistics.
+ * Never used while annotating: then every block goes through the locked path,
+ * where the tool annotations, the ASan quarantine and mark_freed() live. */
+#define TCACHE_FILL 16              /* blocks taken from the pools at once */
+#define TCACHE_MAX  64              /* blocks kept per class; then half go back */
+
+struct tcache {
+    struct vigil_block *head[VIGIL_NB_CLASSES];
+    _Atomic uint32_t count[VIGIL_NB_CLASSES];
+    struct tcache *next, *prev;     /* the registry, under the lock */
+};
+
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct tcache *tc;
+static struct tcache *tcaches;      /* every thread's cache (lock held) */
+static struct tcache *spare_tcaches;/* left by exited threads (lock held) */
+/* A thread past its cache's destructor gets this one: always empty and
+ * always full, so both fast paths fall through to the locked path. */
+static struct tcache tcache_off;
+static pthread_key_t tcache_key;
+static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
+
+static inline uint32_t cached(struct tcache *t, unsigned cls)
+{
+    return atomic_load_explicit(&t->count[cls], memory_order_relaxed);
+}
+
+static inline void set_cached(struct tcache *t, unsigned cls, uint32_t n)
+{
+    atomic_store_explicit(&t->count[cls], n, memory_order_relaxed);
+}
+
+/* Lock held: give back all but keep blocks of class cls. */
+static void tcache_flush(struct tcache *t, unsigned cls, uint32_t keep)
+{
+    uint32_t n = cached(t, cls);
+    while (n > keep) {
+        struct vigil_block *b = t->head[cls];
+        t->head[cls] = b->next;
+        small_free(b);
+        n--;
+    }
+    set_cached(t, cls, n);
+}
+
+/* Lock held: every block back to the pools, the cache to the spares. */
+static void tcache_retire(struct tcache *t)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+        tcache_flush(t, c, 0);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        tcaches = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->next = spare_tcaches;
+    spare_tcaches = t;
+}
+
+static void tcache_destructor(void *arg)
+{
+    pthread_mutex_lock(&lock);
+    tcache_retire(arg);
+    pthread_mutex_unlock(&lock);
+    tc = &tcache_off;
+}
+
+static void tcache_setup(void)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+        set_cached(&tcache_off, c, TCACHE_MAX);
+    if (pthread_key_create(&tcache_key, tcache_destructor) != 0)
+        tcache_key = (pthread_key_t)-1;
+}
+
+/* The calling thread's cache, made on its first slow path; NULL when blocks
+ * must take the locked path (annotating, or no memory for a cache). */
+static struct tcache *tcache_get(void)
+{
+    if (tc)
+        return tc;
+    pthread_once(&annotate_once, decide_annotation);
+    pthread_once(&tcache_once, tcache_setup);
+    if (annotating() || tcache_key == (pthread_key_t)-1)
+        return NULL;
+    pthread_mutex_lock(&lock);
+    struct tcache *t = spare_tcaches;
+    if (t)
+        spare_tcaches = t->next;
+    else
+        t = vigil__os_map(sizeof *t);
+    if (t) {
+        t->prev = NULL;
+        t->next = tcaches;
+        if (tcaches)
+            tcaches->prev = t;
+        tcaches = t;
+    }
+    pthread_mutex_unlock(&lock);
+    if (t && pthread_setspecific(tcache_key, t) != 0) {
+        pthread_mutex_lock(&lock);
+        tcache_retire(t);
+        pthread_mutex_unlock(&lock);
+        t = NULL;
+    }
+    tc = t;
+    return t;
+}
+
+/* Lock held: one block for the caller, and up to TCACHE_FILL - 1 more of the
+ * same class into the cache. */
+static void *tcache_refill(struct tcache *t, size_t size, bool *grew)
+{
+    unsigned cls = vigil_size_class(size);
+    void *p = small_alloc(size, grew);
+    uint32_t n = cached(t, cls);
+    for (int i = 1; p && i < TCACHE_FILL && n < TCACHE_MAX; i++, n++) {
+        struct vigil_block *b = small_alloc(size, grew);
+        if (!b)
+            break;
+        b->next = t->head[cls];
+        t->head[cls] = b;
+    }
+    set_cached(t, cls, n);
+    return p;
+}
+
+/* Blocks sitting in caches, per class, all threads (lock held). */
+static void tcache_counts(size_t out[VIGIL_NB_CLASSES])
+{
+    memset(out, 0, VIGIL_NB_CLASSES * sizeof out[0]);
+    for (struct tcache *t = tcaches; t; t = t->next)
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+            out[c] += cached(t, c);
+}
+
+void vigil__thread_cache_flush(void)
+{
+    struct tcache *t = tc;
+    if (!t || t == &tcache_off)
+        return;
+    pthread_mutex_lock(&lock);
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+        tcache_flush(t, c, 0);
+    pthread_mutex_unlock(&lock);
+}
+
+void vigil__thread_cache_disable(void)
+{
+    vigil__thread_cache_flush();
+    /* Annotating, no thread has a cache, and none may look like it has:
+     * the fast paths would read the pool header, which is poisoned. */
+    pthread_once(&annotate_once, decide_annotation);
+    if (!annotating())
+        tc = &tcache_off;
+}
+
 static void report_new_arena(void)
 {
     if (vigil__config()->mallocstats)
         vigil_print_stats(stderr);
 }
 
-static void *arena_malloc(void *ctx, size_t size)
+/* Everything but a hit in the thread's cache: kept out of line so the fast
+ * path below needs no stack frame. */
+__attribute__((noinline))
+static void *arena_malloc_slow(size_t size)
 {
-    (void)ctx;
     if (size <= VIGIL_SMALL_MAX) {
+        struct tcache *t = tcache_get();
         bool grew = false;
+        void *p;
         pthread_mutex_lock(&lock);
-        void *p = small_alloc(size, &grew);
+        if (t && t != &tcache_off)
+            p = tcache_refill(t, size, &grew);
+        else
+            p = small_alloc(size, &grew);
         pthread_mutex_unlock(&lock);
         if (grew)
             report_new_arena();
@@ -438,6 +727,22 @@ static void *arena_malloc(void *ctx, size_t size)
     }
     const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
     return raw->malloc(raw->ctx, size);
+}
+
+static void *arena_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    struct tcache *t = tc;
+    if (__builtin_expect(t != NULL && size <= VIGIL_SMALL_MAX, 1)) {
+        unsigned cls = vigil_size_class(size);
+        struct vigil_block *b = t->head[cls];
+        if (__builtin_expect(b != NULL, 1)) {
+            t->head[cls] = b->next;
+            set_cached(t, cls, cached(t, cls) - 1);
+            return b;
+        }
+    }
+    return arena_malloc_slow(size);
 }
 
 static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
@@ -457,21 +762,58 @@ static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
     return p;
 }
 
-static void arena_free(void *ctx, void *p)
+__attribute__((noinline))
+static void arena_free_slow(void *p)
 {
-    (void)ctx;
     if (!p)
         return;
     if (vigil__arena_owns(p)) {
+        struct tcache *t = tc;
+        if (t && t != &tcache_off) {
+            /* The cache is full for this class: half of it goes back. */
+            unsigned cls = vigil_pool_of(p)->cls;
+            struct vigil_block *b = p;
+            pthread_mutex_lock(&lock);
+            tcache_flush(t, cls, TCACHE_MAX / 2);
+            pthread_mutex_unlock(&lock);
+            b->next = t->head[cls];
+            t->head[cls] = b;
+            set_cached(t, cls, cached(t, cls) + 1);
+            return;
+        }
         if (annotating())
             VIGIL_POOL_FREE(POOL, p);
         pthread_mutex_lock(&lock);
-        small_free(p);
+        if (annotating())
+            mark_freed(p);
+#if VIGIL_ASAN_ENABLED
+        if (!quarantine_put(p))
+#endif
+            small_free(p);
         pthread_mutex_unlock(&lock);
         return;
     }
     const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
     raw->free(raw->ctx, p);
+}
+
+static void arena_free(void *ctx, void *p)
+{
+    (void)ctx;
+    struct tcache *t = tc;
+    if (__builtin_expect(t != NULL && p != NULL, 1) && vigil__arena_owns(p)) {
+        /* p is live, so its pool's class cannot change under us. */
+        unsigned cls = vigil_pool_of(p)->cls;
+        uint32_t n = cached(t, cls);
+        if (__builtin_expect(n < TCACHE_MAX, 1)) {
+            struct vigil_block *b = p;
+            b->next = t->head[cls];
+            t->head[cls] = b;
+            set_cached(t, cls, n + 1);
+            return;
+        }
+    }
+    arena_free_slow(p);
 }
 
 static void *arena_realloc(void *ctx, void *p, size_t size)
@@ -530,8 +872,7 @@ void vigil__arena_stats(struct vigil_arena_stats *st)
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&lock);
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
-        size_t size = vigil_class_size(c);
-        size_t capacity = (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) / size;
+        size_t capacity = vigil_pool_capacity(c);
         struct vigil_pool *lists[2] = { heap.classes[c].used, heap.classes[c].full };
         for (int l = 0; l < 2; l++)
             for (struct vigil_pool *p = lists[l], *next; p; p = next) {
@@ -551,10 +892,23 @@ void vigil__arena_stats(struct vigil_arena_stats *st)
         st->free_pools += slots[i].a.nfreepools;
         st->alignment_bytes += VIGIL_ARENA_SIZE - (size_t)slots[i].a.ntotalpools * VIGIL_POOL_SIZE;
     }
+    /* Blocks in thread caches are handed out as far as their pools know,
+     * and free as far as the program knows: count them available. */
+    size_t incache[VIGIL_NB_CLASSES];
+    tcache_counts(incache);
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        st->class_blocks[c] -= incache[c];
+        st->class_avail[c] += incache[c];
+        st->blocks -= incache[c];
+        st->cached += incache[c];
+    }
     st->arenas_allocated = arenas_allocated;
     st->arenas_reclaimed = arenas_reclaimed;
     st->arenas_highwater = arenas_highwater;
     st->arenas_current = arenas_current;
+#if VIGIL_ASAN_ENABLED
+    st->quarantined = q_count;
+#endif
     pthread_mutex_unlock(&lock);
 }
 
@@ -571,13 +925,43 @@ void vigil__pool_info(const void *p, struct vigil_pool *out)
 size_t vigil__arena_blocks(void)
 {
     pthread_mutex_lock(&lock);
-    size_t n = heap_blocks;
+    size_t n = heap_blocks, incache[VIGIL_NB_CLASSES];
+    tcache_counts(incache);
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+        n -= incache[c];              /* free, as far as the program knows */
+#if VIGIL_ASAN_ENABLED
+    n -= q_count;                      /* freed, as far as the program knows */
+#endif
     pthread_mutex_unlock(&lock);
     return n;
+}
+
+void vigil__arena_settle(void)
+{
+    vigil__thread_cache_flush();
+#if VIGIL_ASAN_ENABLED
+    pthread_mutex_lock(&lock);
+    while (q_count)
+        quarantine_evict();
+    pthread_mutex_unlock(&lock);
+#endif
 }
 
 /* ---- fork: the child inherits a consistent heap ---- */
 
 void vigil__arena_atfork_prepare(void) { pthread_mutex_lock(&lock); }
 void vigil__arena_atfork_parent(void) { pthread_mutex_unlock(&lock); }
-void vigil__arena_atfork_child(void) { pthread_mutex_init(&lock, NULL); }
+/* Only the forking thread lives on in the child: the other threads' caches
+ * go back to the pools, so none of their blocks is lost. */
+void vigil__arena_atfork_child(void)
+{
+    /* The forking thread took the lock in prepare and is the one thread
+     * here, so it may finish under it and unlock (re-initialising instead
+     * would leave ThreadSanitizer believing the lock is still held). */
+    for (struct tcache *t = tcaches, *next; t; t = next) {
+        next = t->next;
+        if (t != tc)
+            tcache_retire(t);
+    }
+    pthread_mutex_unlock(&lock);
+}

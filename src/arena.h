@@ -22,7 +22,14 @@
  *   class     0       1        2              31
  *   block     16      32       48             512
  *
- * Larger requests go to the raw domain.
+ * Larger requests go to the raw domain.  In AddressSanitizer builds every
+ * block is followed by a 16-byte redzone that stays poisoned, so an overflow
+ * of a block that fills its whole class still lands on poison:
+ *
+ *   stride = block + VIGIL_REDZONE     (VIGIL_REDZONE = 16 under ASan, else 0)
+ *
+ * vigil_block_stride() and vigil_pool_capacity() are the only places that
+ * arithmetic is done.
  *
  * "Is this pointer ours?" is O(1) and needs no lookup structure: round the
  * pointer down to its pool (VIGIL_POOL_SIZE alignment) and read the arena
@@ -51,8 +58,40 @@
  * spare so a program that frees and allocates around an arena boundary does
  * not map and unmap repeatedly.
  *
- * The per-class lists live in struct vigil_heap.  Today there is one heap and
- * one lock; the heap is the unit that becomes per-thread.
+ * Threads (the common path takes no lock):
+ *
+ *   thread 1          thread 2                      shared, under one mutex
+ *   +-----------+     +-----------+     refill     +-------------------------+
+ *   | tcache    |     | tcache    | <------------- | heap: per class used /  |
+ *   | class 0:  |     | class 0:  |  16 at a time  |   full pool lists       |
+ *   |  b->b->b  |     |  b->b     | -------------> | arena buckets, arenas,  |
+ *   | class 1:  |     | ...       |  half of 64    |   reclamation           |
+ *   | ...       |     |           |  when full     | tcache registry         |
+ *   +-----------+     +-----------+                +-------------------------+
+ *
+ * Per thread: a cache of free blocks per size class (struct tcache in
+ * arena.c), at most 64 a class.  malloc pops from it and free pushes onto it
+ * with no lock and no atomic read-modify-write, whichever thread allocated
+ * the block: a block freed by another thread simply joins the freeing
+ * thread's cache (tcache-style), which keeps the common path the same for
+ * every pattern.  An empty cache takes 16 blocks from the pools at once; a
+ * full one gives half back; both under the mutex, which also guards pool
+ * carving, the arena buckets and reclamation.
+ *
+ * A thread that exits gives its whole cache back to the pools (a
+ * pthread_key destructor), so nothing is lost, its blocks become usable by
+ * every thread, and arenas still empty and go back to the system.  Its live
+ * blocks are ordinary blocks that any thread may free.  In a forked child,
+ * the caches of the threads that did not survive are given back likewise.
+ *
+ * Counting: a cached block is handed out as far as its pool knows, and free
+ * as far as the program knows, so vigil_allocated_blocks() and the
+ * statistics subtract every cache's per-class count (each written only by
+ * its owner, read relaxed by others) and count cached blocks as available.
+ *
+ * Under Valgrind or ASan (annotating) no thread gets a cache: every block
+ * takes the locked path, where the annotations, the ASan quarantine and the
+ * poisoning of freed blocks are.  The debug hooks sit above all of this.
  */
 #ifndef VIGIL_ARENA_H
 #define VIGIL_ARENA_H
@@ -60,6 +99,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+
+#include "vigil/annotate.h"
 
 #define VIGIL_ALIGNMENT        16
 #define VIGIL_ALIGNMENT_SHIFT  4
@@ -86,6 +127,18 @@ static inline unsigned vigil_size_class(size_t size)
 static inline size_t vigil_class_size(unsigned cls)
 {
     return ((size_t)cls + 1) << VIGIL_ALIGNMENT_SHIFT;
+}
+
+#if VIGIL_ASAN_ENABLED
+#define VIGIL_REDZONE          16
+#else
+#define VIGIL_REDZONE          0
+#endif
+
+/* Class index -> distance between the starts of two blocks in a pool. */
+static inline size_t vigil_block_stride(unsigned cls)
+{
+    return vigil_class_size(cls) + VIGIL_REDZONE;
 }
 
 struct vigil_block {
@@ -120,7 +173,7 @@ struct vigil_arena {
     struct vigil_arena *prev;
 };
 
-/* Per size class: pools with free blocks, pools with none. */
+/* Per size class: pools with free blocks, pools with none (shared). */
 struct vigil_class_lists {
     struct vigil_pool *used;
     struct vigil_pool *full;
@@ -129,6 +182,12 @@ struct vigil_class_lists {
 struct vigil_heap {
     struct vigil_class_lists classes[VIGIL_NB_CLASSES];
 };
+
+/* Blocks of class cls that one pool holds. */
+static inline size_t vigil_pool_capacity(unsigned cls)
+{
+    return (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) / vigil_block_stride(cls);
+}
 
 static inline struct vigil_pool *vigil_pool_of(const void *p)
 {

@@ -114,6 +114,17 @@ static void read_environment(void)
             warn("VIGIL_ABORT", v, "0, 1");
     }
 
+    v = getenv("VIGIL_ERROR_EXITCODE");
+    if (v && *v) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || *end || !isdigit((unsigned char)*v) || n < 1 || n > 255)
+            warn("VIGIL_ERROR_EXITCODE", v, "an exit status from 1 to 255");
+        else
+            cfg.error_exitcode = (int)n;
+    }
+
     v = getenv("VIGIL_BREAK_SERIAL");
     if (v && *v) {
         char *end;

@@ -344,8 +344,10 @@ static enum verdict classify(const struct view *v, int want)
         return DOUBLE_FREE;
     /* Damage in front of the data: the pad bytes, or further, up to the id
      * byte, where the size must still lead to an intact tail, which a random
-     * pointer's "size" would not. */
-    if (v->domain >= 0 || tail_intact)
+     * pointer's "size" would not.  A plausible id byte in front of an absurd
+     * size is a foreign block (ASan's chunk header reads so), not damage: a
+     * write running backwards from the data reaches the id before the size. */
+    if (tail_intact || (v->domain >= 0 && v->size_ok))
         return UNDERFLOW;
     return INVALID;
 }
@@ -598,7 +600,7 @@ static int quarantine_find(const unsigned char *base, struct qentry *found)
 
 static void quarantine_prepare(void) { pthread_mutex_lock(&q.lock); }
 static void quarantine_parent(void) { pthread_mutex_unlock(&q.lock); }
-static void quarantine_child(void) { pthread_mutex_init(&q.lock, NULL); }
+static void quarantine_child(void) { pthread_mutex_unlock(&q.lock); }
 
 /* The block passed its checks: fill it and hand it on. */
 static void release(const struct debug_ctx *c, unsigned char *base, size_t total)
@@ -971,6 +973,11 @@ int vigil__debug_unwrap(const vigil_allocator *a, vigil_allocator *inner)
     if (inner)
         *inner = ((const struct debug_ctx *)a->ctx)->inner;
     return 1;
+}
+
+int vigil__debug_block_size(const vigil_allocator *a, const void *ptr, size_t *n)
+{
+    return vigil__debug_unwrap(a, NULL) && intact(a->ctx, ptr, n);
 }
 
 static int same_table(const vigil_allocator *a, const vigil_allocator *b)

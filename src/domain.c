@@ -68,11 +68,17 @@ static void init(void)
         atexit(stats_at_exit);
 }
 
+__attribute__((noinline, cold))
+static void init_once(void)
+{
+    if (!initializing)
+        pthread_once(&once, init);
+}
+
 void vigil__ensure_init(void)
 {
-    if (__builtin_expect(!atomic_load_explicit(&ready, memory_order_acquire), 0) &&
-        !initializing)
-        pthread_once(&once, init);
+    if (__builtin_expect(!atomic_load_explicit(&ready, memory_order_acquire), 0))
+        init_once();
 }
 
 const vigil_allocator *vigil__domain(vigil_domain d)

@@ -27,6 +27,8 @@ struct vigil_config {
     int mallocstats;            /* VIGIL_MALLOCSTATS non-empty */
     int running_on_valgrind;
     int abort_on_error;         /* VIGIL_ABORT, default 1 */
+    int error_exitcode;         /* VIGIL_ERROR_EXITCODE: _exit status instead
+                                   of abort() after a report; 0 = abort() */
     size_t quarantine;          /* VIGIL_QUARANTINE, bytes */
     unsigned long long break_serial; /* VIGIL_BREAK_SERIAL, 0 = none */
 };
@@ -53,11 +55,36 @@ const vigil_allocator *vigil__domain(vigil_domain d);
 extern const vigil_allocator vigil__arena_allocator;   /* arena.c */
 extern const vigil_allocator vigil__sys_allocator;     /* sysalloc.c */
 size_t vigil__sys_blocks(void);
+/* The functions the system allocator calls: malloc, calloc, realloc, free
+ * by default; memalign NULL means posix_memalign.  Set before the first
+ * allocation or never (the preload library points them at libc's own). */
+struct vigil_libc_malloc {
+    void *(*malloc)(size_t size);
+    void *(*calloc)(size_t nelem, size_t elsize);
+    void *(*realloc)(void *ptr, size_t size);
+    void (*free)(void *ptr);
+    void *(*memalign)(size_t alignment, size_t size);
+};
+void vigil__sys_use(const struct vigil_libc_malloc *fns);
+/* A block of the system allocator aligned to alignment (a power of two, at
+ * least sizeof(void *)), counted and freed like its other blocks. */
+void *vigil__sys_memalign(size_t alignment, size_t size);
+/* A block for vigil's own use from the malloc the system allocator calls,
+ * not counted among the program's blocks.  vigil's files call this, never
+ * malloc: in the preload library malloc is vigil itself. */
+void *vigil__sys_keep(size_t size);
 int vigil__arena_owns(const void *p);
 size_t vigil__arena_blocks(void);
 /* A copy of the header of the pool holding p (p must be ours), read the way
  * the allocator reads it, so tests can look under the tools too. */
 void vigil__pool_info(const void *p, struct vigil_pool *out);
+/* Give the calling thread's cached blocks back to their pools now; or do
+ * that and use no cache in this thread from now on. */
+void vigil__thread_cache_flush(void);
+void vigil__thread_cache_disable(void);
+/* Settle every block this thread freed: its cache and the ASan quarantine
+ * give them back to their pools (tests use it before counting pools). */
+void vigil__arena_settle(void);
 int vigil__arena_in_use(void);          /* domain.c: some domain uses it */
 
 struct vigil_arena_stats {
@@ -71,6 +98,10 @@ struct vigil_arena_stats {
     size_t free_pools;                      /* pools holding no block */
     size_t alignment_bytes;                 /* lost rounding arenas to pools */
     size_t blocks;                          /* sum of class_blocks */
+    size_t quarantined;                     /* of those, freed and waiting
+                                               in the ASan quarantine */
+    size_t cached;                          /* free blocks in thread caches,
+                                               counted in class_avail */
 };
 void vigil__arena_stats(struct vigil_arena_stats *out);
 
@@ -85,6 +116,10 @@ void *vigil__os_map(size_t size);        /* NULL on failure */
 void vigil__debug_wrap(vigil_domain d);
 /* When a is a debug wrapper, store what it wraps in inner and return 1. */
 int vigil__debug_unwrap(const vigil_allocator *a, vigil_allocator *inner);
+/* The size the program asked for, of a healthy block made by the debug
+ * wrapper a (for the preload's malloc_usable_size).  0 when a is not a
+ * debug wrapper or the block is damaged: freeing it will say how. */
+int vigil__debug_block_size(const vigil_allocator *a, const void *ptr, size_t *n);
 
 /* ---- fork safety (arena.c) ---- */
 

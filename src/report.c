@@ -137,7 +137,17 @@ void vigil__report_address(struct vigil_report *r, const void *addr)
 void vigil__report_error(struct vigil_report *r)
 {
     atomic_fetch_add_explicit(&errors, 1, memory_order_relaxed);
-    if (vigil__config()->abort_on_error) {
+    const struct vigil_config *c = vigil__config();
+    if (c->abort_on_error && c->error_exitcode) {
+        /* _exit, not exit: atexit handlers and stdio would run on a heap
+         * known to be damaged, possibly inside malloc with its lock held. */
+        vigil__report_str(r, "vigil: exiting with status ");
+        vigil__report_dec(r, (unsigned long long)c->error_exitcode);
+        vigil__report_str(r, " (VIGIL_ERROR_EXITCODE; VIGIL_ABORT=0 reports and continues)\n");
+        vigil__report_flush(r);
+        _exit(c->error_exitcode);
+    }
+    if (c->abort_on_error) {
         vigil__report_str(r, "vigil: aborting (VIGIL_ABORT=0 reports and continues)\n");
         vigil__report_flush(r);
         abort();

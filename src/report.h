@@ -33,7 +33,8 @@ void vigil__report_byte(struct vigil_report *r, unsigned char b);
 void vigil__report_address(struct vigil_report *r, const void *addr);
 /* Write what is buffered to stderr. */
 void vigil__report_flush(struct vigil_report *r);
-/* Write, count the error, then abort() unless VIGIL_ABORT=0. */
+/* Write, count the error, then abort() (or _exit(VIGIL_ERROR_EXITCODE))
+ * unless VIGIL_ABORT=0. */
 void vigil__report_error(struct vigil_report *r);
 size_t vigil__report_errors(void);
 

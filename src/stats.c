@@ -22,7 +22,7 @@ int vigil_print_stats(FILE *out)
     if (!vigil__arena_in_use() && st.arenas_allocated == 0)
         return 0;
 
-    size_t allocated = 0, available = 0, headers = 0, quantization = 0;
+    size_t allocated = 0, available = 0, headers = 0, quantization = 0, redzones = 0;
     fprintf(out, "vigil arena statistics\n");
     fprintf(out, "class   size   pools   blocks in use   available blocks\n");
     fprintf(out, "-----   ----   -----   -------------   ----------------\n");
@@ -35,7 +35,9 @@ int vigil_print_stats(FILE *out)
         allocated += st.class_blocks[c] * size;
         available += st.class_avail[c] * size;
         headers += st.class_pools[c] * VIGIL_POOL_OVERHEAD;
-        quantization += st.class_pools[c] * ((VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) % size);
+        size_t stride = vigil_block_stride(c);
+        quantization += st.class_pools[c] * ((VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) % stride);
+        redzones += st.class_pools[c] * vigil_pool_capacity(c) * VIGIL_REDZONE;
     }
     fputc('\n', out);
     line(out, "# arenas allocated total", st.arenas_allocated);
@@ -53,8 +55,12 @@ int vigil_print_stats(FILE *out)
     line(out, "# bytes lost to pool headers", headers);
     line(out, "# bytes lost to quantization", quantization);
     line(out, "# bytes lost to arena alignment", st.alignment_bytes);
+    if (VIGIL_REDZONE)
+        line(out, "# bytes lost to ASan redzones", redzones);
+    if (st.quarantined)
+        line(out, "# blocks waiting in the ASan quarantine", st.quarantined);
     line(out, "Total", allocated + available + st.free_pools * VIGIL_POOL_SIZE +
-                       headers + quantization + st.alignment_bytes);
+                       headers + quantization + redzones + st.alignment_bytes);
     fflush(out);
     return 1;
 }

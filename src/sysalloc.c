@@ -3,6 +3,13 @@
  * default, and the mem/obj domains' under VIGIL_MALLOC=malloc.  It adds what
  * the contract asks beyond libc: size 0 gives a unique block (glibc's
  * realloc(p, 0) would free p and return NULL), and a live-block count.
+ *
+ * "The system allocator" is whatever malloc the program links to, called by
+ * its public name, so that ASan's and memcheck's replacements see every raw
+ * block.  The one exception is the preload library, which *is* the
+ * program's malloc: calling malloc from there would come back to vigil, so
+ * it points these functions at libc's own entry points before anything is
+ * allocated (vigil__sys_use).
  */
 #include "config.h"
 
@@ -14,6 +21,15 @@
 
 static _Atomic size_t sys_blocks;
 
+/* Written once, before the first allocation, by the preload's start-up;
+ * read without a lock after that. */
+static struct vigil_libc_malloc libc = { malloc, calloc, realloc, free, NULL };
+
+void vigil__sys_use(const struct vigil_libc_malloc *fns)
+{
+    libc = *fns;
+}
+
 static void count(long delta)
 {
     atomic_fetch_add_explicit(&sys_blocks, (size_t)delta, memory_order_relaxed);
@@ -22,7 +38,7 @@ static void count(long delta)
 static void *sys_malloc(void *ctx, size_t size)
 {
     (void)ctx;
-    void *p = malloc(size ? size : 1);
+    void *p = libc.malloc(size ? size : 1);
     if (p)
         count(1);
     return p;
@@ -33,7 +49,7 @@ static void *sys_calloc(void *ctx, size_t nelem, size_t elsize)
     (void)ctx;
     if (nelem == 0 || elsize == 0)
         nelem = elsize = 1;
-    void *p = calloc(nelem, elsize);
+    void *p = libc.calloc(nelem, elsize);
     if (p)
         count(1);
     return p;
@@ -43,16 +59,38 @@ static void *sys_realloc(void *ctx, void *ptr, size_t size)
 {
     if (!ptr)
         return sys_malloc(ctx, size);
-    return realloc(ptr, size ? size : 1);
+    return libc.realloc(ptr, size ? size : 1);
 }
 
 static void sys_free(void *ctx, void *ptr)
 {
     (void)ctx;
     if (ptr) {
-        free(ptr);
+        libc.free(ptr);
         count(-1);
     }
+}
+
+void *vigil__sys_memalign(size_t alignment, size_t size)
+{
+    void *p = NULL;
+    if (libc.memalign) {
+        p = libc.memalign(alignment, size ? size : 1);
+    } else {
+        int err = posix_memalign(&p, alignment, size ? size : 1);
+        if (err) {
+            errno = err;
+            p = NULL;
+        }
+    }
+    if (p)
+        count(1);
+    return p;
+}
+
+void *vigil__sys_keep(size_t size)
+{
+    return libc.malloc(size);
 }
 
 const vigil_allocator vigil__sys_allocator = {

@@ -131,6 +131,33 @@ static void test_bad_numbers(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "vigil: VIGIL_ABORT=maybe is not valid; accepted: 0, 1"));
 }
 
+static void test_error_exitcode(void)
+{
+    const char *argv[] = { sibling_program("debugprobe"), "double-free", NULL };
+    const char *env[] = { "VIGIL_ERROR_EXITCODE=86", "VIGIL_ABORT", NULL };
+    struct child_result r;
+    run_program(argv, env, &r);
+    CU_ASSERT_TRUE(r.exited);
+    CU_ASSERT_EQUAL(r.status, 86);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "vigil: double free on block "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "\nvigil: exiting with status 86 (VIGIL_ERROR_EXITCODE; "
+                                         "VIGIL_ABORT=0 reports and continues)\n"));
+    /* VIGIL_ABORT=0 still reports and goes on. */
+    const char *go_on[] = { "VIGIL_ERROR_EXITCODE=86", "VIGIL_ABORT=0", NULL };
+    run_program(argv, go_on, &r);
+    CU_ASSERT_TRUE(r.exited);
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT_PTR_NULL(strstr(r.err, "exiting with status"));
+
+    const char *bad[] = { "VIGIL_ERROR_EXITCODE=0", NULL };
+    const char *worse[] = { "VIGIL_ERROR_EXITCODE=256", NULL };
+    probe(bad, "name", &r);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "vigil: VIGIL_ERROR_EXITCODE=0 is not valid; accepted: "
+                                         "an exit status from 1 to 255; using the default\n"));
+    probe(worse, "name", &r);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "vigil: VIGIL_ERROR_EXITCODE=256 is not valid"));
+}
+
 void register_config_suite(void)
 {
     static const struct test_case tests[] = {
@@ -141,6 +168,7 @@ void register_config_suite(void)
         { "environment read once", test_read_once },
         { "VIGIL_MALLOCSTATS prints per arena and at exit", test_mallocstats },
         { "bad numbers named", test_bad_numbers },
+        { "VIGIL_ERROR_EXITCODE: _exit with it after a report", test_error_exitcode },
         { NULL, NULL },
     };
     add_suite("config", tests);

@@ -91,6 +91,7 @@ static void custom_source(void *arg)
     for (size_t i = 0; i < n; i++)
         A->free(A->ctx, v[i]);
     free(v);
+    vigil__arena_settle();
     vigil__arena_stats(&st2);
     /* Given back to the source that gave them, with their own address and
      * size; one spare may stay. */

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -47,12 +48,31 @@ static void test_alignment_and_content(void)
     S->free(S->ctx, p);
 }
 
+static void test_memalign(void)
+{
+    size_t before = vigil__sys_blocks();
+    for (size_t align = sizeof(void *); align <= 65536; align *= 2) {
+        unsigned char *p = vigil__sys_memalign(align, align == 64 ? 0 : 3 * align + 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_EQUAL((uintptr_t)p % align, 0);
+        CU_ASSERT_EQUAL(vigil__sys_blocks(), before + 1);
+        S->free(S->ctx, p);                 /* freed like any of its blocks */
+        CU_ASSERT_EQUAL(vigil__sys_blocks(), before);
+    }
+    /* vigil's own blocks are not the program's. */
+    void *own = vigil__sys_keep(8);
+    CU_ASSERT_PTR_NOT_NULL(own);
+    CU_ASSERT_EQUAL(vigil__sys_blocks(), before);
+    free(own);
+}
+
 void register_sysalloc_suite(void)
 {
     static const struct test_case tests[] = {
         { "size 0 gives unique blocks", test_zero_sizes },
         { "live blocks counted", test_counts },
         { "alignment, realloc keeps content", test_alignment_and_content },
+        { "aligned blocks, uncounted blocks", test_memalign },
         { NULL, NULL },
     };
     add_suite("sysalloc", tests);

@@ -8,7 +8,7 @@ set -u
 build=$1 src=$2
 supp="$src/supp/vigil.supp"
 unit="$build/tests/unit"
-bugs="$build/tests/vgbugs"
+bugs="$build/tests/poolbugs"
 bump="$build/examples/bump_alloc"
 VG="valgrind -q --error-limit=no --num-callers=20"
 pass=0 fail=0
@@ -68,7 +68,7 @@ has "use after free: Invalid read, inside a freed block" "Invalid read of size 1
 has "use after free: where it was freed" "inside a block of size 24 free'd"
 run "read past the end: reported" 99 VIGIL_MALLOC=arena -- $bug_vg "$bugs" read-past-end
 has "read past the end: Invalid read of the byte after the 20" "Invalid read of size 1"
-has "read past the end: at the reading line" "at 0x[0-9A-F]+: read_past_end \\(vgbugs.c"
+has "read past the end: at the reading line" "at 0x[0-9A-F]+: read_past_end \\(poolbugs.c"
 run "uninitialised: reported" 99 VIGIL_MALLOC=arena -- $bug_vg "$bugs" uninitialised
 has "uninitialised: conditional jump" "Conditional jump or move depends on uninitialised value"
 run "leak: reported" 99 VIGIL_MALLOC=arena -- $bug_vg --leak-check=full --errors-for-leak-kinds=definite "$bugs" leak

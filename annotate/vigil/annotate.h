@@ -121,6 +121,19 @@
             VIGIL_MEM_NOACCESS(vigil_p_ + vigil_n_, vigil_o_ - vigil_n_); \
     } while (0)
 
+/* LeakSanitizer: scan the n bytes at p for pointers, as it scans globals and
+ * stacks (a pool's memory is mmap'd, which LSan does not scan by itself, so
+ * malloc'd blocks pointed to only from pool blocks would look leaked). */
+#define VIGIL_LSAN_REGISTER_ROOT_REGION(p, n) \
+        VIGIL_ASAN_(__lsan_register_root_region((p), (n)))
+#define VIGIL_LSAN_UNREGISTER_ROOT_REGION(p, n) \
+        VIGIL_ASAN_(__lsan_unregister_root_region((p), (n)))
+
+/* ASan: call fn(report_text) when ASan reports an error, before it aborts,
+ * so an allocator can add what it knows about the address. */
+#define VIGIL_ASAN_SET_REPORT_CALLBACK(fn) \
+        VIGIL_ASAN_(__asan_set_error_report_callback((fn)))
+
 /* Function attribute: do not instrument this function's memory accesses. */
 #if defined(__has_attribute)
 #if __has_attribute(no_sanitize_address)

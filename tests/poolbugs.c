@@ -1,6 +1,8 @@
-/* vgbugs.c - seeded bugs in pool blocks, each run under memcheck by
- * tests/valgrind.sh, which asserts the error memcheck gives.
- *   vgbugs use-after-free | read-past-end | uninitialised | leak | clean */
+/* poolbugs.c - seeded bugs in pool blocks, run under memcheck by
+ * tests/valgrind.sh and under ASan by tests/asan.sh, which assert the error
+ * each tool gives.
+ *   poolbugs use-after-free | read-past-end | read-past-32 | reused-slot |
+ *            uninitialised | leak | lsan-roots | clean */
 #include "config.h"
 
 #include <stdio.h>
@@ -25,6 +27,37 @@ static void read_past_end(void)
     memset(p, 1, 20);
     sink = p[20];
     vigil_mem_free(p);
+}
+
+/* A block that fills its whole size class: only a redzone catches this. */
+static void read_past_32(void)
+{
+    unsigned char *p = vigil_mem_malloc(32);
+    memset(p, 1, 32);
+    sink = p[32];
+    vigil_mem_free(p);
+}
+
+/* The freed slot is wanted again at once by 200 blocks of the same size. */
+static void reused_slot(void)
+{
+    unsigned char *p = vigil_mem_malloc(48), *again[200];
+    memset(p, 1, 48);
+    vigil_mem_free(p);
+    for (int i = 0; i < 200; i++)
+        again[i] = vigil_mem_malloc(48);
+    sink = p[8];
+    for (int i = 0; i < 200; i++)
+        vigil_mem_free(again[i]);
+}
+
+/* A malloc'd block whose only pointer lives in a pool block: reachable. */
+static void **holder;
+static void lsan_roots(void)
+{
+    holder = vigil_mem_malloc(16);
+    holder[0] = vigil_raw_malloc(1000);
+    memset(holder[0], 5, 1000);
 }
 
 static void uninitialised(void)
@@ -69,11 +102,14 @@ int main(int argc, char **argv)
     const char *what = argc > 1 ? argv[1] : "clean";
     if (!strcmp(what, "use-after-free")) use_after_free();
     else if (!strcmp(what, "read-past-end")) read_past_end();
+    else if (!strcmp(what, "read-past-32")) read_past_32();
+    else if (!strcmp(what, "reused-slot")) reused_slot();
+    else if (!strcmp(what, "lsan-roots")) lsan_roots();
     else if (!strcmp(what, "uninitialised")) uninitialised();
     else if (!strcmp(what, "leak")) leak();
     else if (!strcmp(what, "clean")) clean();
     else {
-        fprintf(stderr, "vgbugs: unknown bug %s\n", what);
+        fprintf(stderr, "poolbugs: unknown bug %s\n", what);
         return 2;
     }
     return 0;

@@ -1,0 +1,593 @@
+/*
+ * preload.c - libvigil-preload.so: the C library's allocation functions,
+ * served by vigil's mem domain, for programs that were not written for vigil
+ * (LD_PRELOAD=libvigil-preload.so, or `vigil run`).
+ *
+ * Four kinds of block pass through free() here, and each must go back where
+ * it came from:
+ *
+ *   mem domain blocks    the arena (or, with VIGIL_MALLOC=malloc, libc), and
+ *                        the debug hooks around it when they are on;
+ *   bootstrap blocks     handed out while vigil itself starts up (its start-up
+ *                        calls pthread_atfork and atexit, which may allocate,
+ *                        and so come back here before the domains exist): a
+ *                        static buffer, recognised by its address, never
+ *                        reused;
+ *   over-aligned blocks  alignment above 16 that the arena cannot give: from
+ *                        libc's memalign, through the system allocator;
+ *   libc's own blocks    anything libc handed out without asking us.
+ *
+ * Without the debug hooks the arena already sends every pointer it does not
+ * own to the raw domain, which is libc: the last two kinds need nothing.
+ * With them, a block without a debug header would be reported as an invalid
+ * free, so in debug mode the over-aligned blocks are remembered in a small
+ * table, libc's own are recognised by glibc's block header, and both are
+ * freed around the hooks.
+ *
+ * The raw domain is libc's allocator reached by its internal names
+ * (__libc_malloc and friends): calling malloc would come back here.  That
+ * switch is made before vigil allocates anything (vigil__sys_use).
+ *
+ * The application's call site is recorded here (vigil__caller), not in the
+ * domain functions, so the debug reports name the program's code rather
+ * than this file.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "report.h"
+
+/* glibc's own allocator, under the names that do not come back here. */
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t nelem, size_t elsize);
+extern void *__libc_realloc(void *ptr, size_t size);
+extern void __libc_free(void *ptr);
+extern void *__libc_memalign(size_t alignment, size_t size);
+
+static const struct vigil_libc_malloc libc_fns = {
+    __libc_malloc, __libc_calloc, __libc_realloc, __libc_free, __libc_memalign,
+};
+
+/* ---- state ---- */
+
+/* The mem domain's table once vigil is up; NULL before. */
+static const vigil_allocator *_Atomic mem_table;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* This thread is starting vigil up: its allocations come from the
+ * bootstrap buffer, and it must not wait on the pthread_once it is in. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local int booting;
+
+static int debug_mode;          /* the debug hooks wrap the mem domain */
+static int plain_arena;         /* the mem domain is the arena itself */
+static int on_valgrind;
+
+/* ---- the bootstrap buffer ---- */
+
+#define BOOT_SIZE   ((size_t)64 << 10)
+#define BOOT_HEADER ((size_t)VIGIL_ALIGNMENT)   /* keeps the data aligned */
+
+static _Alignas(VIGIL_ALIGNMENT) unsigned char boot_heap[BOOT_SIZE];
+static _Atomic size_t boot_top;
+
+static inline int in_boot(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)boot_heap < BOOT_SIZE;
+}
+
+static inline size_t round_up(size_t n, size_t align)
+{
+    return (n + align - 1) & ~(align - 1);
+}
+
+/* Static memory starts zeroed and is never reused: calloc needs nothing
+ * more. */
+static void *boot_alloc(size_t size, size_t align)
+{
+    uintptr_t base = (uintptr_t)boot_heap;
+    size_t top = atomic_load_explicit(&boot_top, memory_order_relaxed), start, end;
+    if (align < VIGIL_ALIGNMENT)
+        align = VIGIL_ALIGNMENT;
+    size_t need = size > BOOT_SIZE ? BOOT_SIZE + 1 : round_up(size ? size : 1, VIGIL_ALIGNMENT);
+    do {
+        start = round_up(base + top + BOOT_HEADER, align) - base;
+        if (start > BOOT_SIZE || need > BOOT_SIZE - start) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        end = start + need;
+    } while (!atomic_compare_exchange_weak_explicit(&boot_top, &top, end,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    unsigned char *p = boot_heap + start;
+    memcpy(p - sizeof size, &size, sizeof size);
+    return p;
+}
+
+static size_t boot_size(const void *p)
+{
+    size_t n;
+    memcpy(&n, (const unsigned char *)p - sizeof n, sizeof n);
+    return n;
+}
+
+/* ---- over-aligned blocks in debug mode ---- */
+
+/* An open-addressing table of pointer -> requested size, in memory from
+ * mmap (the domains are what is being debugged).  Only free and realloc in
+ * debug mode look at it, and only when it holds something. */
+struct foreign {
+    uintptr_t ptr;              /* 0: empty; 1: deleted */
+    size_t size;
+};
+
+#define DELETED ((uintptr_t)1)
+
+static struct {
+    pthread_mutex_t lock;
+    struct foreign *slots;
+    size_t cap;                 /* a power of two, or 0 */
+    size_t used;                /* live and deleted slots */
+} reg = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
+static _Atomic size_t reg_live;
+
+static inline size_t reg_hash(uintptr_t p)
+{
+    return (size_t)(((uint64_t)p >> 4) * UINT64_C(0x9E3779B97F4A7C15) >> 20);
+}
+
+/* Lock held: the slot of p, or of the empty slot where it would go. */
+static struct foreign *reg_find(uintptr_t p)
+{
+    size_t mask = reg.cap - 1;
+    struct foreign *tomb = NULL;
+    for (size_t i = reg_hash(p) & mask;; i = (i + 1) & mask) {
+        struct foreign *s = &reg.slots[i];
+        if (s->ptr == p)
+            return s;
+        if (s->ptr == 0)
+            return tomb ? tomb : s;
+        if (s->ptr == DELETED && !tomb)
+            tomb = s;
+    }
+}
+
+/* Lock held. */
+static int reg_grow(void)
+{
+    size_t live = atomic_load_explicit(&reg_live, memory_order_relaxed);
+    size_t ncap = 256;
+    while (ncap < 4 * (live + 1))
+        ncap *= 2;
+    struct foreign *slots = mmap(NULL, ncap * sizeof *slots, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (slots == MAP_FAILED)
+        return 0;
+    struct foreign *old = reg.slots;
+    size_t oldcap = reg.cap;
+    reg.slots = slots;
+    reg.cap = ncap;
+    reg.used = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].ptr > DELETED) {
+            *reg_find(old[i].ptr) = old[i];
+            reg.used++;
+        }
+    if (old)
+        munmap(old, oldcap * sizeof *old);
+    return 1;
+}
+
+static int reg_put(void *p, size_t size)
+{
+    int ok = 1;
+    pthread_mutex_lock(&reg.lock);
+    if (4 * (reg.used + 1) > 3 * reg.cap)
+        ok = reg_grow();
+    if (ok) {
+        struct foreign *s = reg_find((uintptr_t)p);
+        if (s->ptr == 0)
+            reg.used++;
+        *s = (struct foreign){ (uintptr_t)p, size };
+        atomic_fetch_add_explicit(&reg_live, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&reg.lock);
+    return ok;
+}
+
+/* 1, with *size set, when p is in the table; take removes it. */
+static int reg_lookup(const void *p, size_t *size, int take)
+{
+    if (!atomic_load_explicit(&reg_live, memory_order_relaxed))
+        return 0;
+    int hit = 0;
+    pthread_mutex_lock(&reg.lock);
+    if (reg.cap) {
+        struct foreign *s = reg_find((uintptr_t)p);
+        if (s->ptr == (uintptr_t)p) {
+            hit = 1;
+            *size = s->size;
+            if (take) {
+                s->ptr = DELETED;
+                atomic_fetch_sub_explicit(&reg_live, 1, memory_order_relaxed);
+            }
+        }
+    }
+    pthread_mutex_unlock(&reg.lock);
+    return hit;
+}
+
+static void reg_prepare(void) { pthread_mutex_lock(&reg.lock); }
+static void reg_parent(void) { pthread_mutex_unlock(&reg.lock); }
+static void reg_child(void) { pthread_mutex_init(&reg.lock, NULL); }
+
+/* ---- start-up ---- */
+
+static void start(void)
+{
+    booting = 1;
+    vigil__sys_use(&libc_fns);
+    const vigil_allocator *t = vigil__domain(VIGIL_DOMAIN_MEM);
+    debug_mode = vigil__debug_unwrap(t, NULL);
+    const char *name = vigil_allocator_name();
+    plain_arena = name && strcmp(name, "arena") == 0;
+    on_valgrind = vigil__config()->running_on_valgrind;
+    if (debug_mode)
+        pthread_atfork(reg_prepare, reg_parent, reg_child);
+    atomic_store_explicit(&mem_table, t, memory_order_release);
+    booting = 0;
+}
+
+/* The mem domain's table, or NULL while this thread is starting vigil up. */
+static inline const vigil_allocator *table(void)
+{
+    const vigil_allocator *t = atomic_load_explicit(&mem_table, memory_order_acquire);
+    if (__builtin_expect(t != NULL, 1))
+        return t;
+    if (booting)
+        return NULL;
+    pthread_once(&once, start);
+    return atomic_load_explicit(&mem_table, memory_order_acquire);
+}
+
+/* ---- the work, shared by the entry points ---- */
+
+/* libc exports no internal name for it: RTLD_NEXT finds the next
+ * malloc_usable_size after this library's, normally libc's.  Looked up when
+ * first needed rather than at start-up, where dlsym could wait for the
+ * loader's lock held by a thread that waits for start-up to finish. */
+static size_t libc_usable_size(void *ptr)
+{
+    static size_t (*_Atomic fn)(void *);
+    size_t (*f)(void *) = atomic_load_explicit(&fn, memory_order_relaxed);
+    if (!f) {
+        f = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+        if (!f)
+            return 0;
+        atomic_store_explicit(&fn, f, memory_order_relaxed);
+    }
+    return f(ptr);
+}
+
+static size_t page_size(void)
+{
+    static _Atomic size_t cached;
+    size_t ps = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!ps) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&cached, ps, memory_order_relaxed);
+    }
+    return ps;
+}
+
+/* Sizes above PTRDIFF_MAX cannot be served, as in the domain functions. */
+static inline int impossible(size_t size)
+{
+    if (size > (size_t)PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+static inline void *do_malloc(size_t size, void *caller)
+{
+    const vigil_allocator *t = table();
+    if (__builtin_expect(!t, 0))
+        return boot_alloc(size, 0);
+    vigil__caller = caller;
+    if (impossible(size))
+        return NULL;
+    return t->malloc(t->ctx, size);
+}
+
+/* glibc keeps a size word before each block, its three low bits flags; the
+ * block after an in-use one has its "previous in use" bit set, and a block
+ * with a mapping of its own starts at a page offset that, with its size,
+ * spans whole pages.  A wild pointer rarely passes all of that, and the
+ * words are read with vigil__peek, so one into unmapped memory is refused
+ * rather than followed. */
+static int libc_block(const void *p)
+{
+    enum { PREV_INUSE = 1, IS_MMAPPED = 2, FLAGS = 7 };
+    const unsigned char *b = p;
+    size_t head[2];                         /* previous size, size | flags */
+    if ((uintptr_t)p % VIGIL_ALIGNMENT || (uintptr_t)p < sizeof head ||
+        !vigil__peek(head, b - sizeof head, sizeof head))
+        return 0;
+    size_t size = head[1] & ~(size_t)FLAGS;
+    if (size < sizeof head || size % VIGIL_ALIGNMENT || size > (size_t)PTRDIFF_MAX)
+        return 0;
+    if (head[1] & IS_MMAPPED) {
+        size_t ps = page_size();
+        return ((uintptr_t)(b - sizeof head) - head[0]) % ps == 0 &&
+               (head[0] + size) % ps == 0;
+    }
+    size_t next;
+    if (!vigil__peek(&next, b - sizeof next + size, sizeof next))
+        return 0;
+    return (next & PREV_INUSE) && (next & ~(size_t)FLAGS) >= sizeof head;
+}
+
+enum outside { INSIDE, ALIGNED, LIBC };
+
+/* Debug mode: whether ptr is a block the debug hooks did not make and must
+ * not see, with its size (also set for a healthy debug block, to the size
+ * asked for).  Over-aligned blocks
+ * are in the table; libc's own (made before the preload took over, or by
+ * code calling libc's allocator by its internal name) are recognised by
+ * their header.  Anything else, a wild pointer included, is the hooks' to
+ * check and report.  take: ptr is being freed. */
+static enum outside outside_hooks(const vigil_allocator *t, const void *ptr, size_t *size,
+                                  int take)
+{
+    if (vigil__debug_block_size(t, ptr, size))
+        return INSIDE;
+    if (reg_lookup(ptr, size, take))
+        return ALIGNED;
+    if (libc_block(ptr) && !vigil__arena_owns(ptr)) {
+        *size = libc_usable_size((void *)ptr);
+        return LIBC;
+    }
+    return INSIDE;
+}
+
+static inline void do_free(void *ptr, void *caller)
+{
+    if (!ptr || in_boot(ptr))
+        return;
+    const vigil_allocator *t = table();
+    if (__builtin_expect(!t, 0)) {
+        /* Starting up, with a block that is not a bootstrap block: nobody
+         * has had a vigil block yet, so it is libc's. */
+        __libc_free(ptr);
+        return;
+    }
+    size_t size;
+    if (debug_mode) {
+        switch (outside_hooks(t, ptr, &size, 1)) {
+        case ALIGNED:
+            vigil__sys_allocator.free(NULL, ptr);
+            return;
+        case LIBC:
+            __libc_free(ptr);
+            return;
+        case INSIDE:
+            break;
+        }
+    }
+    vigil__caller = caller;
+    t->free(t->ctx, ptr);
+}
+
+/* A copy in a new mem block; old stays to be freed by the caller. */
+static void *move(const void *old, size_t old_size, size_t size, void *caller)
+{
+    void *p = do_malloc(size, caller);
+    if (p)
+        memcpy(p, old, old_size < size ? old_size : size);
+    return p;
+}
+
+static void *do_realloc(void *ptr, size_t size, void *caller)
+{
+    if (!ptr)
+        return do_malloc(size, caller);
+    if (impossible(size))
+        return NULL;
+    if (in_boot(ptr))
+        return move(ptr, boot_size(ptr), size, caller);
+    const vigil_allocator *t = table();
+    if (__builtin_expect(!t, 0))
+        return __libc_realloc(ptr, size);          /* as in do_free */
+    size_t old;
+    if (debug_mode && outside_hooks(t, ptr, &old, 0) != INSIDE) {
+        void *p = move(ptr, old, size, caller);
+        if (p)
+            do_free(ptr, caller);
+        return p;
+    }
+    vigil__caller = caller;
+    return t->realloc(t->ctx, ptr, size);
+}
+
+/* Arena blocks of a class whose size is a multiple of the alignment are
+ * aligned that much when the pool header and every block before them are
+ * multiples of it too: up to the header's own alignment (64). */
+#define ARENA_ALIGN_MAX ((size_t)(VIGIL_POOL_OVERHEAD & -VIGIL_POOL_OVERHEAD))
+
+static void *do_aligned(size_t align, size_t size, void *caller)
+{
+    if (align <= VIGIL_ALIGNMENT)
+        return do_malloc(size, caller);
+    if (size > (size_t)PTRDIFF_MAX - align) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    const vigil_allocator *t = table();
+    if (__builtin_expect(!t, 0))
+        return boot_alloc(size, align);
+    vigil__caller = caller;
+    if (plain_arena && align <= ARENA_ALIGN_MAX) {
+        size_t n = round_up(size ? size : 1, align);
+        if (n <= VIGIL_SMALL_MAX) {
+            void *p = t->malloc(t->ctx, n);
+            if (p && ((uintptr_t)p & (align - 1)) == 0)
+                return p;
+            /* The arena's layout says otherwise (or it had no arena and
+             * libc served it): ask libc. */
+            t->free(t->ctx, p);
+        }
+    }
+    void *p = vigil__sys_memalign(align, size);
+    if (p && debug_mode) {
+        /* Filled like the debug hooks' new blocks, so an uninitialised
+         * read shows the same pattern. */
+        memset(p, 0xCD, size);
+        if (!reg_put(p, size)) {
+            vigil__sys_allocator.free(NULL, p);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return p;
+}
+
+/* glibc's memalign: an alignment that is not a power of two is rounded up
+ * to one; one that cannot be is refused. */
+static void *do_memalign(size_t align, size_t size, void *caller)
+{
+    if (align > (size_t)PTRDIFF_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align & (align - 1)) {
+        size_t a = 1;
+        while (a < align)
+            a <<= 1;
+        align = a;
+    }
+    return do_aligned(align, size, caller);
+}
+
+/* ---- the entry points ---- */
+
+#define CALLER __builtin_return_address(0)
+
+void *malloc(size_t size)
+{
+    return do_malloc(size, CALLER);
+}
+
+void *calloc(size_t nelem, size_t elsize)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nelem, elsize, &total) || impossible(total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    const vigil_allocator *t = table();
+    if (__builtin_expect(!t, 0))
+        return boot_alloc(total, 0);
+    vigil__caller = CALLER;
+    return t->calloc(t->ctx, nelem, elsize);
+}
+
+void *realloc(void *ptr, size_t size)
+{
+    return do_realloc(ptr, size, CALLER);
+}
+
+void *reallocarray(void *ptr, size_t nelem, size_t elsize)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nelem, elsize, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return do_realloc(ptr, total, CALLER);
+}
+
+void free(void *ptr)
+{
+    do_free(ptr, CALLER);
+}
+
+int posix_memalign(void **out, size_t align, size_t size)
+{
+    if (align < sizeof(void *) || (align & (align - 1)))
+        return EINVAL;
+    int saved = errno;
+    void *p = do_aligned(align, size, CALLER);
+    int err = p ? 0 : errno;
+    errno = saved;
+    if (p)
+        *out = p;
+    return err;
+}
+
+void *aligned_alloc(size_t align, size_t size)
+{
+    return do_memalign(align, size, CALLER);
+}
+
+void *memalign(size_t align, size_t size)
+{
+    return do_memalign(align, size, CALLER);
+}
+
+void *valloc(size_t size)
+{
+    return do_aligned(page_size(), size, CALLER);
+}
+
+void *pvalloc(size_t size)
+{
+    size_t ps = page_size();
+    if (size > (size_t)PTRDIFF_MAX - ps) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return do_aligned(ps, round_up(size ? size : 1, ps), CALLER);
+}
+
+size_t malloc_usable_size(void *ptr)
+{
+    if (!ptr)
+        return 0;
+    if (in_boot(ptr))
+        return boot_size(ptr);
+    const vigil_allocator *t = table();
+    if (!t)
+        return 0;                           /* no block but the bootstrap's yet */
+    if (debug_mode) {
+        /* What the program asked for: the bytes after it are guards.  A
+         * damaged block gets 0; freeing it will say what is wrong. */
+        size_t n = 0;
+        outside_hooks(t, ptr, &n, 0);
+        return n;
+    }
+    if (vigil__arena_owns(ptr)) {
+        struct vigil_pool pool;
+        vigil__pool_info(ptr, &pool);
+        size_t usable = vigil_class_size(pool.cls);
+        /* Under memcheck the arena describes a block as the bytes asked
+         * for; the program may now use the whole class, so the block is
+         * made that big.  The arena reallocates within a class in place. */
+        if (plain_arena && on_valgrind)
+            t->realloc(t->ctx, ptr, usable);
+        return usable;
+    }
+    return libc_usable_size(ptr);
+}

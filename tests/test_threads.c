@@ -1,0 +1,363 @@
+/* test_threads.c - the arena under threads: producer/consumer cross-thread
+ * frees with content checks (2 to 8 threads), blocks outliving the thread
+ * that allocated them, fork in a multi-threaded program, and a bounded
+ * stress run.  Blocks go through the public mem/obj API, so the suite checks
+ * whatever VIGIL_MALLOC selects, and counts through the arena's own. */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "internal.h"
+#include "suites.h"
+
+static const vigil_allocator *A = &vigil__arena_allocator;
+
+/* A block carries its size and a tag, and a pattern derived from both. */
+static void *make_block(size_t size, uint64_t tag)
+{
+    uint64_t *b = A->malloc(A->ctx, size);
+    if (!b)
+        return NULL;
+    b[0] = size;
+    b[1] = tag;
+    unsigned char *d = (unsigned char *)(b + 2);
+    for (size_t i = 0; i < size - 16; i++)
+        d[i] = (unsigned char)(tag * 31 + i);
+    return b;
+}
+
+static int check_block(const void *p)
+{
+    const uint64_t *b = p;
+    const unsigned char *d = (const unsigned char *)(b + 2);
+    for (size_t i = 0; i < b[0] - 16; i++)
+        if (d[i] != (unsigned char)(b[1] * 31 + i))
+            return 0;
+    return 1;
+}
+
+static size_t rand_size(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return 16 + (*seed >> 8) % (VIGIL_SMALL_MAX - 16 + 1);
+}
+
+/* ---- producer/consumer: N producers, N consumers, one ring each ---- */
+
+#define RING 1024
+struct ring {
+    _Atomic size_t head, tail;       /* single producer, single consumer */
+    void *slot[RING];
+};
+
+struct pc_arg {
+    struct ring *ring;
+    int id;
+    size_t count;
+    _Atomic int *errors;
+};
+
+static void *producer(void *arg)
+{
+    struct pc_arg *a = arg;
+    unsigned seed = (unsigned)a->id * 7919u + 3;
+    for (size_t i = 0; i < a->count; i++) {
+        void *b = make_block(rand_size(&seed), (uint64_t)a->id << 32 | i);
+        if (!b) {
+            atomic_fetch_add(a->errors, 1);
+            b = NULL;
+        }
+        size_t t = atomic_load_explicit(&a->ring->tail, memory_order_relaxed);
+        while (t - atomic_load_explicit(&a->ring->head, memory_order_acquire) == RING)
+            sched_yield();
+        a->ring->slot[t % RING] = b;
+        atomic_store_explicit(&a->ring->tail, t + 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    struct pc_arg *a = arg;
+    for (size_t i = 0; i < a->count; i++) {
+        size_t h = atomic_load_explicit(&a->ring->head, memory_order_relaxed);
+        while (atomic_load_explicit(&a->ring->tail, memory_order_acquire) == h)
+            sched_yield();
+        void *b = a->ring->slot[h % RING];
+        atomic_store_explicit(&a->ring->head, h + 1, memory_order_release);
+        if (!b || !check_block(b) || ((uint64_t *)b)[1] >> 32 != (uint64_t)a->id)
+            atomic_fetch_add(a->errors, 1);
+        A->free(A->ctx, b);
+    }
+    return NULL;
+}
+
+static void producer_consumer(int pairs, size_t per_pair)
+{
+    pthread_t t[16];
+    struct pc_arg args[8];
+    struct ring *rings = calloc((size_t)pairs, sizeof *rings);
+    _Atomic int errors = 0;
+    size_t before = vigil__arena_blocks();
+    for (int i = 0; i < pairs; i++) {
+        args[i] = (struct pc_arg){ &rings[i], i, per_pair, &errors };
+        pthread_create(&t[2 * i], NULL, producer, &args[i]);
+        pthread_create(&t[2 * i + 1], NULL, consumer, &args[i]);
+    }
+    for (int i = 0; i < 2 * pairs; i++)
+        pthread_join(t[i], NULL);
+    CU_ASSERT_EQUAL(atomic_load(&errors), 0);
+    /* Exact once the threads are gone: their caches went back. */
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+    free(rings);
+}
+
+static void test_pc_2(void) { producer_consumer(1, 200000); }
+static void test_pc_4(void) { producer_consumer(2, 100000); }
+static void test_pc_8(void) { producer_consumer(4, 50000); }
+
+/* ---- blocks outliving their thread ---- */
+
+#define LEFT 5000
+static void *leave_blocks(void *arg)
+{
+    void **v = arg;
+    unsigned seed = 11;
+    for (int i = 0; i < LEFT; i++)
+        v[i] = make_block(rand_size(&seed), (uint64_t)i);
+    /* Some freed here too, so the exiting thread has a cache to give back. */
+    for (int i = 0; i < LEFT; i += 5) {
+        A->free(A->ctx, v[i]);
+        v[i] = NULL;
+    }
+    return NULL;
+}
+
+static void test_thread_exit_live_blocks(void)
+{
+    void **v = calloc(LEFT, sizeof *v);
+    struct vigil_arena_stats st;
+    vigil__arena_settle();
+    size_t before = vigil__arena_blocks();
+    pthread_t t;
+    pthread_create(&t, NULL, leave_blocks, v);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + LEFT - LEFT / 5);
+    /* The dead thread's cache is back in the pools: no cache holds blocks
+     * but this thread's. */
+    vigil__arena_settle();
+    vigil__arena_stats(&st);
+    CU_ASSERT_EQUAL(st.cached, 0);
+    int bad = 0;
+    for (int i = 0; i < LEFT; i++)
+        if (v[i]) {
+            bad += !check_block(v[i]);
+            A->free(A->ctx, v[i]);
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+    free(v);
+}
+
+/* Threads that each fill arenas and exit; the main thread frees it all:
+ * the arenas go back to the system. */
+#define PER_THREAD_BLOCKS (((size_t)16 << 20) / 256)
+static void *fill_arenas(void *arg)
+{
+    void **v = arg;
+    for (size_t i = 0; i < PER_THREAD_BLOCKS; i++)
+        v[i] = A->malloc(A->ctx, 256);
+    return NULL;
+}
+
+static void test_reclaim_after_threads(void)
+{
+    enum { N = 4 };
+    void **v = malloc(N * PER_THREAD_BLOCKS * sizeof *v);
+    struct vigil_arena_stats st0, st1, st2;
+    vigil__arena_settle();
+    vigil__arena_stats(&st0);
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, fill_arenas, v + i * PER_THREAD_BLOCKS);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    vigil__arena_stats(&st1);
+    CU_ASSERT_TRUE(st1.arenas_current >= st0.arenas_current + 60);
+    for (size_t i = 0; i < N * PER_THREAD_BLOCKS; i++)
+        A->free(A->ctx, v[i]);
+    vigil__arena_settle();
+    vigil__arena_stats(&st2);
+    CU_ASSERT_TRUE(st2.arenas_current <= st0.arenas_current + 1);
+    free(v);
+}
+
+/* ---- fork while other threads allocate ---- */
+
+static _Atomic int churn_stop;
+/* Global, not on the threads' stacks: in a forked child those threads are
+ * gone, and memcheck's leak check must still find their blocks. */
+static void *churn_keep[8][64];
+
+static void *churn(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    void **keep = churn_keep[(uintptr_t)arg % 8];
+    memset(keep, 0, sizeof churn_keep[0]);
+    while (!atomic_load_explicit(&churn_stop, memory_order_relaxed)) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)((seed >> 10) % 64);
+        A->free(A->ctx, keep[k]);
+        keep[k] = make_block(rand_size(&seed), seed);
+    }
+    for (int k = 0; k < 64; k++)
+        A->free(A->ctx, keep[k]);
+    return NULL;
+}
+
+static void test_fork_with_threads(void)
+{
+    enum { N = 3, FORKS = 20 };
+    pthread_t t[N];
+    atomic_store(&churn_stop, 0);
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 1));
+    int failures = 0;
+    for (int f = 0; f < FORKS; f++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* The child: one thread, a consistent heap, and it can allocate. */
+            unsigned seed = (unsigned)f;
+            void *v[2000];
+            size_t before = vigil__arena_blocks();
+            for (int i = 0; i < 2000; i++)
+                v[i] = make_block(rand_size(&seed), (uint64_t)i);
+            for (int i = 0; i < 2000; i++) {
+                if (!check_block(v[i]))
+                    _exit(3);
+                A->free(A->ctx, v[i]);
+            }
+            _exit(vigil__arena_blocks() == before ? 0 : 4);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        failures += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    atomic_store(&churn_stop, 1);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    CU_ASSERT_EQUAL(failures, 0);
+}
+
+/* ---- stress: 8 threads, random sizes, frees across threads through a
+ * shared exchange, bounded in operations (and so in time) ---- */
+
+#define XCHG 4096
+static _Atomic(void *) exchange[XCHG];
+static _Atomic int stress_errors;
+
+static void *stress(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg * 2654435761u;
+    void *mine[128] = { 0 };
+    for (int i = 0; i < 150000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned op = (seed >> 16) % 4, k = (seed >> 4) % 128;
+        if (op < 2) {
+            if (mine[k]) {
+                if (!check_block(mine[k]))
+                    atomic_fetch_add(&stress_errors, 1);
+                A->free(A->ctx, mine[k]);
+            }
+            mine[k] = make_block(rand_size(&seed), seed);
+        } else {
+            /* Swap one of mine into the exchange; free what comes out. */
+            void *out = atomic_exchange(&exchange[(seed >> 8) % XCHG], mine[k]);
+            mine[k] = NULL;
+            if (out) {
+                if (!check_block(out))
+                    atomic_fetch_add(&stress_errors, 1);
+                A->free(A->ctx, out);
+            }
+        }
+    }
+    for (int k = 0; k < 128; k++)
+        A->free(A->ctx, mine[k]);
+    return NULL;
+}
+
+static void test_stress_8_threads(void)
+{
+    enum { N = 8 };
+    pthread_t t[N];
+    size_t before = vigil__arena_blocks();
+    atomic_store(&stress_errors, 0);
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, stress, (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < XCHG; i++) {
+        void *p = atomic_exchange(&exchange[i], NULL);
+        if (p && !check_block(p))
+            atomic_fetch_add(&stress_errors, 1);
+        A->free(A->ctx, p);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&stress_errors), 0);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+}
+
+/* ---- the public API from several threads at once, whatever the mode ---- */
+
+static void *domain_user(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        char *m = vigil_mem_malloc((size_t)(i % 700));
+        char *o = vigil_obj_calloc(1, (size_t)(i % 300) + 1);
+        if (!m || !o || o[0] != 0)
+            atomic_fetch_add(&stress_errors, 1);
+        m = vigil_mem_realloc(m, (size_t)(i % 900) + 1);
+        vigil_mem_free(m);
+        vigil_obj_free(o);
+    }
+    return NULL;
+}
+
+static void test_domains_from_threads(void)
+{
+    enum { N = 4 };
+    pthread_t t[N];
+    size_t before = vigil_allocated_blocks();
+    atomic_store(&stress_errors, 0);
+    for (int i = 0; i < N; i++)
+        pthread_create(&t[i], NULL, domain_user, NULL);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    CU_ASSERT_EQUAL(atomic_load(&stress_errors), 0);
+    CU_ASSERT_EQUAL(vigil_allocated_blocks(), before);
+}
+
+void register_threads_suite(void)
+{
+    static const struct test_case tests[] = {
+        { "producer/consumer, 2 threads", test_pc_2 },
+        { "producer/consumer, 4 threads", test_pc_4 },
+        { "producer/consumer, 8 threads", test_pc_8 },
+        { "blocks outlive their thread", test_thread_exit_live_blocks },
+        { "arenas return after threads exit", test_reclaim_after_threads },
+        { "fork while threads allocate", test_fork_with_threads },
+        { "stress, 8 threads", test_stress_8_threads },
+        { "public API from 4 threads", test_domains_from_threads },
+        { NULL, NULL },
+    };
+    add_suite("threads", tests);
+}
