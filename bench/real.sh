@@ -23,8 +23,8 @@
 # from date(1).  ROUNDS rounds (default 7) after one warm-up round; a round
 # runs every program with every allocator, the allocator order rotating from
 # round to round so a noisy stretch is shared out.  Reported: the median of
-# the rounds, and each allocator's median over glibc's.  CPU time is the
-# steadier of the two on a busy machine.  Every run must exit 0.
+# the rounds, and the median of the rounds' ratios to glibc (each ratio
+# between runs seconds apart).  Every run must exit 0.
 set -u
 build=$1 src=$2 rounds=${3:-7}
 preload="$build/.libs/libvigil-preload.so"
@@ -194,6 +194,13 @@ while [ $r -le "$rounds" ]; do
 done
 echo
 
+# ratio A B: the median over the rounds of A's time over B's in the same
+# round.  The runs of one round are seconds apart, so a slow stretch of a
+# shared machine weighs on both sides of each ratio.
+ratio() {
+    paste "$1" "$2" | awk '{ print $1 / $2 }' | sort -n |
+        awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f", m / 1e9 }'; }
 spread() { sort -n "$1" | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f", (v[NR] - v[1]) * 100 / m }'; }
 
@@ -207,18 +214,18 @@ table() {
         for a in $allocs; do printf ' %12s' "$(median "$tmp/$1.$p.$a")"; done
         echo
     done
-    echo "$2, ratio to glibc (below 1: faster than glibc); debug/vigil: the debug hooks' cost"
+    echo "$2, ratio to glibc, median of the $rounds rounds' ratios (below 1: faster than glibc);"
+    echo "debug/vigil: the debug hooks' cost"
     printf '%-10s' program
     for a in $allocs; do [ "$a" = glibc ] || printf ' %12s' "$a"; done
     printf ' %12s\n' debug/vigil
     for p in $progs; do
         printf '%-10s' "$p"
-        g=$(median "$tmp/$1.$p.glibc")
         for a in $allocs; do
             [ "$a" = glibc ] && continue
-            printf ' %12s' "$(awk -v x="$(median "$tmp/$1.$p.$a")" -v g="$g" 'BEGIN { printf "%.2f", x / g }')"
+            printf ' %12s' "$(ratio "$tmp/$1.$p.$a" "$tmp/$1.$p.glibc")"
         done
-        printf ' %12s\n' "$(awk -v d="$(median "$tmp/$1.$p.vigil-debug")" -v v="$(median "$tmp/$1.$p.vigil")" 'BEGIN { printf "%.2f", d / v }')"
+        printf ' %12s\n' "$(ratio "$tmp/$1.$p.vigil-debug" "$tmp/$1.$p.vigil")"
     done
     echo "$2, spread over the runs, (max - min) / median, %"
     printf '%-10s' program; for a in $allocs; do printf ' %12s' "$a"; done; echo

@@ -541,8 +541,22 @@ static void small_free(void *p)
  * writes count[]; other threads read count[] (relaxed) for the statistics.
  * Never used while annotating: then every block goes through the locked path,
  * where the tool annotations, the ASan quarantine and mark_freed() live. */
-#define TCACHE_FILL 16              /* blocks taken from the pools at once */
-#define TCACHE_MAX  64              /* blocks kept per class; then half go back */
+/* A cache holds at most TCACHE_BYTES of a class (between 8 and 64 blocks):
+ * enough that a thread rarely takes the lock, little enough that idle
+ * caches of 32 classes do not add up to much resident memory.  An empty
+ * cache takes half its capacity from the pools at once; a full one gives
+ * half back. */
+#ifndef TCACHE_BYTES
+#define TCACHE_BYTES 16384
+#endif
+#define TCACHE_MAX  64
+
+static uint8_t tcache_caps[VIGIL_NB_CLASSES];   /* set before any cache exists */
+
+static inline uint32_t tcache_cap(unsigned cls)
+{
+    return tcache_caps[cls];
+}
 
 struct tcache {
     struct vigil_block *head[VIGIL_NB_CLASSES];
@@ -607,8 +621,11 @@ static void tcache_destructor(void *arg)
 
 static void tcache_setup(void)
 {
-    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-        set_cached(&tcache_off, c, TCACHE_MAX);
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        size_t n = TCACHE_BYTES / vigil_class_size(c);
+        tcache_caps[c] = (uint8_t)(n < 8 ? 8 : n > TCACHE_MAX ? TCACHE_MAX : n);
+        set_cached(&tcache_off, c, TCACHE_MAX);       /* >= every cap */
+    }
     if (pthread_key_create(&tcache_key, tcache_destructor) != 0)
         tcache_key = (pthread_key_t)-1;
 }
@@ -637,6 +654,10 @@ static struct tcache *tcache_get(void)
         tcaches = t;
     }
     pthread_mutex_unlock(&lock);
+    /* pthread_setspecific allocates for a key past the first 32, and under
+     * the preload library that allocation comes back here: it must take
+     * the locked path, not make a second cache. */
+    tc = &tcache_off;
     if (t && pthread_setspecific(tcache_key, t) != 0) {
         pthread_mutex_lock(&lock);
         tcache_retire(t);
@@ -647,14 +668,15 @@ static struct tcache *tcache_get(void)
     return t;
 }
 
-/* Lock held: one block for the caller, and up to TCACHE_FILL - 1 more of the
- * same class into the cache. */
+/* Lock held: one block for the caller, and enough more of the same class to
+ * fill the (empty) cache halfway. */
 static void *tcache_refill(struct tcache *t, size_t size, bool *grew)
 {
     unsigned cls = vigil_size_class(size);
     void *p = small_alloc(size, grew);
     uint32_t n = cached(t, cls);
-    for (int i = 1; p && i < TCACHE_FILL && n < TCACHE_MAX; i++, n++) {
+    uint32_t fill = tcache_cap(cls) / 2;
+    for (uint32_t i = 1; p && i < fill; i++, n++) {
         struct vigil_block *b = small_alloc(size, grew);
         if (!b)
             break;
@@ -774,7 +796,7 @@ static void arena_free_slow(void *p)
             unsigned cls = vigil_pool_of(p)->cls;
             struct vigil_block *b = p;
             pthread_mutex_lock(&lock);
-            tcache_flush(t, cls, TCACHE_MAX / 2);
+            tcache_flush(t, cls, tcache_cap(cls) / 2);
             pthread_mutex_unlock(&lock);
             b->next = t->head[cls];
             t->head[cls] = b;
@@ -805,7 +827,7 @@ static void arena_free(void *ctx, void *p)
         /* p is live, so its pool's class cannot change under us. */
         unsigned cls = vigil_pool_of(p)->cls;
         uint32_t n = cached(t, cls);
-        if (__builtin_expect(n < TCACHE_MAX, 1)) {
+        if (__builtin_expect(n < tcache_cap(cls), 1)) {
             struct vigil_block *b = p;
             b->next = t->head[cls];
             t->head[cls] = b;

@@ -63,18 +63,18 @@
  *   thread 1          thread 2                      shared, under one mutex
  *   +-----------+     +-----------+     refill     +-------------------------+
  *   | tcache    |     | tcache    | <------------- | heap: per class used /  |
- *   | class 0:  |     | class 0:  |  16 at a time  |   full pool lists       |
+ *   | class 0:  |     | class 0:  |  half a cache  |   full pool lists       |
  *   |  b->b->b  |     |  b->b     | -------------> | arena buckets, arenas,  |
- *   | class 1:  |     | ...       |  half of 64    |   reclamation           |
- *   | ...       |     |           |  when full     | tcache registry         |
+ *   | class 1:  |     | ...       |  half, when    |   reclamation           |
+ *   | ...       |     |           |  full          | tcache registry         |
  *   +-----------+     +-----------+                +-------------------------+
  *
  * Per thread: a cache of free blocks per size class (struct tcache in
- * arena.c), at most 64 a class.  malloc pops from it and free pushes onto it
+ * arena.c), at most 16 KiB or 64 blocks a class.  malloc pops from it and free pushes onto it
  * with no lock and no atomic read-modify-write, whichever thread allocated
  * the block: a block freed by another thread simply joins the freeing
  * thread's cache (tcache-style), which keeps the common path the same for
- * every pattern.  An empty cache takes 16 blocks from the pools at once; a
+ * every pattern.  An empty cache is filled halfway from the pools at once; a
  * full one gives half back; both under the mutex, which also guards pool
  * carving, the arena buckets and reclamation.
  *

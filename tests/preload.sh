@@ -107,6 +107,8 @@ run "malloc mode (VIGIL_MALLOC=malloc)" 0 env VIGIL_MALLOC=malloc "$vigil" run -
 run "malloc_debug mode" 0 env VIGIL_MALLOC=malloc_debug "$vigil" run -- "$torture" all "$plugin"
 for mode in arena debug; do
     flag=; [ $mode = debug ] && flag=--debug
+    run "$mode mode: pthread keys used up before the first allocation" 0 \
+        "$vigil" run $flag -- "$torture" many-keys
     n=0
     while [ $n -lt 5 ]; do
         run "$mode mode: several threads call exit at once (run $n)" 0 \

@@ -7,6 +7,8 @@
  *   preload_torture serial PLUGIN.so the same without threads and fork
  *   preload_torture exit-threads     threads allocating while several of
  *                                    them call exit() at once
+ *   preload_torture many-keys        40 pthread keys made before the first
+ *                                    allocation
  * Exit status 0 when everything held; a failed check says which and exits 1. */
 #include "config.h"
 
@@ -391,6 +393,32 @@ static int exit_threads(void)
     exit(0);
 }
 
+/* ---- many thread-specific keys ---- */
+
+/* The first 32 pthread keys used up before the first allocation: the
+ * allocator's own key is then one for which pthread_setspecific allocates,
+ * inside the first allocation of every thread. */
+static void *key_thread(void *arg)
+{
+    free(malloc((size_t)(uintptr_t)arg));
+    return NULL;
+}
+
+static int many_keys(void)
+{
+    pthread_key_t keys[40];
+    for (int i = 0; i < 40; i++)
+        CHECK(pthread_key_create(&keys[i], NULL) == 0);
+    char *p = malloc(10);
+    CHECK(p != NULL);
+    free(p);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, key_thread, (void *)(uintptr_t)24) == 0);
+    pthread_join(t, NULL);
+    done("40 pthread keys made before the first allocation");
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
@@ -398,6 +426,8 @@ int main(int argc, char **argv)
         return which();
     if (strcmp(what, "exit-threads") == 0)
         return exit_threads();
+    if (strcmp(what, "many-keys") == 0)
+        return many_keys();
     int all = strcmp(what, "all") == 0;
     if ((all || strcmp(what, "serial") == 0) && argc > 2) {
         basics();
@@ -412,6 +442,7 @@ int main(int argc, char **argv)
         }
         return failures ? 1 : 0;
     }
-    fprintf(stderr, "usage: preload_torture which | all PLUGIN.so | serial PLUGIN.so | exit-threads\n");
+    fprintf(stderr, "usage: preload_torture which | all PLUGIN.so | serial PLUGIN.so |\n"
+                    "       exit-threads | many-keys\n");
     return 2;
 }
