@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -233,24 +234,40 @@ static void test_fork_with_threads(void)
         pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 1));
     int failures = 0;
     for (int f = 0; f < FORKS; f++) {
+        int fds[2];
+        if (pipe(fds) != 0) {
+            failures++;
+            continue;
+        }
         pid_t pid = fork();
         if (pid == 0) {
             /* The child: one thread, a consistent heap, and it can allocate. */
             unsigned seed = (unsigned)f;
             void *v[2000];
             size_t before = vigil__arena_blocks();
+            char verdict = 0;
             for (int i = 0; i < 2000; i++)
                 v[i] = make_block(rand_size(&seed), (uint64_t)i);
             for (int i = 0; i < 2000; i++) {
                 if (!check_block(v[i]))
-                    _exit(3);
+                    verdict = 3;
                 A->free(A->ctx, v[i]);
             }
-            _exit(vigil__arena_blocks() == before ? 0 : 4);
+            if (!verdict && vigil__arena_blocks() != before)
+                verdict = 4;
+            /* Say the verdict, then die without exit processing: a block the
+             * other threads held only in a register when fork copied the
+             * heap is unreachable here, and memcheck would call it lost. */
+            (void)!write(fds[1], &verdict, 1);
+            kill(getpid(), SIGKILL);
         }
-        int st = 0;
-        waitpid(pid, &st, 0);
-        failures += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        close(fds[1]);
+        char verdict = 1;
+        if (read(fds[0], &verdict, 1) != 1)
+            verdict = 2;
+        close(fds[0]);
+        waitpid(pid, NULL, 0);
+        failures += verdict != 0;
     }
     atomic_store(&churn_stop, 1);
     for (int i = 0; i < N; i++)
