@@ -799,6 +799,7 @@ static void arena_free_slow(void *p)
             tcache_flush(t, cls, tcache_cap(cls) / 2);
             pthread_mutex_unlock(&lock);
             b->next = t->head[cls];
+            atomic_signal_fence(memory_order_release);   /* see fork_drop */
             t->head[cls] = b;
             set_cached(t, cls, cached(t, cls) + 1);
             return;
@@ -830,6 +831,7 @@ static void arena_free(void *ctx, void *p)
         if (__builtin_expect(n < tcache_cap(cls), 1)) {
             struct vigil_block *b = p;
             b->next = t->head[cls];
+            atomic_signal_fence(memory_order_release);   /* see fork_drop */
             t->head[cls] = b;
             set_cached(t, cls, n + 1);
             return;
@@ -973,6 +975,24 @@ void vigil__arena_settle(void)
 
 void vigil__arena_atfork_prepare(void) { pthread_mutex_lock(&lock); }
 void vigil__arena_atfork_parent(void) { pthread_mutex_unlock(&lock); }
+/* In a forked child, a thread that did not survive may have been stopped
+ * anywhere in its lock-free push or pop: its count may be off by one, but
+ * its list is whole, because a push links the block before it publishes it
+ * (the signal fences keep the compiler to that order, and x86 stores become
+ * visible in order).  So walk each list to its end, not by its count. */
+static void fork_drop(struct tcache *t)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        for (struct vigil_block *b = t->head[c], *next; b; b = next) {
+            next = b->next;
+            small_free(b);
+        }
+        t->head[c] = NULL;
+        set_cached(t, c, 0);
+    }
+    tcache_retire(t);
+}
+
 /* Only the forking thread lives on in the child: the other threads' caches
  * go back to the pools, so none of their blocks is lost. */
 void vigil__arena_atfork_child(void)
@@ -983,7 +1003,7 @@ void vigil__arena_atfork_child(void)
     for (struct tcache *t = tcaches, *next; t; t = next) {
         next = t->next;
         if (t != tc)
-            tcache_retire(t);
+            fork_drop(t);
     }
     pthread_mutex_unlock(&lock);
 }

@@ -8,32 +8,7 @@ set -u
 build=$1
 unit="$build/tests/unit"
 bugs="$build/tests/poolbugs"
-pass=0 fail=0
-log=$(mktemp) ; trap 'rm -f "$log"' EXIT
-
-ok()  { pass=$((pass + 1)); echo "PASS: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; sed 's/^/    /' "$log" | tail -n 40; }
-
-# run NAME WANT [ENV=VALUE...] -- COMMAND...   WANT: 0, or "fail" (non-zero)
-run() {
-    name=$1 want=$2; shift 2
-    envs=
-    while [ "$1" != -- ]; do envs="$envs $1"; shift; done
-    shift
-    env $envs "$@" >"$log" 2>&1
-    got=$?
-    if { [ "$want" = fail ] && [ "$got" -ne 0 ]; } || [ "$got" = "$want" ]; then
-        ok "$name"
-    else
-        echo "    (exit $got, wanted $want)"; bad "$name"
-    fi
-}
-has() {
-    if grep -Eq "$2" "$log"; then ok "$1"; else echo "    (no match for: $2)"; bad "$1"; fi
-}
-hasnt() {
-    if grep -Eq "$2" "$log"; then echo "    (unwanted: $2)"; bad "$1"; else ok "$1"; fi
-}
+. "$(dirname "$0")/layer.sh"
 
 leaks="ASAN_OPTIONS=detect_leaks=1"
 noleaks="ASAN_OPTIONS=detect_leaks=0"
@@ -73,5 +48,4 @@ run "malloc: reused slot" fail $noleaks VIGIL_MALLOC=malloc -- "$bugs" reused-sl
 run "malloc: leak found by LSan" fail $leaks VIGIL_MALLOC=malloc -- "$bugs" leak
 has "malloc: LSan's words" "ERROR: LeakSanitizer: detected memory leaks"
 
-echo "asan: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish asan

@@ -11,27 +11,7 @@ unit="$build/tests/unit"
 bugs="$build/tests/poolbugs"
 bump="$build/examples/bump_alloc"
 VG="valgrind -q --error-limit=no --num-callers=20"
-pass=0 fail=0
-log=$(mktemp) ; trap 'rm -f "$log"' EXIT
-
-ok()  { pass=$((pass + 1)); echo "PASS: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; sed 's/^/    /' "$log" | tail -n 40; }
-
-# run NAME EXPECTED_STATUS [ENV=VALUE...] -- COMMAND...: status must match
-run() {
-    name=$1 want=$2; shift 2
-    envs=
-    while [ "$1" != -- ]; do envs="$envs $1"; shift; done
-    shift
-    env $envs "$@" >"$log" 2>&1
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name"; else echo "    (exit $got, wanted $want)"; bad "$name"; fi
-}
-
-# has NAME PATTERN: the last run's output contains PATTERN (grep -E)
-has() {
-    if grep -Eq "$2" "$log"; then ok "$1"; else echo "    (no match for: $2)"; bad "$1"; fi
-}
+. "$src/tests/layer.sh"
 
 clean_vg="$VG --suppressions=$supp --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99"
 
@@ -85,5 +65,4 @@ run "bump allocator: clean" 0 -- $VG --error-exitcode=99 --leak-check=full "$bum
 run "bump allocator: overflow reported" 99 -- $VG --error-exitcode=99 "$bump" overflow
 has "bump allocator: one byte past a 10-byte chunk" "0 bytes after a block of size 10"
 
-echo "valgrind: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish valgrind
