@@ -142,6 +142,27 @@ static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n)
     if (s == break_serial)
         raise(SIGTRAP);
 #endif
+    /* Under memcheck the header and the tail guard are no-access to the
+     * program: a read or write of them is reported where it happens. */
+    if (on_valgrind) {
+        VIGIL_MEM_NOACCESS(p - HEAD, HEAD);
+        VIGIL_MEM_NOACCESS(p + n, TRAILER);
+    }
+}
+
+/* Before this file reads a block's header and tail guard (free, realloc,
+ * checks), memcheck must let it: open them, reading the size safely. */
+static void guards_open(const unsigned char *p)
+{
+    if (!on_valgrind)
+        return;
+    VIGIL_MEM_DEFINED(p - HEAD, HEAD);
+    unsigned char head[WORD];
+    if (vigil__peek(head, p - HEAD, WORD)) {
+        size_t n = get_be(head);
+        if (n <= MAX_REQUEST)
+            VIGIL_MEM_DEFINED(p + n, TRAILER);
+    }
 }
 
 /* Valgrind would take the 0xCD fill for initialised data; the bytes keep the
@@ -914,6 +935,7 @@ static void debug_free(void *ctx, void *ptr)
         c->inner.free(c->inner.ctx, ptr);
         return;
     }
+    guards_open(p);
     if (!intact(c, p, &n) && !diagnose(c, p, OP_FREE, vigil__caller, &n))
         return;                         /* a bad free does not free */
     release(c, p - HEAD, n + OVERHEAD);
@@ -934,6 +956,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     size_t old;
     if (!p)
         return debug_malloc(ctx, n);
+    guards_open(p);
     if (!intact(c, p, &old) && !diagnose(c, p, OP_REALLOC, vigil__caller, &old)) {
         errno = EINVAL;
         return NULL;                    /* the block is left as it was */
@@ -945,6 +968,8 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     if (shrink_in_place(old, n)) {
         memset(p + n, DEADBYTE, old - n + TRAILER);
         seal(c, p, n);
+        if (on_valgrind)                /* the dropped tail, past the guard */
+            VIGIL_MEM_NOACCESS(p + n + TRAILER, old - n);
         return p;
     }
     unsigned char *base = inner_malloc(c, n + OVERHEAD);
@@ -977,7 +1002,15 @@ int vigil__debug_unwrap(const vigil_allocator *a, vigil_allocator *inner)
 
 int vigil__debug_block_size(const vigil_allocator *a, const void *ptr, size_t *n)
 {
-    return vigil__debug_unwrap(a, NULL) && intact(a->ctx, ptr, n);
+    if (!vigil__debug_unwrap(a, NULL))
+        return 0;
+    guards_open(ptr);
+    int ok = intact(a->ctx, ptr, n);
+    if (ok && on_valgrind) {
+        VIGIL_MEM_NOACCESS((const unsigned char *)ptr - HEAD, HEAD);
+        VIGIL_MEM_NOACCESS((const unsigned char *)ptr + *n, TRAILER);
+    }
+    return ok;
 }
 
 static int same_table(const vigil_allocator *a, const vigil_allocator *b)
@@ -1060,7 +1093,13 @@ int vigil_check_block(const void *ptr)
     size_t n;
     if (!ptr)
         return 0;
-    return diagnose(NULL, ptr, OP_CHECK, __builtin_return_address(0), &n) ? 0 : 1;
+    guards_open(ptr);
+    int healthy = diagnose(NULL, ptr, OP_CHECK, __builtin_return_address(0), &n);
+    if (healthy && on_valgrind) {
+        VIGIL_MEM_NOACCESS((const unsigned char *)ptr - HEAD, HEAD);
+        VIGIL_MEM_NOACCESS((const unsigned char *)ptr + n, TRAILER);
+    }
+    return healthy ? 0 : 1;
 }
 
 void vigil_dump_block(const void *ptr)
@@ -1068,6 +1107,7 @@ void vigil_dump_block(const void *ptr)
     struct view v;
     struct vigil_report r;
     const unsigned char *p = ptr;
+    guards_open(p);
     look(p, &v);
     enum verdict vd = classify(&v, -1);
     vigil__report_init(&r);

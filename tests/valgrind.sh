@@ -55,6 +55,15 @@ run "leak: reported" 99 VIGIL_MALLOC=arena -- $bug_vg --leak-check=full --errors
 has "leak: definitely lost" "40 bytes in 1 blocks are definitely lost"
 has "leak: allocation stack names the program" "by 0x[0-9A-F]+: leak \("
 
+echo "--- the same bugs with the debug hooks on the annotated arena (arena_debug)"
+run "arena_debug: clean program silent" 0 VIGIL_MALLOC=arena_debug -- $bug_vg --leak-check=full --errors-for-leak-kinds=definite "$bugs" clean
+run "arena_debug: use after free" 99 VIGIL_MALLOC=arena_debug -- $bug_vg "$bugs" use-after-free
+run "arena_debug: read past the end (the guard is no-access)" 99 VIGIL_MALLOC=arena_debug -- $bug_vg "$bugs" read-past-end
+has "arena_debug: the read of the guard byte" "at 0x[0-9A-F]+: read_past_end \\(poolbugs.c"
+run "arena_debug: uninitialised" 99 VIGIL_MALLOC=arena_debug -- $bug_vg "$bugs" uninitialised
+run "arena_debug: leak" 99 VIGIL_MALLOC=arena_debug -- $bug_vg --leak-check=full --errors-for-leak-kinds=definite "$bugs" leak
+has "arena_debug: definitely lost" "definitely lost"
+
 echo "--- the same bugs in fall-back mode (memcheck's own malloc)"
 run "fall-back: use after free" 99 -u VIGIL_MALLOC -- $bug_vg "$bugs" use-after-free
 run "fall-back: read past the end" 99 -u VIGIL_MALLOC -- $bug_vg "$bugs" read-past-end
