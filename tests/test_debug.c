@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bump.h"
 #include "child.h"
 #include "internal.h"
 #include "suites.h"
@@ -720,45 +721,10 @@ static void test_idempotent(void)
     expect_clean(&r, "names after setup");
 }
 
-/* A bump allocator on a static buffer. */
-static _Alignas(16) unsigned char bump_buf[1 << 16];
-static size_t bump_used, bump_frees;
-static void *bump_malloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    n = (n + 15) & ~(size_t)15;
-    if (bump_used + n > sizeof bump_buf)
-        return NULL;
-    void *p = bump_buf + bump_used;
-    bump_used += n ? n : 16;
-    return p;
-}
-static void *bump_calloc(void *ctx, size_t n, size_t m)
-{
-    void *p = bump_malloc(ctx, n * m);
-    if (p)
-        memset(p, 0, n * m);
-    return p;
-}
-static void *bump_realloc(void *ctx, void *p, size_t n)
-{
-    void *q = bump_malloc(ctx, n);
-    if (q && p)
-        memcpy(q, p, n);
-    return q;
-}
-static void bump_free(void *ctx, void *p)
-{
-    (void)ctx;
-    if (p)
-        bump_frees++;
-}
-
 static void custom_child(void *arg)
 {
     int overflow = (int)(intptr_t)arg;
-    vigil_allocator bump = { NULL, bump_malloc, bump_calloc, bump_realloc, bump_free };
-    vigil_set_allocator(VIGIL_DOMAIN_OBJ, &bump);
+    vigil_set_allocator(VIGIL_DOMAIN_OBJ, &bump_allocator);
     vigil_setup_debug_hooks();
     unsigned char *p = vigil_obj_malloc(50);
     CHILD_CHECK(p == bump_buf + 2 * S, 60);
@@ -766,7 +732,7 @@ static void custom_child(void *arg)
     for (int i = 0; i < 50; i++)
         CHILD_CHECK(p[i] == 0xCD, 61);
     unsigned char *q = vigil_obj_realloc(p, 300);
-    CHILD_CHECK(q >= bump_buf && q < bump_buf + sizeof bump_buf, 62);
+    CHILD_CHECK(in_bump(q), 62);
     check_layout(q, 300, 'o');
     if (overflow) {
         announce(q);
