@@ -13,7 +13,7 @@
  * reads or writes it, under the lock, and closed again; a free-list link in a
  * freed block is made readable or writable for the one access; a block
  * handed out is a pool chunk of exactly the requested size, registered in
- * arena_malloc() so memcheck's stack shows the caller's call just below it.
+ * arena_malloc_slow() so memcheck's stack shows the caller's call just below it.
  * We use mempool requests rather than MALLOCLIKE_BLOCK because a realloc in
  * place must resize the chunk (VALGRIND_MEMPOOL_CHANGE).  Caveats from the
  * Valgrind manual that shape this: memcheck does not check chunks for
@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "tcache.h"
 #include "vigil/annotate.h"
 
 struct arena_slot {
@@ -46,7 +47,7 @@ struct arena_slot {
 };
 
 /* Addresses apart from the slots: the ownership check reads them unlocked. */
-static _Atomic uintptr_t arena_base[VIGIL_MAX_ARENAS];
+_Atomic uintptr_t vigil__arena_base[VIGIL_MAX_ARENAS];
 static struct arena_slot slots[VIGIL_MAX_ARENAS];
 static uint32_t slots_used;            /* slots ever used */
 static struct vigil_arena *unused_slots;
@@ -152,7 +153,7 @@ int vigil__arena_owns(const void *p)
     uint32_t idx = vigil_pool_of(p)->arenaindex;
     if (idx >= VIGIL_MAX_ARENAS)
         return 0;
-    uintptr_t base = atomic_load_explicit(&arena_base[idx], memory_order_acquire);
+    uintptr_t base = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
     return base != 0 && (uintptr_t)p - base < VIGIL_ARENA_SIZE;
 }
 
@@ -241,7 +242,7 @@ static struct vigil_arena *new_arena(void)
     a->ntotalpools = (uint32_t)((base + VIGIL_ARENA_SIZE - a->first_pool) / VIGIL_POOL_SIZE);
     a->nfreepools = a->ntotalpools;
     a->freepools = NULL;
-    atomic_store_explicit(&arena_base[arena_index(a)], base, memory_order_release);
+    atomic_store_explicit(&vigil__arena_base[arena_index(a)], base, memory_order_release);
 
     arenas_allocated++;
     arenas_current++;
@@ -256,10 +257,10 @@ static void release_arena(struct vigil_arena *a)
 {
     struct arena_slot *s = (struct arena_slot *)a;
     uint32_t idx = arena_index(a);
-    void *mem = (void *)atomic_load_explicit(&arena_base[idx], memory_order_relaxed);
+    void *mem = (void *)atomic_load_explicit(&vigil__arena_base[idx], memory_order_relaxed);
     /* Forget the address before the memory can be reused by anybody else, so
      * the unlocked ownership check never claims foreign memory. */
-    atomic_store_explicit(&arena_base[idx], 0, memory_order_release);
+    atomic_store_explicit(&vigil__arena_base[idx], 0, memory_order_release);
     /* The source, or whoever maps this range next, must find it usable. */
     VIGIL_LSAN_UNREGISTER_ROOT_REGION(mem, VIGIL_ARENA_SIZE);
     if (annotating())
@@ -323,7 +324,7 @@ static struct vigil_pool *new_pool(unsigned cls, bool *grew)
         hdr_open(pool);
         a->freepools = pool->next;
     } else {
-        pool = (struct vigil_pool *)a->pool_address;
+        pool = vigil_pool_of((void *)a->pool_address);
         a->pool_address += VIGIL_POOL_SIZE;
         hdr_open(pool);
         pool->arenaindex = arena_index(a);
@@ -333,8 +334,9 @@ static struct vigil_pool *new_pool(unsigned cls, bool *grew)
     pool->nused = 0;
     pool->full = 0;
     pool->freeblock = NULL;
-    pool->nextoffset = VIGIL_POOL_OVERHEAD;
-    pool->maxnextoffset = (uint32_t)(VIGIL_POOL_SIZE - stride);
+    uintptr_t first = vigil_pool_first_block(vigil_pool_base(pool));
+    pool->nextoffset = (uint32_t)first;
+    pool->maxnextoffset = (uint32_t)(first + VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD - stride);
     list_push(&heap.classes[cls].used, pool);
     return pool;
 }
@@ -430,17 +432,19 @@ static void describe_address(uintptr_t addr)
     struct vigil_pool *pool = vigil_pool_of((void *)addr);
     char line[256];
     int n;
-    size_t off_in_pool = addr - (uintptr_t)pool;
+    uintptr_t base = vigil_pool_base(pool), first = vigil_pool_first_block(base);
+    size_t off_in_pool = addr - base;
+    size_t header = vigil_pool_header_offset(base);
     unsigned cls = pool->cls;
     size_t stride = vigil_block_stride(cls), csize = vigil_class_size(cls);
-    if (off_in_pool < VIGIL_POOL_OVERHEAD) {
+    if (off_in_pool - header < VIGIL_POOL_OVERHEAD) {
         n = snprintf(line, sizeof line, "vigil: %#lx is in the header of a vigil pool "
                      "(size class %zu)\n", (unsigned long)addr, csize);
     } else {
-        size_t idx = (off_in_pool - VIGIL_POOL_OVERHEAD) / stride;
-        uintptr_t start = (uintptr_t)pool + VIGIL_POOL_OVERHEAD + idx * stride;
+        size_t idx = (off_in_pool - first) / stride;
+        uintptr_t start = base + first + idx * stride;
         size_t off = addr - start;
-        if (idx >= vigil_pool_capacity(cls) || start - (uintptr_t)pool >= pool->nextoffset) {
+        if (idx >= vigil_pool_capacity(cls) || start - base >= pool->nextoffset) {
             n = snprintf(line, sizeof line, "vigil: %#lx is in a part of a vigil pool that "
                          "holds no block (size class %zu)\n", (unsigned long)addr, csize);
         } else {
@@ -493,7 +497,7 @@ static void *small_alloc(size_t size, bool *grew)
     if (b) {
         pool->freeblock = link_read(b);
     } else {
-        b = (struct vigil_block *)((char *)pool + pool->nextoffset);
+        b = (struct vigil_block *)(vigil_pool_base(pool) + pool->nextoffset);
         pool->nextoffset += (uint32_t)vigil_block_stride(cls);
     }
     pool->nused++;
@@ -538,10 +542,10 @@ static void small_free(void *p)
 
 /* ---- per-thread caches: the common path takes no lock ----
  * See arena.h for the design.  Only the owning thread touches head[] and
- * writes count[]; other threads read count[] (relaxed) for the statistics.
+ * writes room[]; other threads read room[] (relaxed) for the statistics.
  * Never used while annotating: then every block goes through the locked path,
  * where the tool annotations, the ASan quarantine and mark_freed() live. */
-/* A cache holds at most TCACHE_BYTES of a class (between 8 and 64 blocks):
+/* A cache holds at most TCACHE_BYTES of a class (between 8 and 256 blocks):
  * enough that a thread rarely takes the lock, little enough that idle
  * caches of 32 classes do not add up to much resident memory.  An empty
  * cache takes half its capacity from the pools at once; a full one gives
@@ -549,42 +553,37 @@ static void small_free(void *p)
 #ifndef TCACHE_BYTES
 #define TCACHE_BYTES 16384
 #endif
-#define TCACHE_MAX  64
+#define TCACHE_MAX  256
 
-static uint8_t tcache_caps[VIGIL_NB_CLASSES];   /* set before any cache exists */
+static uint16_t tcache_caps[VIGIL_NB_CLASSES];   /* set before any cache exists */
 
 static inline uint32_t tcache_cap(unsigned cls)
 {
     return tcache_caps[cls];
 }
 
-struct tcache {
-    struct vigil_block *head[VIGIL_NB_CLASSES];
-    _Atomic uint32_t count[VIGIL_NB_CLASSES];
-    struct tcache *next, *prev;     /* the registry, under the lock */
-};
-
-static __attribute__((tls_model("initial-exec"))) _Thread_local struct tcache *tc;
-static struct tcache *tcaches;      /* every thread's cache (lock held) */
-static struct tcache *spare_tcaches;/* left by exited threads (lock held) */
-/* A thread past its cache's destructor gets this one: always empty and
- * always full, so both fast paths fall through to the locked path. */
-static struct tcache tcache_off;
+__attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_tcache *vigil__tc;
+static struct vigil_tcache *tcaches;      /* every thread's cache (lock held) */
+static struct vigil_tcache *spare_tcaches;/* left by exited threads (lock held) */
+/* A thread past its cache's destructor gets this one: always empty (no
+ * head) and always full (no room), so both fast paths fall through to the
+ * locked path. */
+static struct vigil_tcache tcache_off;
 static pthread_key_t tcache_key;
 static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
 
-static inline uint32_t cached(struct tcache *t, unsigned cls)
+static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
 {
-    return atomic_load_explicit(&t->count[cls], memory_order_relaxed);
+    return tcache_cap(cls) - atomic_load_explicit(&t->room[cls], memory_order_relaxed);
 }
 
-static inline void set_cached(struct tcache *t, unsigned cls, uint32_t n)
+static inline void set_cached(struct vigil_tcache *t, unsigned cls, uint32_t n)
 {
-    atomic_store_explicit(&t->count[cls], n, memory_order_relaxed);
+    atomic_store_explicit(&t->room[cls], tcache_cap(cls) - n, memory_order_relaxed);
 }
 
 /* Lock held: give back all but keep blocks of class cls. */
-static void tcache_flush(struct tcache *t, unsigned cls, uint32_t keep)
+static void tcache_flush(struct vigil_tcache *t, unsigned cls, uint32_t keep)
 {
     uint32_t n = cached(t, cls);
     while (n > keep) {
@@ -597,7 +596,7 @@ static void tcache_flush(struct tcache *t, unsigned cls, uint32_t keep)
 }
 
 /* Lock held: every block back to the pools, the cache to the spares. */
-static void tcache_retire(struct tcache *t)
+static void tcache_retire(struct vigil_tcache *t)
 {
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
         tcache_flush(t, c, 0);
@@ -616,15 +615,14 @@ static void tcache_destructor(void *arg)
     pthread_mutex_lock(&lock);
     tcache_retire(arg);
     pthread_mutex_unlock(&lock);
-    tc = &tcache_off;
+    vigil__tc = &tcache_off;
 }
 
 static void tcache_setup(void)
 {
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
         size_t n = TCACHE_BYTES / vigil_class_size(c);
-        tcache_caps[c] = (uint8_t)(n < 8 ? 8 : n > TCACHE_MAX ? TCACHE_MAX : n);
-        set_cached(&tcache_off, c, TCACHE_MAX);       /* >= every cap */
+        tcache_caps[c] = (uint16_t)(n < 8 ? 8 : n > TCACHE_MAX ? TCACHE_MAX : n);
     }
     if (pthread_key_create(&tcache_key, tcache_destructor) != 0)
         tcache_key = (pthread_key_t)-1;
@@ -632,20 +630,21 @@ static void tcache_setup(void)
 
 /* The calling thread's cache, made on its first slow path; NULL when blocks
  * must take the locked path (annotating, or no memory for a cache). */
-static struct tcache *tcache_get(void)
+static struct vigil_tcache *tcache_get(void)
 {
-    if (tc)
-        return tc;
+    if (vigil__tc)
+        return vigil__tc;
     pthread_once(&annotate_once, decide_annotation);
     pthread_once(&tcache_once, tcache_setup);
     if (annotating() || tcache_key == (pthread_key_t)-1)
         return NULL;
     pthread_mutex_lock(&lock);
-    struct tcache *t = spare_tcaches;
+    struct vigil_tcache *t = spare_tcaches;
     if (t)
         spare_tcaches = t->next;
-    else
-        t = vigil__os_map(sizeof *t);
+    else if ((t = vigil__os_map(sizeof *t)) != NULL)
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+            set_cached(t, c, 0);        /* a spare was emptied when retired */
     if (t) {
         t->prev = NULL;
         t->next = tcaches;
@@ -657,20 +656,20 @@ static struct tcache *tcache_get(void)
     /* pthread_setspecific allocates for a key past the first 32, and under
      * the preload library that allocation comes back here: it must take
      * the locked path, not make a second cache. */
-    tc = &tcache_off;
+    vigil__tc = &tcache_off;
     if (t && pthread_setspecific(tcache_key, t) != 0) {
         pthread_mutex_lock(&lock);
         tcache_retire(t);
         pthread_mutex_unlock(&lock);
         t = NULL;
     }
-    tc = t;
+    vigil__tc = t;
     return t;
 }
 
 /* Lock held: one block for the caller, and enough more of the same class to
  * fill the (empty) cache halfway. */
-static void *tcache_refill(struct tcache *t, size_t size, bool *grew)
+static void *tcache_refill(struct vigil_tcache *t, size_t size, bool *grew)
 {
     unsigned cls = vigil_size_class(size);
     void *p = small_alloc(size, grew);
@@ -691,14 +690,14 @@ static void *tcache_refill(struct tcache *t, size_t size, bool *grew)
 static void tcache_counts(size_t out[VIGIL_NB_CLASSES])
 {
     memset(out, 0, VIGIL_NB_CLASSES * sizeof out[0]);
-    for (struct tcache *t = tcaches; t; t = t->next)
+    for (struct vigil_tcache *t = tcaches; t; t = t->next)
         for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
             out[c] += cached(t, c);
 }
 
 void vigil__thread_cache_flush(void)
 {
-    struct tcache *t = tc;
+    struct vigil_tcache *t = vigil__tc;
     if (!t || t == &tcache_off)
         return;
     pthread_mutex_lock(&lock);
@@ -714,7 +713,7 @@ void vigil__thread_cache_disable(void)
      * the fast paths would read the pool header, which is poisoned. */
     pthread_once(&annotate_once, decide_annotation);
     if (!annotating())
-        tc = &tcache_off;
+        vigil__tc = &tcache_off;
 }
 
 static void report_new_arena(void)
@@ -729,7 +728,7 @@ __attribute__((noinline))
 static void *arena_malloc_slow(size_t size)
 {
     if (size <= VIGIL_SMALL_MAX) {
-        struct tcache *t = tcache_get();
+        struct vigil_tcache *t = tcache_get();
         bool grew = false;
         void *p;
         pthread_mutex_lock(&lock);
@@ -751,19 +750,12 @@ static void *arena_malloc_slow(size_t size)
     return raw->malloc(raw->ctx, size);
 }
 
-static void *arena_malloc(void *ctx, size_t size)
+void *vigil__arena_malloc(void *ctx, size_t size)
 {
     (void)ctx;
-    struct tcache *t = tc;
-    if (__builtin_expect(t != NULL && size <= VIGIL_SMALL_MAX, 1)) {
-        unsigned cls = vigil_size_class(size);
-        struct vigil_block *b = t->head[cls];
-        if (__builtin_expect(b != NULL, 1)) {
-            t->head[cls] = b->next;
-            set_cached(t, cls, cached(t, cls) - 1);
-            return b;
-        }
-    }
+    void *p = vigil__tcache_pop(size);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     return arena_malloc_slow(size);
 }
 
@@ -778,7 +770,7 @@ static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
         const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
         return raw->calloc(raw->ctx, nelem, elsize);
     }
-    void *p = arena_malloc(ctx, size);
+    void *p = vigil__arena_malloc(ctx, size);
     if (p)
         memset(p, 0, size);
     return p;
@@ -790,7 +782,7 @@ static void arena_free_slow(void *p)
     if (!p)
         return;
     if (vigil__arena_owns(p)) {
-        struct tcache *t = tc;
+        struct vigil_tcache *t = vigil__tc;
         if (t && t != &tcache_off) {
             /* The cache is full for this class: half of it goes back. */
             unsigned cls = vigil_pool_of(p)->cls;
@@ -820,30 +812,18 @@ static void arena_free_slow(void *p)
     raw->free(raw->ctx, p);
 }
 
-static void arena_free(void *ctx, void *p)
+void vigil__arena_free(void *ctx, void *p)
 {
     (void)ctx;
-    struct tcache *t = tc;
-    if (__builtin_expect(t != NULL && p != NULL, 1) && vigil__arena_owns(p)) {
-        /* p is live, so its pool's class cannot change under us. */
-        unsigned cls = vigil_pool_of(p)->cls;
-        uint32_t n = cached(t, cls);
-        if (__builtin_expect(n < tcache_cap(cls), 1)) {
-            struct vigil_block *b = p;
-            b->next = t->head[cls];
-            atomic_signal_fence(memory_order_release);   /* see fork_drop */
-            t->head[cls] = b;
-            set_cached(t, cls, n + 1);
-            return;
-        }
-    }
+    if (__builtin_expect(vigil__tcache_push(p), 1))
+        return;
     arena_free_slow(p);
 }
 
 static void *arena_realloc(void *ctx, void *p, size_t size)
 {
     if (!p)
-        return arena_malloc(ctx, size);
+        return vigil__arena_malloc(ctx, size);
     if (!vigil__arena_owns(p)) {
         const vigil_allocator *raw = vigil__domain(VIGIL_DOMAIN_RAW);
         return raw->realloc(raw->ctx, p, size);
@@ -877,16 +857,16 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
         }
         return p;
     }
-    void *q = arena_malloc(ctx, size);
+    void *q = vigil__arena_malloc(ctx, size);
     if (!q)
         return NULL;                   /* p stays valid */
     memcpy(q, p, size < old ? size : old);
-    arena_free(ctx, p);
+    vigil__arena_free(ctx, p);
     return q;
 }
 
 const vigil_allocator vigil__arena_allocator = {
-    NULL, arena_malloc, arena_calloc, arena_realloc, arena_free,
+    NULL, vigil__arena_malloc, arena_calloc, arena_realloc, vigil__arena_free,
 };
 
 /* ---- statistics ---- */
@@ -910,7 +890,7 @@ void vigil__arena_stats(struct vigil_arena_stats *st)
         st->blocks += st->class_blocks[c];
     }
     for (uint32_t i = 0; i < slots_used; i++) {
-        uintptr_t base = atomic_load_explicit(&arena_base[i], memory_order_relaxed);
+        uintptr_t base = atomic_load_explicit(&vigil__arena_base[i], memory_order_relaxed);
         if (!base)
             continue;
         st->free_pools += slots[i].a.nfreepools;
@@ -980,7 +960,7 @@ void vigil__arena_atfork_parent(void) { pthread_mutex_unlock(&lock); }
  * its list is whole, because a push links the block before it publishes it
  * (the signal fences keep the compiler to that order, and x86 stores become
  * visible in order).  So walk each list to its end, not by its count. */
-static void fork_drop(struct tcache *t)
+static void fork_drop(struct vigil_tcache *t)
 {
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
         for (struct vigil_block *b = t->head[c], *next; b; b = next) {
@@ -1000,9 +980,9 @@ void vigil__arena_atfork_child(void)
     /* The forking thread took the lock in prepare and is the one thread
      * here, so it may finish under it and unlock (re-initialising instead
      * would leave ThreadSanitizer believing the lock is still held). */
-    for (struct tcache *t = tcaches, *next; t; t = next) {
+    for (struct vigil_tcache *t = tcaches, *next; t; t = next) {
         next = t->next;
-        if (t != tc)
+        if (t != vigil__tc)
             fork_drop(t);
     }
     pthread_mutex_unlock(&lock);

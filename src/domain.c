@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tcache.h"
 
 static vigil_allocator domains[3];
 
@@ -127,14 +128,39 @@ static inline int calloc_impossible(size_t nelem, size_t elsize)
     return impossible(total);
 }
 
+/* Everything but a thread-cache hit: the caller is recorded for the debug
+ * reports, and the installed table is called.  Out of line, so the entry
+ * points below stay frame-less and a hit never touches vigil__caller. */
+__attribute__((noinline))
+static void *domain_malloc(vigil_domain d, size_t size, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    if (impossible(size))
+        return NULL;
+    return domains[d].malloc(domains[d].ctx, size);
+}
+
+__attribute__((noinline))
+static void domain_free(vigil_domain d, void *ptr, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    domains[d].free(domains[d].ctx, ptr);
+}
+
+/* The tables start zeroed, so "the arena is installed" also says that
+ * init() has run: the hit needs no other test.  A hit is what the arena's
+ * own table function would do first (tcache.h). */
 #define DEFINE_DOMAIN(name, d)                                            \
     void *vigil_##name##_malloc(size_t size)                              \
     {                                                                     \
-        vigil__ensure_init();                                             \
-        vigil__caller = __builtin_return_address(0);                      \
-        if (impossible(size))                                             \
-            return NULL;                                                  \
-        return domains[d].malloc(domains[d].ctx, size);                   \
+        if (__builtin_expect(domains[d].malloc == vigil__arena_malloc, 1)) { \
+            void *p = vigil__tcache_pop(size);                            \
+            if (__builtin_expect(p != NULL, 1))                           \
+                return p;                                                 \
+        }                                                                 \
+        return domain_malloc(d, size, __builtin_return_address(0));       \
     }                                                                     \
     void *vigil_##name##_calloc(size_t nelem, size_t elsize)              \
     {                                                                     \
@@ -154,9 +180,10 @@ static inline int calloc_impossible(size_t nelem, size_t elsize)
     }                                                                     \
     void vigil_##name##_free(void *ptr)                                   \
     {                                                                     \
-        vigil__ensure_init();                                             \
-        vigil__caller = __builtin_return_address(0);                      \
-        domains[d].free(domains[d].ctx, ptr);                             \
+        if (__builtin_expect(domains[d].free == vigil__arena_free, 1) &&  \
+            vigil__tcache_push(ptr))                                      \
+            return;                                                       \
+        domain_free(d, ptr, __builtin_return_address(0));                 \
     }
 
 DEFINE_DOMAIN(raw, VIGIL_DOMAIN_RAW)

@@ -423,8 +423,8 @@ static void *do_realloc(void *ptr, size_t size, void *caller)
 }
 
 /* Arena blocks of a class whose size is a multiple of the alignment are
- * aligned that much when the pool header and every block before them are
- * multiples of it too: up to the header's own alignment (64). */
+ * aligned that much when the first block (at 0 or after the header) and
+ * every block before them are: up to the header's own alignment (64). */
 #define ARENA_ALIGN_MAX ((size_t)(VIGIL_POOL_OVERHEAD & -VIGIL_POOL_OVERHEAD))
 
 static void *do_aligned(size_t align, size_t size, void *caller)

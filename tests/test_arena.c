@@ -279,10 +279,10 @@ static void test_foreign_pointers(void)
                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CU_ASSERT_FATAL(page != MAP_FAILED);
     CU_ASSERT_FALSE(vigil__arena_owns(page + 16));           /* zeroes */
-    memcpy(page, &idx, sizeof idx);                          /* a live index */
+    memcpy(vigil_pool_of(page), &idx, sizeof idx);           /* a live index */
     CU_ASSERT_FALSE(vigil__arena_owns(page + 16));
     CU_ASSERT_FALSE(vigil__arena_owns(page));
-    memset(page + VIGIL_POOL_SIZE, 0xff, 64);                /* out of range */
+    memset(vigil_pool_of(page + VIGIL_POOL_SIZE), 0xff, 64); /* out of range */
     CU_ASSERT_FALSE(vigil__arena_owns(page + VIGIL_POOL_SIZE + 32));
     munmap(page, 2 * VIGIL_POOL_SIZE);
 

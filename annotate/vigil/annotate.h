@@ -76,18 +76,22 @@
 #define VIGIL_ASAN_(stmt) do { } while (0)
 #endif
 
+/* Names the arguments without evaluating them, so a build with neither tool
+ * does not warn about variables that exist only to be annotated. */
+#define VIGIL_UNUSED_(x) ((void)sizeof(x))
+
 /* The n bytes at p may not be touched by the program. */
-#define VIGIL_MEM_NOACCESS(p, n) do { \
+#define VIGIL_MEM_NOACCESS(p, n) do { VIGIL_UNUSED_(p); VIGIL_UNUSED_(n); \
         VIGIL_VG_((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n))); \
         VIGIL_ASAN_(ASAN_POISON_MEMORY_REGION((p), (n))); } while (0)
 
 /* The n bytes at p may be written; reading them before is an error. */
-#define VIGIL_MEM_UNDEFINED(p, n) do { \
+#define VIGIL_MEM_UNDEFINED(p, n) do { VIGIL_UNUSED_(p); VIGIL_UNUSED_(n); \
         VIGIL_VG_((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n))); \
         VIGIL_ASAN_(ASAN_UNPOISON_MEMORY_REGION((p), (n))); } while (0)
 
 /* The n bytes at p hold data the program may read. */
-#define VIGIL_MEM_DEFINED(p, n) do { \
+#define VIGIL_MEM_DEFINED(p, n) do { VIGIL_UNUSED_(p); VIGIL_UNUSED_(n); \
         VIGIL_VG_((void)VALGRIND_MAKE_MEM_DEFINED((p), (n))); \
         VIGIL_ASAN_(ASAN_UNPOISON_MEMORY_REGION((p), (n))); } while (0)
 
@@ -102,7 +106,7 @@
 
 /* The program now owns n bytes at p, allocated from pool (content undefined
  * for memcheck unless the pool was created zeroed). */
-#define VIGIL_POOL_ALLOC(pool, p, n) do { \
+#define VIGIL_POOL_ALLOC(pool, p, n) do { VIGIL_UNUSED_(pool); \
         VIGIL_VG_(VALGRIND_MEMPOOL_ALLOC((pool), (p), (n))); \
         VIGIL_ASAN_(ASAN_UNPOISON_MEMORY_REGION((p), (n))); } while (0)
 
@@ -114,6 +118,7 @@
  * old_n to new_n bytes: bytes added are undefined, bytes dropped no-access. */
 #define VIGIL_POOL_RESIZE(pool, p, old_n, new_n) do { \
         char *vigil_p_ = (char *)(p); size_t vigil_o_ = (old_n), vigil_n_ = (new_n); \
+        VIGIL_UNUSED_(pool); VIGIL_UNUSED_(vigil_p_); \
         VIGIL_VG_(VALGRIND_MEMPOOL_CHANGE((pool), vigil_p_, vigil_p_, vigil_n_)); \
         if (vigil_n_ > vigil_o_) \
             VIGIL_MEM_UNDEFINED(vigil_p_ + vigil_o_, vigil_n_ - vigil_o_); \
@@ -133,6 +138,19 @@
  * so an allocator can add what it knows about the address. */
 #define VIGIL_ASAN_SET_REPORT_CALLBACK(fn) \
         VIGIL_ASAN_(__asan_set_error_report_callback((fn)))
+
+/* ThreadSanitizer build: code that reads memory it does not own on purpose
+ * (the ownership check) must call a function exempt from TSan. */
+#if defined(__SANITIZE_THREAD__)
+#define VIGIL_TSAN_ENABLED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VIGIL_TSAN_ENABLED 1
+#endif
+#endif
+#ifndef VIGIL_TSAN_ENABLED
+#define VIGIL_TSAN_ENABLED 0
+#endif
 
 /* Function attribute: do not instrument this function's memory accesses. */
 #if defined(__has_attribute)
