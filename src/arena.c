@@ -64,6 +64,23 @@ static size_t empty_arenas;
 static size_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int fork_handlers;
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
+
+/* Every use of the lock comes through here, so the fork handlers are in
+ * place before two threads can contend for it, whoever calls the arena
+ * (the domains, or a program holding the arena's table itself).  Not a
+ * pthread_once: pthread_atfork may allocate, and under the preload library
+ * that allocation comes back here. */
+static inline void heap_lock(void)
+{
+    if (!atomic_load_explicit(&fork_handlers, memory_order_acquire) &&
+        !atomic_exchange_explicit(&fork_handlers, 1, memory_order_acq_rel))
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    pthread_mutex_lock(&lock);
+}
 
 /* ---- tool annotations ----
  * Decided once, with the first arena: under ASan always, under Valgrind when
@@ -612,7 +629,7 @@ static void tcache_retire(struct vigil_tcache *t)
 
 static void tcache_destructor(void *arg)
 {
-    pthread_mutex_lock(&lock);
+    heap_lock();
     tcache_retire(arg);
     pthread_mutex_unlock(&lock);
     vigil__tc = &tcache_off;
@@ -638,7 +655,7 @@ static struct vigil_tcache *tcache_get(void)
     pthread_once(&tcache_once, tcache_setup);
     if (annotating() || tcache_key == (pthread_key_t)-1)
         return NULL;
-    pthread_mutex_lock(&lock);
+    heap_lock();
     struct vigil_tcache *t = spare_tcaches;
     if (t)
         spare_tcaches = t->next;
@@ -658,7 +675,7 @@ static struct vigil_tcache *tcache_get(void)
      * the locked path, not make a second cache. */
     vigil__tc = &tcache_off;
     if (t && pthread_setspecific(tcache_key, t) != 0) {
-        pthread_mutex_lock(&lock);
+        heap_lock();
         tcache_retire(t);
         pthread_mutex_unlock(&lock);
         t = NULL;
@@ -700,7 +717,7 @@ void vigil__thread_cache_flush(void)
     struct vigil_tcache *t = vigil__tc;
     if (!t || t == &tcache_off)
         return;
-    pthread_mutex_lock(&lock);
+    heap_lock();
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
         tcache_flush(t, c, 0);
     pthread_mutex_unlock(&lock);
@@ -731,7 +748,7 @@ static void *arena_malloc_slow(size_t size)
         struct vigil_tcache *t = tcache_get();
         bool grew = false;
         void *p;
-        pthread_mutex_lock(&lock);
+        heap_lock();
         if (t && t != &tcache_off)
             p = tcache_refill(t, size, &grew);
         else
@@ -787,7 +804,7 @@ static void arena_free_slow(void *p)
             /* The cache is full for this class: half of it goes back. */
             unsigned cls = vigil_pool_of(p)->cls;
             struct vigil_block *b = p;
-            pthread_mutex_lock(&lock);
+            heap_lock();
             tcache_flush(t, cls, tcache_cap(cls) / 2);
             pthread_mutex_unlock(&lock);
             b->next = t->head[cls];
@@ -798,7 +815,7 @@ static void arena_free_slow(void *p)
         }
         if (annotating())
             VIGIL_POOL_FREE(POOL, p);
-        pthread_mutex_lock(&lock);
+        heap_lock();
         if (annotating())
             mark_freed(p);
 #if VIGIL_ASAN_ENABLED
@@ -832,7 +849,7 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
     unsigned cls;
     size_t cur, old;
     if (annotating()) {
-        pthread_mutex_lock(&lock);
+        heap_lock();
         hdr_open(pool);
         cls = pool->cls;
         old = *requested_slot(pool, p);
@@ -848,7 +865,7 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
      * it would be wasted; otherwise move, so a shrunk block frees its room. */
     if (size <= cur && (vigil_size_class(size) == cls || 4 * size >= 3 * cur)) {
         if (annotating()) {
-            pthread_mutex_lock(&lock);
+            heap_lock();
             hdr_open(pool);
             *requested_slot(pool, p) = (uint16_t)size;
             hdr_close(pool);
@@ -874,7 +891,7 @@ const vigil_allocator vigil__arena_allocator = {
 void vigil__arena_stats(struct vigil_arena_stats *st)
 {
     memset(st, 0, sizeof *st);
-    pthread_mutex_lock(&lock);
+    heap_lock();
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
         size_t capacity = vigil_pool_capacity(c);
         struct vigil_pool *lists[2] = { heap.classes[c].used, heap.classes[c].full };
@@ -919,7 +936,7 @@ void vigil__arena_stats(struct vigil_arena_stats *st)
 void vigil__pool_info(const void *p, struct vigil_pool *out)
 {
     struct vigil_pool *pool = vigil_pool_of(p);
-    pthread_mutex_lock(&lock);
+    heap_lock();
     hdr_open(pool);
     *out = *pool;
     hdr_close(pool);
@@ -928,7 +945,7 @@ void vigil__pool_info(const void *p, struct vigil_pool *out)
 
 size_t vigil__arena_blocks(void)
 {
-    pthread_mutex_lock(&lock);
+    heap_lock();
     size_t n = heap_blocks, incache[VIGIL_NB_CLASSES];
     tcache_counts(incache);
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
@@ -944,7 +961,7 @@ void vigil__arena_settle(void)
 {
     vigil__thread_cache_flush();
 #if VIGIL_ASAN_ENABLED
-    pthread_mutex_lock(&lock);
+    heap_lock();
     while (q_count)
         quarantine_evict();
     pthread_mutex_unlock(&lock);
@@ -953,8 +970,8 @@ void vigil__arena_settle(void)
 
 /* ---- fork: the child inherits a consistent heap ---- */
 
-void vigil__arena_atfork_prepare(void) { pthread_mutex_lock(&lock); }
-void vigil__arena_atfork_parent(void) { pthread_mutex_unlock(&lock); }
+static void atfork_prepare(void) { pthread_mutex_lock(&lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&lock); }
 /* In a forked child, a thread that did not survive may have been stopped
  * anywhere in its lock-free push or pop: its count may be off by one, but
  * its list is whole, because a push links the block before it publishes it
@@ -975,7 +992,7 @@ static void fork_drop(struct vigil_tcache *t)
 
 /* Only the forking thread lives on in the child: the other threads' caches
  * go back to the pools, so none of their blocks is lost. */
-void vigil__arena_atfork_child(void)
+static void atfork_child(void)
 {
     /* The forking thread took the lock in prepare and is the one thread
      * here, so it may finish under it and unlock (re-initialising instead

@@ -59,8 +59,6 @@ static void init(void)
         for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++)
             vigil__debug_wrap((vigil_domain)d);
 
-    pthread_atfork(vigil__arena_atfork_prepare, vigil__arena_atfork_parent,
-                   vigil__arena_atfork_child);
     atomic_store_explicit(&ready, 1, memory_order_release);
     initializing = 0;
 

@@ -121,10 +121,4 @@ int vigil__debug_unwrap(const vigil_allocator *a, vigil_allocator *inner);
  * debug wrapper or the block is damaged: freeing it will say how. */
 int vigil__debug_block_size(const vigil_allocator *a, const void *ptr, size_t *n);
 
-/* ---- fork safety (arena.c) ---- */
-
-void vigil__arena_atfork_prepare(void);
-void vigil__arena_atfork_parent(void);
-void vigil__arena_atfork_child(void);
-
 #endif /* VIGIL_INTERNAL_H */
