@@ -404,6 +404,11 @@ static struct {
  * thread, and the quarantine holds at most batch_limit bytes per thread
  * beyond its limit.
  *
+ * The blocks that left the ring are not checked and freed there and then,
+ * in a burst, but one per free in the following frees (out[]), each
+ * prefetched a few frees ahead: a block that left has not been touched for
+ * a whole quarantine, and a burst would wait for memory at every start.
+ *
  * A block in a batch is quarantined like one in the ring: it holds 0xDD,
  * the double-free lookup finds it, and it is checked when it leaves and at
  * exit.  Only the owner thread touches its batch.  Batches come from mmap
@@ -414,10 +419,12 @@ static struct {
 #define QBATCH 32
 
 struct qbatch {
-    unsigned n;
-    size_t bytes;
+    unsigned n;                 /* e[0..n): blocks freed, oldest first */
+    unsigned out_next, out_end; /* out[out_next..out_end): leaving, oldest first */
+    size_t bytes;               /* in e */
     struct qbatch *next, *prev; /* the registry (lock held) */
     struct qentry e[QBATCH];
+    struct qentry out[2 * QBATCH];
 };
 
 static __attribute__((tls_model("initial-exec"))) _Thread_local struct qbatch *my_batch;
@@ -686,23 +693,59 @@ static size_t q_append(const struct qentry *in, size_t nin, struct qentry *out)
     return nin - k;
 }
 
-/* Move nin entries into the ring, and check and free the blocks that leave
- * it.  b, when given, is the caller's batch the entries come from: emptied
- * before the evictions, which may free into it again. */
+/* Check and free what is left of b's leaving blocks, now. */
+static void batch_drain_out(struct qbatch *b, const void *caller, int at_exit)
+{
+    while (b->out_next < b->out_end) {
+        /* Taken off the list before the inner free, which may come back. */
+        struct qentry e = b->out[b->out_next++];
+        evict(&e, caller, at_exit);
+    }
+}
+
+/* Check and free the next leaving block of b; prefetch a later one. */
+static inline void batch_evict_one(struct qbatch *b, const void *caller)
+{
+    unsigned i = b->out_next++;
+    if (i + PREFETCH_AHEAD < b->out_end)
+        prefetch_block(&b->out[i + PREFETCH_AHEAD]);
+    struct qentry e = b->out[i];
+    evict(&e, caller, 0);
+}
+
+/* Move nin entries into the ring; the blocks that leave it are checked
+ * and freed.  b, when given, is the caller's batch the entries come from:
+ * emptied, and given the leaving blocks, which its next frees check one by
+ * one.  Without b, or after the exit check, they are checked at once. */
 static void q_move(const struct qentry *in, size_t nin, struct qbatch *b, const void *caller)
 {
-    struct qentry out[2 * QBATCH];
+    struct qentry local[2 * QBATCH];
+    struct qentry *out = local;
+    if (b) {
+        batch_drain_out(b, caller, 0);  /* rare: more left than came in */
+        out = b->out;
+    }
     pthread_mutex_lock(&q.lock);
     size_t nout = q_append(in, nin, out);
     /* Bounded work per call; a shortfall is made up by the next ones. */
     while (q.bytes > quarantine_limit && nout < 2 * QBATCH)
         out[nout++] = q_pop();
+    int closed = q.closed;
     if (b) {
         b->n = 0;
         b->bytes = 0;
+        b->out_next = 0;
+        b->out_end = (unsigned)nout;
     }
     pthread_mutex_unlock(&q.lock);
-    evict_all(out, nout, caller, 0);
+    if (!b || closed) {
+        evict_all(out, nout, caller, 0);
+        if (b)
+            b->out_next = b->out_end;
+        return;
+    }
+    for (size_t i = 0; i < nout && i < PREFETCH_AHEAD; i++)
+        prefetch_block(&out[i]);
 }
 
 static void batch_destructor(void *arg)
@@ -710,6 +753,7 @@ static void batch_destructor(void *arg)
     struct qbatch *b = arg;
     my_batch = &qbatch_off;             /* later frees: the locked path */
     q_move(b->e, b->n, b, vigil__caller);
+    batch_drain_out(b, vigil__caller, 0);
     pthread_mutex_lock(&q.lock);
     if (b->prev)
         b->prev->next = b->next;
@@ -768,6 +812,8 @@ static __attribute__((noinline)) void quarantine_put_slow(const struct debug_ctx
     if (b != &qbatch_off) {
         b->e[b->n++] = (struct qentry){ base, total, c };
         b->bytes += total;
+        if (b->out_next < b->out_end)
+            batch_evict_one(b, vigil__caller);
         if (b->n == QBATCH || b->bytes > batch_limit)
             q_move(b->e, b->n, b, vigil__caller);
         return;
@@ -791,19 +837,28 @@ static void quarantine_put(const struct debug_ctx *c, unsigned char *base, size_
     atomic_signal_fence(memory_order_release);
     b->n++;
     b->bytes += total;
+    if (b->out_next < b->out_end)
+        batch_evict_one(b, vigil__caller);
     if (__builtin_expect(b->n == QBATCH || b->bytes > batch_limit, 0))
         q_move(b->e, b->n, b, vigil__caller);
 }
 
-/* Lock held: move a batch's blocks to out, up to room entries. */
+/* Lock held: move a batch's blocks to out, up to room entries, the
+ * leaving ones first. */
 static size_t batch_take(struct qbatch *b, struct qentry *out, size_t room)
 {
-    size_t k = b->n < room ? b->n : room;
+    size_t k = b->out_end - b->out_next < room ? b->out_end - b->out_next : room;
+    memcpy(out, b->out + b->out_next, k * sizeof *out);
+    b->out_next += (unsigned)k;
+    out += k;
+    room -= k;
+    size_t taken = k;
+    k = b->n < room ? b->n : room;
     memcpy(out, b->e + (b->n - k), k * sizeof *out);
     b->n -= (unsigned)k;
     for (size_t i = 0; i < k; i++)
         b->bytes -= out[i].total;
-    return k;
+    return taken + k;
 }
 
 static void quarantine_at_exit(void)
@@ -816,7 +871,7 @@ static void quarantine_at_exit(void)
         pthread_mutex_lock(&q.lock);
         /* The exiting thread's batch, the spare ones, then the ring.  The
          * batches of threads still running are theirs until they flush. */
-        if (own && own->n)
+        if (own)
             nout = batch_take(own, out, EVICT_BATCH);
         for (struct qbatch *b = spare_batches; b && nout < EVICT_BATCH; b = b->next)
             nout += batch_take(b, out + nout, EVICT_BATCH - nout);
@@ -837,6 +892,9 @@ static const struct qentry *batch_find(const struct qbatch *b, const unsigned ch
     for (unsigned i = 0; i < b->n; i++)
         if (b->e[i].base == base)
             return &b->e[i];
+    for (unsigned i = b->out_next; i < b->out_end; i++)
+        if (b->out[i].base == base)
+            return &b->out[i];
     return NULL;
 }
 
