@@ -55,6 +55,7 @@
 #define FORBIDDENBYTE  0xFD
 #define GUARD_WORD     ((size_t)-1 / 0xFF * FORBIDDENBYTE)
 #define DEAD_WORD      ((size_t)-1 / 0xFF * DEADBYTE)
+#define DEAD64         (UINT64_MAX / 0xFF * DEADBYTE)
 
 /* The whole block must stay below PTRDIFF_MAX, like any other block. */
 #define MAX_REQUEST    ((size_t)PTRDIFF_MAX - OVERHEAD)
@@ -381,8 +382,9 @@ struct qentry {
     const struct debug_ctx *ctx;
 };
 
-/* A ring of entries in memory from mmap, not from any domain: the domains
- * are what is being debugged, and one of them may be the caller. */
+/* The shared FIFO: a ring of entries in memory from mmap, not from any
+ * domain: the domains are what is being debugged, and one of them may be
+ * the caller.  The lock also guards the batch registry below. */
 static struct {
     pthread_mutex_t lock;
     struct qentry *ring;
@@ -393,24 +395,121 @@ static struct {
     int closed;                 /* drained at exit: free directly from now on */
 } q = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 0, 0 };
 
+/* A free does not take that lock: it appends the block to its thread's
+ * batch, with no lock and no atomic (a locked instruction would also wait
+ * for the 0xDD fill just written to reach the cache).  A full batch -
+ * QBATCH blocks or batch_limit bytes - moves into the ring under the lock,
+ * and the oldest blocks of the ring leave it in the same critical section.
+ * So the lock is taken once per QBATCH frees, the FIFO order is kept per
+ * thread, and the quarantine holds at most batch_limit bytes per thread
+ * beyond its limit.
+ *
+ * The blocks that left the ring are not checked and freed there and then,
+ * in a burst, but one per free in the following frees (out[]), each
+ * prefetched a few frees ahead: a block that left has not been touched for
+ * a whole quarantine, and a burst would wait for memory at every start.
+ *
+ * A block in a batch is quarantined like one in the ring: it holds 0xDD,
+ * the double-free lookup finds it, and it is checked when it leaves and at
+ * exit.  Only the owner thread touches its batch.  Batches come from mmap
+ * and are never unmapped: a thread's destructor moves its batch's blocks to
+ * the ring and puts the batch on the spare list for the next new thread; a
+ * forked child puts the dead threads' batches there with their blocks in
+ * them.  Other threads read only spare batches, under the lock. */
+#define QBATCH 32
+
+struct qbatch {
+    unsigned n;                 /* e[0..n): blocks freed, oldest first */
+    unsigned out_next, out_end; /* out[out_next..out_end): leaving, oldest first */
+    size_t bytes;               /* in e */
+    struct qbatch *next, *prev; /* the registry (lock held) */
+    struct qentry e[QBATCH];
+    struct qentry out[2 * QBATCH];
+};
+
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct qbatch *my_batch;
+static struct qbatch *batches;          /* owned by live threads (lock held) */
+static struct qbatch *spare_batches;    /* left by exited threads (lock held) */
+/* A thread with no batch of its own gets this one: always full, so every
+ * free takes the locked path.  Never written. */
+static struct qbatch qbatch_off = { .n = QBATCH };
+static pthread_key_t batch_key;
+static int batch_key_ok;
+static size_t batch_limit;
+
 static atomic_int q_atexit;
 
 #define EVICT_BATCH 16
 
-/* What a freed block looks like, to compare against: memcmp is vectorised
- * and branch-light, which a hand loop over blocks of every length is not. */
-static unsigned char dead_bytes[1024];
+/* The check of a block leaving the quarantine reads every byte, on every
+ * free: it is the largest piece of the debug hooks' cost.  It XORs the
+ * block with the pattern a word vector at a time and ORs the results into
+ * one accumulator: one load of the block (memcmp against a buffer of 0xDD
+ * loads two), no branch per vector, one test at the end.  Where the bad
+ * byte is, the rare failing block is searched for byte by byte. */
+#define DEFINE_ALL_DEAD(name, bytes, attr)                                    \
+    typedef uint64_t name##_vec __attribute__((vector_size(bytes)));          \
+    attr static int name(const unsigned char *p, size_t n)                    \
+    {                                                                         \
+        const name##_vec dead = (name##_vec){ 0 } + DEAD64;                   \
+        name##_vec acc = { 0 }, a, b;                                         \
+        if (n < bytes) {                                                      \
+            uint64_t w, x = 0;                                                \
+            size_t i = 0;                                                     \
+            for (; i + 8 <= n; i += 8) {                                      \
+                memcpy(&w, p + i, 8);                                         \
+                x |= w ^ DEAD64;                                              \
+            }                                                                 \
+            for (; i < n; i++)                                                \
+                x |= p[i] ^ DEADBYTE;                                         \
+            return x == 0;                                                    \
+        }                                                                     \
+        /* Four vectors a turn, then whole vectors, then a last one that   \
+         * overlaps the one before. */                                      \
+        size_t i = 0;                                                         \
+        for (; i + 4 * bytes <= n; i += 4 * bytes) {                          \
+            name##_vec c, d;                                                  \
+            memcpy(&a, p + i, bytes);                                         \
+            memcpy(&b, p + i + bytes, bytes);                                 \
+            memcpy(&c, p + i + 2 * bytes, bytes);                             \
+            memcpy(&d, p + i + 3 * bytes, bytes);                             \
+            acc |= ((a ^ dead) | (b ^ dead)) | ((c ^ dead) | (d ^ dead));     \
+        }                                                                     \
+        for (; i + bytes <= n; i += bytes) {                                  \
+            memcpy(&a, p + i, bytes);                                         \
+            acc |= a ^ dead;                                                  \
+        }                                                                     \
+        memcpy(&a, p + n - bytes, bytes);                                     \
+        acc |= a ^ dead;                                                      \
+        uint64_t x = 0;                                                       \
+        for (size_t k = 0; k < bytes / 8; k++)                                \
+            x |= acc[k];                                                      \
+        return x == 0;                                                        \
+    }
+
+DEFINE_ALL_DEAD(all_dead_16, 16, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+DEFINE_ALL_DEAD(all_dead_32, 32, __attribute__((target("avx2"))))
+#endif
+
+/* Chosen with the configuration: AVX2 where the processor has it. */
+static int (*all_dead)(const unsigned char *p, size_t n) = all_dead_16;
+
+static void choose_all_dead(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        all_dead = all_dead_32;
+#endif
+}
 
 /* Offset of the first byte of [p, p+n) that is not DEADBYTE, or n. */
 static size_t first_not_dead(const unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i += sizeof dead_bytes) {
-        size_t len = n - i < sizeof dead_bytes ? n - i : sizeof dead_bytes;
-        if (__builtin_expect(memcmp(p + i, dead_bytes, len) != 0, 0))
-            for (size_t k = i; k < i + len; k++)
-                if (p[k] != DEADBYTE)
-                    return k;
-    }
+    for (size_t k = 0; k < n; k++)
+        if (p[k] != DEADBYTE)
+            return k;
     return n;
 }
 
@@ -456,10 +555,11 @@ static void caller_line(struct vigil_report *r, const char *api_fn, const void *
     vigil__report_char(r, '\n');
 }
 
-static void check_freed(const struct qentry *e, const void *caller, int at_exit)
+/* A block that left the quarantine was written to: say where.  The fast
+ * check (all_dead) is the caller's; this is the rare slow path. */
+static __attribute__((noinline, cold)) void report_freed(const struct qentry *e,
+                                                          const void *caller, int at_exit)
 {
-    if (on_valgrind)
-        VIGIL_MEM_DEFINED(e->base, e->total);
     size_t bad = first_not_dead(e->base, e->total);
     if (bad == e->total)
         return;
@@ -500,10 +600,45 @@ static void check_freed(const struct qentry *e, const void *caller, int at_exit)
 
 /* The block is checked and really freed whatever the check found: it was
  * freed correctly; the write after free is the bug being reported. */
-static void evict(const struct qentry *e, const void *caller, int at_exit)
+static inline void evict(const struct qentry *e, const void *caller, int at_exit)
 {
-    check_freed(e, caller, at_exit);
+    if (on_valgrind)
+        VIGIL_MEM_DEFINED(e->base, e->total);
+    if (__builtin_expect(!all_dead(e->base, e->total), 0))
+        report_freed(e, caller, at_exit);
     inner_free(e->ctx, e->base);
+}
+
+/* A block about to leave has been out of the cache for a long while: load
+ * it, and the pool header the arena's free will read, before its turn.  A
+ * fixed cap, not the whole of a big block: the check streams through it. */
+static inline void prefetch_block(const struct qentry *e)
+{
+    const unsigned char *p = e->base;
+    size_t n = e->total < 512 ? e->total : 512;
+    for (size_t off = 0; off < n; off += 64)
+        __builtin_prefetch(p + off);
+    __builtin_prefetch(p + n - 1);
+    if (e->ctx->over_arena)
+        __builtin_prefetch(vigil_pool_of(p));
+}
+
+/* How many blocks ahead of its check a block is prefetched: enough to
+ * cover a miss to memory, few enough to stay within the fill buffers. */
+#define PREFETCH_AHEAD 4
+
+/* Check and free blocks that left the quarantine.  Outside the lock: the
+ * inner free takes its own lock, and may come back here (the arena hands
+ * large blocks to raw). */
+static void evict_all(const struct qentry *out, size_t n, const void *caller, int at_exit)
+{
+    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+        prefetch_block(&out[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            prefetch_block(&out[i + PREFETCH_AHEAD]);
+        evict(&out[i], caller, at_exit);
+    }
 }
 
 /* Lock held. */
@@ -534,12 +669,212 @@ static inline struct qentry q_pop(void)
     return e;
 }
 
+/* Lock held: append in[0..nin) to the ring.  What cannot wait there (the
+ * exit check is done, or no memory for a bigger ring) goes to out, to be
+ * checked and freed at once; returns how many did. */
+static size_t q_append(const struct qentry *in, size_t nin, struct qentry *out)
+{
+    size_t k = 0;
+    if (!q.closed) {
+        while (q.cap - q.count < nin && q_grow())
+            ;
+        k = q.cap - q.count < nin ? q.cap - q.count : nin;
+    }
+    if (k) {
+        size_t tail = (q.head + q.count) & (q.cap - 1);
+        size_t first = q.cap - tail < k ? q.cap - tail : k;
+        memcpy(q.ring + tail, in, first * sizeof *in);
+        memcpy(q.ring, in + first, (k - first) * sizeof *in);
+        q.count += k;
+        for (size_t i = 0; i < k; i++)
+            q.bytes += in[i].total;
+    }
+    memcpy(out, in + k, (nin - k) * sizeof *in);
+    return nin - k;
+}
+
+/* Check and free what is left of b's leaving blocks, now. */
+static void batch_drain_out(struct qbatch *b, const void *caller, int at_exit)
+{
+    while (b->out_next < b->out_end) {
+        /* Taken off the list before the inner free, which may come back. */
+        struct qentry e = b->out[b->out_next++];
+        evict(&e, caller, at_exit);
+    }
+}
+
+/* Check and free the next leaving block of b; prefetch a later one. */
+static inline void batch_evict_one(struct qbatch *b, const void *caller)
+{
+    unsigned i = b->out_next++;
+    if (i + PREFETCH_AHEAD < b->out_end)
+        prefetch_block(&b->out[i + PREFETCH_AHEAD]);
+    struct qentry e = b->out[i];
+    evict(&e, caller, 0);
+}
+
+/* Move nin entries into the ring; the blocks that leave it are checked
+ * and freed.  b, when given, is the caller's batch the entries come from:
+ * emptied, and given the leaving blocks, which its next frees check one by
+ * one.  Without b, or after the exit check, they are checked at once. */
+static void q_move(const struct qentry *in, size_t nin, struct qbatch *b, const void *caller)
+{
+    struct qentry local[2 * QBATCH];
+    struct qentry *out = local;
+    if (b) {
+        batch_drain_out(b, caller, 0);  /* rare: more left than came in */
+        out = b->out;
+    }
+    pthread_mutex_lock(&q.lock);
+    size_t nout = q_append(in, nin, out);
+    /* Bounded work per call; a shortfall is made up by the next ones. */
+    while (q.bytes > quarantine_limit && nout < 2 * QBATCH)
+        out[nout++] = q_pop();
+    int closed = q.closed;
+    if (b) {
+        b->n = 0;
+        b->bytes = 0;
+        b->out_next = 0;
+        b->out_end = (unsigned)nout;
+    }
+    pthread_mutex_unlock(&q.lock);
+    if (!b || closed) {
+        evict_all(out, nout, caller, 0);
+        if (b)
+            b->out_next = b->out_end;
+        return;
+    }
+    for (size_t i = 0; i < nout && i < PREFETCH_AHEAD; i++)
+        prefetch_block(&out[i]);
+}
+
+static void batch_destructor(void *arg)
+{
+    struct qbatch *b = arg;
+    my_batch = &qbatch_off;             /* later frees: the locked path */
+    q_move(b->e, b->n, b, vigil__caller);
+    batch_drain_out(b, vigil__caller, 0);
+    pthread_mutex_lock(&q.lock);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        batches = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    b->prev = NULL;
+    b->next = spare_batches;
+    spare_batches = b;
+    pthread_mutex_unlock(&q.lock);
+}
+
+static void quarantine_at_exit(void);
+
+/* The calling thread's first free: a batch for it (a spare one, which may
+ * hold blocks from a thread that did not survive a fork: they stay). */
+static __attribute__((noinline)) struct qbatch *batch_claim(void)
+{
+    /* Registered outside the lock: atexit may allocate, and so come back. */
+    if (!atomic_load_explicit(&q_atexit, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&q_atexit, 1, memory_order_relaxed))
+        atexit(quarantine_at_exit);
+    /* pthread_setspecific allocates for a key past the first 32, and under
+     * the preload library that allocation may come back here: it must take
+     * the locked path, not make a second batch. */
+    my_batch = &qbatch_off;
+    if (!batch_key_ok)
+        return my_batch;
+    pthread_mutex_lock(&q.lock);
+    struct qbatch *b = spare_batches;
+    if (b)
+        spare_batches = b->next;
+    else
+        b = vigil__os_map(sizeof *b);
+    if (b) {
+        b->prev = NULL;
+        b->next = batches;
+        if (batches)
+            batches->prev = b;
+        batches = b;
+    }
+    pthread_mutex_unlock(&q.lock);
+    if (b && pthread_setspecific(batch_key, b) != 0) {
+        batch_destructor(b);
+        b = NULL;
+    }
+    my_batch = b ? b : &qbatch_off;
+    return my_batch;
+}
+
+static __attribute__((noinline)) void quarantine_put_slow(const struct debug_ctx *c,
+                                                          unsigned char *base, size_t total)
+{
+    struct qbatch *b = my_batch ? my_batch : batch_claim();
+    if (b != &qbatch_off) {
+        b->e[b->n++] = (struct qentry){ base, total, c };
+        b->bytes += total;
+        if (b->out_next < b->out_end)
+            batch_evict_one(b, vigil__caller);
+        if (b->n == QBATCH || b->bytes > batch_limit)
+            q_move(b->e, b->n, b, vigil__caller);
+        return;
+    }
+    struct qentry e = { base, total, c };
+    q_move(&e, 1, NULL, vigil__caller);
+}
+
+static void quarantine_put(const struct debug_ctx *c, unsigned char *base, size_t total)
+{
+    if (on_valgrind)
+        VIGIL_MEM_NOACCESS(base, total);
+    struct qbatch *b = my_batch;
+    if (__builtin_expect(!b || b->n == QBATCH, 0)) {
+        quarantine_put_slow(c, base, total);
+        return;
+    }
+    b->e[b->n] = (struct qentry){ base, total, c };
+    /* A forked child may find this thread stopped anywhere here: the entry
+     * is whole before it is counted (x86 stores become visible in order). */
+    atomic_signal_fence(memory_order_release);
+    b->n++;
+    b->bytes += total;
+    if (b->out_next < b->out_end)
+        batch_evict_one(b, vigil__caller);
+    if (__builtin_expect(b->n == QBATCH || b->bytes > batch_limit, 0))
+        q_move(b->e, b->n, b, vigil__caller);
+}
+
+/* Lock held: move a batch's blocks to out, up to room entries, the
+ * leaving ones first. */
+static size_t batch_take(struct qbatch *b, struct qentry *out, size_t room)
+{
+    size_t k = b->out_end - b->out_next < room ? b->out_end - b->out_next : room;
+    memcpy(out, b->out + b->out_next, k * sizeof *out);
+    b->out_next += (unsigned)k;
+    out += k;
+    room -= k;
+    size_t taken = k;
+    k = b->n < room ? b->n : room;
+    memcpy(out, b->e + (b->n - k), k * sizeof *out);
+    b->n -= (unsigned)k;
+    for (size_t i = 0; i < k; i++)
+        b->bytes -= out[i].total;
+    return taken + k;
+}
+
 static void quarantine_at_exit(void)
 {
+    struct qbatch *own = my_batch != &qbatch_off ? my_batch : NULL;
+    my_batch = &qbatch_off;             /* frees from here on: the locked path */
     for (;;) {
         struct qentry out[EVICT_BATCH];
         size_t nout = 0;
         pthread_mutex_lock(&q.lock);
+        /* The exiting thread's batch, the spare ones, then the ring.  The
+         * batches of threads still running are theirs until they flush. */
+        if (own)
+            nout = batch_take(own, out, EVICT_BATCH);
+        for (struct qbatch *b = spare_batches; b && nout < EVICT_BATCH; b = b->next)
+            nout += batch_take(b, out + nout, EVICT_BATCH - nout);
         while (q.count && nout < EVICT_BATCH)
             out[nout++] = q_pop();
         /* Frees from later exit handlers cannot be checked any more. */
@@ -548,87 +883,76 @@ static void quarantine_at_exit(void)
         pthread_mutex_unlock(&q.lock);
         if (nout == 0)
             return;
-        for (size_t i = 0; i < nout; i++)
-            evict(&out[i], NULL, 1);
+        evict_all(out, nout, NULL, 1);
     }
 }
 
-/* 0 when the block could not be queued: the caller frees it at once. */
-static int quarantine_put(const struct debug_ctx *c, unsigned char *base, size_t total)
+static const struct qentry *batch_find(const struct qbatch *b, const unsigned char *base)
 {
-    /* Registered outside the lock: atexit may allocate, and so come back. */
-    if (!atomic_load_explicit(&q_atexit, memory_order_relaxed) &&
-        !atomic_exchange_explicit(&q_atexit, 1, memory_order_relaxed))
-        atexit(quarantine_at_exit);
-    if (on_valgrind)
-        VIGIL_MEM_NOACCESS(base, total);
-
-    struct qentry out[EVICT_BATCH];
-    size_t nout = 0;
-    pthread_mutex_lock(&q.lock);
-    if (q.closed || (q.count == q.cap && !q_grow())) {
-        pthread_mutex_unlock(&q.lock);
-        if (on_valgrind)
-            VIGIL_MEM_DEFINED(base, total);
-        return 0;
-    }
-    q.ring[(q.head + q.count) & (q.cap - 1)] = (struct qentry){ base, total, c };
-    q.count++;
-    q.bytes += total;
-    /* Bounded work per call; a shortfall is made up by the next frees. */
-    while (q.bytes > quarantine_limit && nout < EVICT_BATCH)
-        out[nout++] = q_pop();
-    /* The blocks about to leave have been out of the cache for a long
-     * while: start loading the one after the next now, so it is there when
-     * its turn comes a call or two later (the next one was started by the
-     * call before this). */
-    struct qentry next = q.count > 1 ? q.ring[(q.head + 1) & (q.cap - 1)]
-                                     : (struct qentry){ NULL, 0, NULL };
-    pthread_mutex_unlock(&q.lock);
-    if (next.base) {
-        /* A fixed count, not a loop on the size: a prefetch past the block
-         * costs little, a mispredicted loop exit more. */
-        __builtin_prefetch(next.base);
-        __builtin_prefetch(next.base + 64);
-        __builtin_prefetch(next.base + 128);
-        __builtin_prefetch(next.base + 192);
-        __builtin_prefetch(next.base + 256);
-        __builtin_prefetch(vigil_pool_of(next.base));
-    }
-
-    /* Checked and freed outside the lock: the inner free takes its own lock,
-     * and may come back here (the arena hands large blocks to raw). */
-    for (size_t i = 0; i < nout; i++)
-        evict(&out[i], vigil__caller, 0);
-    return 1;
+    for (unsigned i = 0; i < b->n; i++)
+        if (b->e[i].base == base)
+            return &b->e[i];
+    for (unsigned i = b->out_next; i < b->out_end; i++)
+        if (b->out[i].base == base)
+            return &b->out[i];
+    return NULL;
 }
 
-/* The entry of a block still in the quarantine, for a double free report. */
+/* The entry of a block still in the quarantine, for a double free report:
+ * in this thread's batch, a spare one, or the ring.  A block in another
+ * running thread's batch is not looked for (that batch is its owner's
+ * alone); the report then says less, but it is still a double free. */
 static int quarantine_find(const unsigned char *base, struct qentry *found)
 {
-    int hit = 0;
-    pthread_mutex_lock(&q.lock);
-    for (size_t i = 0; i < q.count && !hit; i++) {
-        const struct qentry *e = &q.ring[(q.head + i) & (q.cap - 1)];
-        if (e->base == base) {
-            *found = *e;
-            hit = 1;
-        }
+    const struct qentry *e = NULL;
+    if (my_batch && my_batch != &qbatch_off && (e = batch_find(my_batch, base))) {
+        *found = *e;
+        return 1;
     }
+    pthread_mutex_lock(&q.lock);
+    for (struct qbatch *b = spare_batches; b && !e; b = b->next)
+        e = batch_find(b, base);
+    for (size_t i = 0; i < q.count && !e; i++)
+        if (q.ring[(q.head + i) & (q.cap - 1)].base == base)
+            e = &q.ring[(q.head + i) & (q.cap - 1)];
+    if (e)
+        *found = *e;
     pthread_mutex_unlock(&q.lock);
-    return hit;
+    return e != NULL;
 }
 
 static void quarantine_prepare(void) { pthread_mutex_lock(&q.lock); }
 static void quarantine_parent(void) { pthread_mutex_unlock(&q.lock); }
-static void quarantine_child(void) { pthread_mutex_unlock(&q.lock); }
+/* Only the forking thread lives on in the child: the other threads'
+ * batches become spare ones, their blocks still in them, checked at exit
+ * or after the next new thread takes the batch over. */
+static void quarantine_child(void)
+{
+    for (struct qbatch *b = batches, *next; b; b = next) {
+        next = b->next;
+        if (b == my_batch)
+            continue;
+        if (b->prev)
+            b->prev->next = b->next;
+        else
+            batches = b->next;
+        if (b->next)
+            b->next->prev = b->prev;
+        b->prev = NULL;
+        b->next = spare_batches;
+        spare_batches = b;
+    }
+    pthread_mutex_unlock(&q.lock);
+}
 
 /* The block passed its checks: fill it and hand it on. */
 static void release(const struct debug_ctx *c, unsigned char *base, size_t total)
 {
     memset(base, DEADBYTE, total);
-    if (total <= quarantine_limit && quarantine_put(c, base, total))
+    if (total <= quarantine_limit) {
+        quarantine_put(c, base, total);
         return;
+    }
     inner_free(c, base);
 }
 
@@ -1052,7 +1376,12 @@ void vigil__debug_wrap(vigil_domain d)
 #ifdef VIGIL_SERIALNO
         break_serial = cfg->break_serial;
 #endif
-        memset(dead_bytes, DEADBYTE, sizeof dead_bytes);
+        choose_all_dead();
+        /* A batch holds a sixteenth of the quarantine at most, so a few
+         * threads do not hold much beyond the limit; 64 KiB is far more
+         * than QBATCH small blocks need. */
+        batch_limit = quarantine_limit / 16 < 65536 ? quarantine_limit / 16 : 65536;
+        batch_key_ok = pthread_key_create(&batch_key, batch_destructor) == 0;
         pthread_atfork(quarantine_prepare, quarantine_parent, quarantine_child);
         configured = 1;
     }

@@ -590,6 +590,46 @@ static void test_quarantine_eviction(void)
     expect_words(&r, "found when the block left the quarantine, in a call from 0x");
 }
 
+/* A thread's frees wait in a batch of its own before they reach the shared
+ * ring; when the thread ends, its batch must go to the ring, where later
+ * frees from other threads push the block out and check it. */
+static void *uaf_thread(void *arg)
+{
+    (void)arg;
+    char *p = vigil_mem_malloc(40);
+    announce(p);
+    vigil_mem_free(p);
+    p[7] = 'z';
+    return NULL;
+}
+
+static void thread_exit_child(void *arg)
+{
+    (void)arg;
+    vigil_setup_debug_hooks();
+    vigil_mem_free(vigil_mem_malloc(8));    /* this thread has its batch */
+    pthread_t t;
+    if (pthread_create(&t, NULL, uaf_thread, NULL) || pthread_join(t, NULL))
+        exit(70);
+    size_t pushed = 0;
+    while (pushed < 2 * quarantine() + 4096) {
+        vigil_mem_free(vigil_mem_malloc(200));
+        pushed += 200 + OVERHEAD;
+    }
+    /* Not reached: the report aborts. */
+}
+
+static void test_quarantine_thread_exit(void)
+{
+    if (quarantine() < 1024 || quarantine() > ((size_t)64 << 20))
+        return;
+    struct child_result r;
+    run_debug(thread_exit_child, NULL, &r);
+    expect_report(&r, "use after free", "(40 bytes, API 'm')");
+    expect_words(&r, "byte 7 of the freed block was changed");
+    expect_words(&r, "found when the block left the quarantine, in a call from 0x");
+}
+
 static void exit_child(void *arg)
 {
     (void)arg;
@@ -959,6 +999,7 @@ void register_debug_suite(void)
         { "failing realloc keeps the block", test_realloc_failure },
         { "quarantine eviction: use after free", test_quarantine_eviction },
         { "quarantine exit check", test_quarantine_exit },
+        { "quarantine: a thread's frees reach the ring at its exit", test_quarantine_thread_exit },
         { "VIGIL_QUARANTINE=0", test_quarantine_off },
         { "setup is idempotent (overhead 3S)", test_idempotent },
         { "hooks over a custom allocator", test_custom_allocator },
