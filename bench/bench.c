@@ -822,19 +822,27 @@ static double timed_run(int w, int i, const struct params *p)
     return ns;
 }
 
+/* The start of a /proc file, as a string; 0 when it cannot be read. */
+static int read_text(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return 1;
+}
+
 /* CPU seconds used so far by process pid (/proc/PID/stat, fields 14, 15). */
 static double process_cpu(pid_t pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
+    if (!read_text(path, buf, sizeof buf))
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     const char *f = strrchr(buf, ')');
     unsigned long long utime, stime;
     if (!f || sscanf(f + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
@@ -881,14 +889,8 @@ static double other_load = NAN, steal_share = NAN;
 static int sample_cpu(struct cpu_sample *c)
 {
     char buf[256];
-    int fd = open("/proc/stat", O_RDONLY);
-    if (fd < 0)
+    if (!read_text("/proc/stat", buf, sizeof buf))
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal = 0;
     if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
                &iowait, &irq, &softirq, &steal) < 7)

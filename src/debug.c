@@ -748,13 +748,9 @@ static void q_move(const struct qentry *in, size_t nin, struct qbatch *b, const 
         prefetch_block(&out[i]);
 }
 
-static void batch_destructor(void *arg)
+/* Lock held: b leaves the registry for the spares, blocks and all. */
+static void batch_to_spares(struct qbatch *b)
 {
-    struct qbatch *b = arg;
-    my_batch = &qbatch_off;             /* later frees: the locked path */
-    q_move(b->e, b->n, b, vigil__caller);
-    batch_drain_out(b, vigil__caller, 0);
-    pthread_mutex_lock(&q.lock);
     if (b->prev)
         b->prev->next = b->next;
     else
@@ -764,6 +760,16 @@ static void batch_destructor(void *arg)
     b->prev = NULL;
     b->next = spare_batches;
     spare_batches = b;
+}
+
+static void batch_destructor(void *arg)
+{
+    struct qbatch *b = arg;
+    my_batch = &qbatch_off;             /* later frees: the locked path */
+    q_move(b->e, b->n, b, vigil__caller);
+    batch_drain_out(b, vigil__caller, 0);
+    pthread_mutex_lock(&q.lock);
+    batch_to_spares(b);
     pthread_mutex_unlock(&q.lock);
 }
 
@@ -932,15 +938,7 @@ static void quarantine_child(void)
         next = b->next;
         if (b == my_batch)
             continue;
-        if (b->prev)
-            b->prev->next = b->next;
-        else
-            batches = b->next;
-        if (b->next)
-            b->next->prev = b->prev;
-        b->prev = NULL;
-        b->next = spare_batches;
-        spare_batches = b;
+        batch_to_spares(b);
     }
     pthread_mutex_unlock(&q.lock);
 }
