@@ -964,65 +964,89 @@ static long resident_pages(void)
     return resident - shared;
 }
 
-/* In a forked child: allocate n blocks of size fixed_size (0: random sizes
- * 8..512), write every byte, and return the resident-set growth per block.
- * NAN when it cannot be measured. */
-static double bytes_per_block(const struct allocator *a, size_t fixed_size, size_t n)
+/* Run fn(arg, out) in a forked child and copy the size bytes it leaves at
+ * out back into the parent's out: whatever fn does to the heap is thrown
+ * away with the child.  0 when the child could not run or said nothing
+ * (out is then not to be trusted). */
+static int run_in_child(void (*fn)(const void *arg, void *out), const void *arg,
+                        void *out, size_t size)
 {
     int fd[2];
     if (pipe(fd) != 0)
-        return NAN;
+        return 0;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(fd[0]);
         close(fd[1]);
-        return NAN;
+        return 0;
     }
     if (pid == 0) {
-        double result = NAN;
         close(fd[0]);
-#ifdef PR_SET_THP_DISABLE
-        /* Count in 4 KiB pages, not in 2 MiB huge ones. */
-        prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
-#endif
-        if (a->activate)
-            a->activate();
-        /* The pointer array is outside every allocator, and resident
-         * before the first reading. */
-        void **ptrs = mmap(NULL, n * sizeof *ptrs, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (ptrs != MAP_FAILED) {
-            memset(ptrs, 0, n * sizeof *ptrs);
-            /* Let the allocator do its lazy set-up before the first reading. */
-            a->free(a->malloc(fixed_size ? fixed_size : RANDOM_MAX));
-            uint64_t rng = SEED;
-            resident_pages();          /* fault in its code before measuring */
-            long before = resident_pages();
-            size_t i;
-            for (i = 0; i < n; i++) {
-                size_t size = fixed_size ? fixed_size : random_size(&rng);
-                if (!(ptrs[i] = a->malloc(size)))
-                    break;
-                memset(ptrs[i], 0x5a, size);
-            }
-            long after = resident_pages();
-            if (i == n && before >= 0 && after >= before)
-                result = (double)(after - before) * (double)sysconf(_SC_PAGESIZE) / (double)n;
-        }
-        if (write(fd[1], &result, sizeof result) != (ssize_t)sizeof result)
+        fn(arg, out);
+        if (write(fd[1], out, size) != (ssize_t)size)
             _exit(1);
         _exit(0);
     }
     close(fd[1]);
-    double result = NAN;
-    if (read(fd[0], &result, sizeof result) != (ssize_t)sizeof result)
-        result = NAN;
+    int ok = read(fd[0], out, size) == (ssize_t)size;
     close(fd[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    return result;
+    return ok;
+}
+
+struct bpb_args {
+    const struct allocator *a;
+    size_t fixed_size, n;
+};
+
+/* In a forked child: allocate n blocks of size fixed_size (0: random sizes
+ * 8..512), write every byte, and leave the resident-set growth per block in
+ * *out (a double; NAN when it cannot be measured). */
+static void bpb_child(const void *arg, void *out)
+{
+    const struct bpb_args *args = arg;
+    const struct allocator *a = args->a;
+    size_t fixed_size = args->fixed_size, n = args->n;
+    double result = NAN;
+#ifdef PR_SET_THP_DISABLE
+    /* Count in 4 KiB pages, not in 2 MiB huge ones. */
+    prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+#endif
+    if (a->activate)
+        a->activate();
+    /* The pointer array is outside every allocator, and resident
+     * before the first reading. */
+    void **ptrs = mmap(NULL, n * sizeof *ptrs, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ptrs != MAP_FAILED) {
+        memset(ptrs, 0, n * sizeof *ptrs);
+        /* Let the allocator do its lazy set-up before the first reading. */
+        a->free(a->malloc(fixed_size ? fixed_size : RANDOM_MAX));
+        uint64_t rng = SEED;
+        resident_pages();          /* fault in its code before measuring */
+        long before = resident_pages();
+        size_t i;
+        for (i = 0; i < n; i++) {
+            size_t size = fixed_size ? fixed_size : random_size(&rng);
+            if (!(ptrs[i] = a->malloc(size)))
+                break;
+            memset(ptrs[i], 0x5a, size);
+        }
+        long after = resident_pages();
+        if (i == n && before >= 0 && after >= before)
+            result = (double)(after - before) * (double)sysconf(_SC_PAGESIZE) / (double)n;
+    }
+    memcpy(out, &result, sizeof result);
+}
+
+static double bytes_per_block(const struct allocator *a, size_t fixed_size, size_t n)
+{
+    const struct bpb_args args = { a, fixed_size, n };
+    double result;
+    return run_in_child(bpb_child, &args, &result, sizeof result) ? result : NAN;
 }
 
 static double memory_fixed[MAX_ALLOCATORS], memory_random[MAX_ALLOCATORS];
@@ -1101,9 +1125,20 @@ struct peak_result {
     int method;
 };
 
-static struct peak_result peak_child(const struct workload *w, const struct allocator *a,
-                                     const struct params *p, const struct params *warm)
+struct peak_args {
+    const struct workload *w;
+    const struct allocator *a;
+    const struct params *p, *warm;
+};
+
+/* In a forked child: run the workload once after a scaled-down warm-up and
+ * leave how far the resident set rose in *out (a struct peak_result). */
+static void peak_child(const void *arg, void *out)
 {
+    const struct peak_args *args = arg;
+    const struct workload *w = args->w;
+    const struct allocator *a = args->a;
+    const struct params *p = args->p, *warm = args->warm;
     struct peak_result r = { NAN, 0 };
 #ifdef PR_SET_THP_DISABLE
     prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
@@ -1132,37 +1167,16 @@ static struct peak_result peak_child(const struct workload *w, const struct allo
             r.method = PEAK_MAXRSS;
         }
     }
-    return r;
+    memcpy(out, &r, sizeof r);
 }
 
 static struct peak_result peak_rss(const struct workload *w, const struct allocator *a,
                                    const struct params *p, const struct params *warm)
 {
-    struct peak_result r = { NAN, 0 };
-    int fd[2];
-    if (pipe(fd) != 0)
-        return r;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fd[0]);
-        close(fd[1]);
-        return r;
-    }
-    if (pid == 0) {
-        close(fd[0]);
-        r = peak_child(w, a, p, warm);
-        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r)
-            _exit(1);
-        _exit(0);
-    }
-    close(fd[1]);
-    if (read(fd[0], &r, sizeof r) != (ssize_t)sizeof r)
+    const struct peak_args args = { w, a, p, warm };
+    struct peak_result r;
+    if (!run_in_child(peak_child, &args, &r, sizeof r))
         r = (struct peak_result){ NAN, 0 };
-    close(fd[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
     return r;
 }
 
