@@ -801,17 +801,14 @@ static void arena_free_slow(void *p)
     if (vigil__arena_owns(p)) {
         struct vigil_tcache *t = vigil__tc;
         if (t && t != &tcache_off) {
-            /* The cache is full for this class: half of it goes back. */
+            /* The cache is full for this class: half of it goes back, and
+             * p takes the room that makes. */
             unsigned cls = vigil_pool_of(p)->cls;
-            struct vigil_block *b = p;
             heap_lock();
             tcache_flush(t, cls, tcache_cap(cls) / 2);
             pthread_mutex_unlock(&lock);
-            b->next = t->head[cls];
-            atomic_signal_fence(memory_order_release);   /* see fork_drop */
-            t->head[cls] = b;
-            set_cached(t, cls, cached(t, cls) + 1);
-            return;
+            if (vigil__tcache_push(p))
+                return;
         }
         if (annotating())
             VIGIL_POOL_FREE(POOL, p);
