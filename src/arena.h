@@ -31,7 +31,7 @@
  *
  *   stride = block + VIGIL_REDZONE     (VIGIL_REDZONE = 16 under ASan, else 0)
  *
- * vigil_block_stride() and vigil_pool_capacity() are the only places that
+ * vigil__block_stride() and vigil__pool_capacity() are the only places that
  * arithmetic is done.
  *
  * Header colour: a pool at an even address (counting in pools) has its
@@ -44,10 +44,11 @@
  * two.)
  *
  * "Is this pointer ours?" is O(1) and needs no lookup structure: round the
- * pointer down to its pool (VIGIL_POOL_SIZE alignment) and read the arena
- * index in the pool header there (at the start or end of that page), then check that the arena table entry of
- * that index holds the pointer.  For a pointer that is not ours the "header"
- * is whatever bytes happen to lie at the start of its page: possibly
+ * pointer down to its pool (VIGIL_POOL_SIZE alignment), read the arena index
+ * in the pool header there (at the start or the end of that page), then
+ * check that the arena table entry of that index holds the pointer
+ * (arena_map.h).  For a pointer that is not ours the "header" is whatever
+ * bytes happen to lie at the start of its page: possibly
  * uninitialised, possibly another allocator's data.  That read is safe
  * because the pool size is not larger than the system page size, so the
  * rounded-down address is in the same page as the pointer, which the caller
@@ -82,11 +83,11 @@
  *   +-----------+     +-----------+                +-------------------------+
  *
  * Per thread: a cache of free blocks per size class (struct vigil_tcache in
- * tcache.h), at most 16 KiB or 256 blocks a class.  malloc pops from it and
- * free pushes onto it with no lock and no atomic read-modify-write, inline in
- * the public entry points, whichever thread allocated the block: a block freed by another thread simply joins the freeing
- * thread's cache (tcache-style), which keeps the common path the same for
- * every pattern.  An empty cache is filled halfway from the pools at once; a
+ * tcache.c), at most 16 KiB or 256 blocks a class.  malloc pops from it and
+ * free pushes onto it with no lock and no atomic read-modify-write, inline
+ * in the public entry points, whichever thread allocated the block: a block
+ * freed by another thread simply joins the freeing thread's cache
+ * (tcache-style), which keeps the common path the same for every pattern.  An empty cache is filled halfway from the pools at once; a
  * full one gives half back; both under the mutex, which also guards pool
  * carving, the arena buckets and reclamation.
  *
@@ -94,7 +95,8 @@
  * pthread_key destructor), so nothing is lost, its blocks become usable by
  * every thread, and arenas still empty and go back to the system.  Its live
  * blocks are ordinary blocks that any thread may free.  In a forked child,
- * the caches of the threads that did not survive are given back likewise.
+ * the caches of the threads that did not survive are given back likewise
+ * (the fork policy of lock.h).
  *
  * Counting: a cached block is handed out as far as its pool knows, and free
  * as far as the program knows, so vigil_allocated_blocks() and the
@@ -104,6 +106,17 @@
  * Under Valgrind or ASan (annotating) no thread gets a cache: every block
  * takes the locked path, where the annotations, the ASan quarantine and the
  * poisoning of freed blocks are.  The debug hooks sit above all of this.
+ *
+ * The files, each calling only those below it:
+ *
+ *   tcache.c      the arena allocator's table: thread caches over the heap,
+ *                 large requests handed to the allocator it was given
+ *   heap.c        arenas and pools under the heap lock; statistics, the
+ *                 block query, the consistency walk
+ *   arena_tools.c what the tools are told about pool blocks; the ASan
+ *                 quarantine and address descriptions
+ *   arena_map.c   the arena address table and the ownership check
+ *   arena.h       this layout, shared by all four
  */
 #ifndef VIGIL_ARENA_H
 #define VIGIL_ARENA_H
@@ -130,13 +143,13 @@
 #define VIGIL_MAX_ARENAS       65536
 
 /* Request size (1..VIGIL_SMALL_MAX; 0 shares class 0) -> class index. */
-static inline unsigned vigil_size_class(size_t size)
+static inline unsigned vigil__size_class(size_t size)
 {
     return size ? (unsigned)((size - 1) >> VIGIL_ALIGNMENT_SHIFT) : 0;
 }
 
 /* Class index -> block size. */
-static inline size_t vigil_class_size(unsigned cls)
+static inline size_t vigil__class_size(unsigned cls)
 {
     return ((size_t)cls + 1) << VIGIL_ALIGNMENT_SHIFT;
 }
@@ -148,9 +161,9 @@ static inline size_t vigil_class_size(unsigned cls)
 #endif
 
 /* Class index -> distance between the starts of two blocks in a pool. */
-static inline size_t vigil_block_stride(unsigned cls)
+static inline size_t vigil__block_stride(unsigned cls)
 {
-    return vigil_class_size(cls) + VIGIL_REDZONE;
+    return vigil__class_size(cls) + VIGIL_REDZONE;
 }
 
 struct vigil_block {
@@ -174,35 +187,14 @@ struct vigil_pool {
 _Static_assert(sizeof(struct vigil_pool) <= VIGIL_POOL_OVERHEAD, "pool header too big");
 _Static_assert(VIGIL_POOL_OVERHEAD % VIGIL_ALIGNMENT == 0, "blocks must stay aligned");
 
-struct vigil_arena {
-    uintptr_t address;             /* as the source gave it; 0 = slot unused */
-    uintptr_t first_pool;          /* address rounded up to a pool boundary */
-    uintptr_t pool_address;        /* next never-used pool */
-    struct vigil_pool *freepools;  /* pools emptied and given back */
-    uint32_t nfreepools;           /* free pools, given back or never used */
-    uint32_t ntotalpools;
-    struct vigil_arena *next;      /* bucket list, or the unused-slot list */
-    struct vigil_arena *prev;
-};
-
-/* Per size class: pools with free blocks, pools with none (shared). */
-struct vigil_class_lists {
-    struct vigil_pool *used;
-    struct vigil_pool *full;
-};
-
-struct vigil_heap {
-    struct vigil_class_lists classes[VIGIL_NB_CLASSES];
-};
-
 /* Blocks of class cls that one pool holds. */
-static inline size_t vigil_pool_capacity(unsigned cls)
+static inline size_t vigil__pool_capacity(unsigned cls)
 {
-    return (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) / vigil_block_stride(cls);
+    return (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) / vigil__block_stride(cls);
 }
 
 /* The page a pool occupies. */
-static inline uintptr_t vigil_pool_base(const void *p)
+static inline uintptr_t vigil__pool_base(const void *p)
 {
     return (uintptr_t)p & ~VIGIL_POOL_MASK;
 }
@@ -210,22 +202,22 @@ static inline uintptr_t vigil_pool_base(const void *p)
 /* Where the header lies in its pool: at the start of a pool at an even
  * address (in pool units), at the end of one at an odd address (see
  * "Header colour" above). */
-static inline uintptr_t vigil_pool_header_offset(uintptr_t base)
+static inline uintptr_t vigil__pool_header_offset(uintptr_t base)
 {
     return (base & VIGIL_POOL_SIZE) ? VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD : 0;
 }
 
 /* Offset of the pool's first block: after a header at the start, or 0. */
-static inline uintptr_t vigil_pool_first_block(uintptr_t base)
+static inline uintptr_t vigil__pool_first_block(uintptr_t base)
 {
-    return vigil_pool_header_offset(base) ? 0 : VIGIL_POOL_OVERHEAD;
+    return vigil__pool_header_offset(base) ? 0 : VIGIL_POOL_OVERHEAD;
 }
 
 /* The header of the pool holding p (or the bytes where it would be). */
-static inline struct vigil_pool *vigil_pool_of(const void *p)
+static inline struct vigil_pool *vigil__pool_of(const void *p)
 {
-    uintptr_t base = vigil_pool_base(p);
-    return (struct vigil_pool *)(base + vigil_pool_header_offset(base));
+    uintptr_t base = vigil__pool_base(p);
+    return (struct vigil_pool *)(base + vigil__pool_header_offset(base));
 }
 
 #endif /* VIGIL_ARENA_H */

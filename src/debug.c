@@ -296,10 +296,10 @@ static int plausible(const unsigned char *p, size_t n)
      * skipped when no arena is in use, where memcheck would flag that read. */
     if (vigil__arena_in_use() && vigil__arena_owns(base)) {
         uint32_t cls;
-        if (!vigil__peek(&cls, &vigil_pool_of(base)->cls, sizeof cls) ||
+        if (!vigil__peek(&cls, &vigil__pool_of(base)->cls, sizeof cls) ||
             cls >= VIGIL_NB_CLASSES)
             return 0;
-        return n + OVERHEAD <= vigil_class_size(cls);
+        return n + OVERHEAD <= vigil__class_size(cls);
     }
     return 1;
 }
@@ -620,7 +620,7 @@ static inline void prefetch_block(const struct qentry *e)
         __builtin_prefetch(p + off);
     __builtin_prefetch(p + n - 1);
     if (e->ctx->over_arena)
-        __builtin_prefetch(vigil_pool_of(p));
+        __builtin_prefetch(vigil__pool_of(p));
 }
 
 /* How many blocks ahead of its check a block is prefetched: enough to

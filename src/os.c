@@ -1,13 +1,16 @@
 /*
- * os.c - where arena memory comes from: mmap and munmap unless the program
- * installs its own source with vigil_set_arena_allocator().
+ * os.c - where arena memory and vigil's bookkeeping memory come from: mmap
+ * and munmap, unless the program installs its own arena source with
+ * vigil_set_arena_allocator().  See os.h.
  */
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
-#include "internal.h"
+#include "os.h"
 
 static void *os_alloc(void *ctx, size_t size)
 {
@@ -44,9 +47,25 @@ void vigil_set_arena_allocator(const vigil_arena_allocator *alloc)
     pthread_mutex_unlock(&source_lock);
 }
 
-/* Bookkeeping memory that is not arena memory (and not a heap block, so the
- * tools' leak checkers do not count it). */
 void *vigil__os_map(size_t size)
 {
     return os_alloc(NULL, size);
+}
+
+void vigil__os_unmap(void *p, size_t size)
+{
+    if (p)
+        os_free(NULL, p, size);
+}
+
+size_t vigil__os_page_size(void)
+{
+    static _Atomic size_t cached;
+    size_t ps = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!ps) {
+        long v = sysconf(_SC_PAGESIZE);
+        ps = v > 0 ? (size_t)v : (size_t)VIGIL_MIN_PAGE;
+        atomic_store_explicit(&cached, ps, memory_order_relaxed);
+    }
+    return ps;
 }

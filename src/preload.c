@@ -581,7 +581,7 @@ size_t malloc_usable_size(void *ptr)
     if (vigil__arena_owns(ptr)) {
         struct vigil_pool pool;
         vigil__pool_info(ptr, &pool);
-        size_t usable = vigil_class_size(pool.cls);
+        size_t usable = vigil__class_size(pool.cls);
         /* Under memcheck the arena describes a block as the bytes asked
          * for; the program may now use the whole class, so the block is
          * made that big.  The arena reallocates within a class in place. */

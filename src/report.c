@@ -1,6 +1,6 @@
 /*
- * report.c - the report writer of the debug hooks (see report.h for why it
- * is built the way it is).
+ * report.c - the writer of every vigil message (see report.h for why it is
+ * built the way it is), and the safe reads the reports are made with.
  */
 #include "config.h"
 
@@ -13,10 +13,19 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "check.h"
+#include "os.h"
 #include "report.h"
 
 static _Atomic size_t errors;
+static _Atomic int abort_on_error = 1;
+static _Atomic int error_exitcode;
+
+void vigil__report_configure(int abort_flag, int exitcode)
+{
+    atomic_store_explicit(&abort_on_error, abort_flag, memory_order_relaxed);
+    atomic_store_explicit(&error_exitcode, exitcode, memory_order_relaxed);
+}
 
 void vigil__report_init(struct vigil_report *r)
 {
@@ -137,17 +146,18 @@ void vigil__report_address(struct vigil_report *r, const void *addr)
 void vigil__report_error(struct vigil_report *r)
 {
     atomic_fetch_add_explicit(&errors, 1, memory_order_relaxed);
-    const struct vigil_config *c = vigil__config();
-    if (c->abort_on_error && c->error_exitcode) {
+    int abort_flag = atomic_load_explicit(&abort_on_error, memory_order_relaxed);
+    int exitcode = atomic_load_explicit(&error_exitcode, memory_order_relaxed);
+    if (abort_flag && exitcode) {
         /* _exit, not exit: atexit handlers and stdio would run on a heap
          * known to be damaged, possibly inside malloc with its lock held. */
         vigil__report_str(r, "vigil: exiting with status ");
-        vigil__report_dec(r, (unsigned long long)c->error_exitcode);
+        vigil__report_dec(r, (unsigned long long)exitcode);
         vigil__report_str(r, " (VIGIL_ERROR_EXITCODE; VIGIL_ABORT=0 reports and continues)\n");
         vigil__report_flush(r);
-        _exit(c->error_exitcode);
+        _exit(exitcode);
     }
-    if (c->abort_on_error) {
+    if (abort_flag) {
         vigil__report_str(r, "vigil: aborting (VIGIL_ABORT=0 reports and continues)\n");
         vigil__report_flush(r);
         abort();
@@ -160,25 +170,52 @@ size_t vigil__report_errors(void)
     return atomic_load_explicit(&errors, memory_order_relaxed);
 }
 
-/* ---- reading memory that may not be there ---- */
-
-#define MIN_PAGE ((uintptr_t)4096)
-
-static uintptr_t page_size(void)
+#ifdef VIGIL_ASSERTIONS
+void vigil__assert_failed(const char *cond, const char *file, int line, const char *func)
 {
-    static _Atomic uintptr_t cached;
-    uintptr_t ps = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (!ps) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (uintptr_t)v : MIN_PAGE;
-        atomic_store_explicit(&cached, ps, memory_order_relaxed);
-    }
-    return ps;
+    struct vigil_report r;
+    vigil__report_init(&r);
+    vigil__report_str(&r, "vigil: internal check failed: ");
+    vigil__report_str(&r, cond);
+    vigil__report_str(&r, ", in ");
+    vigil__report_str(&r, func);
+    vigil__report_str(&r, " at ");
+    vigil__report_str(&r, file);
+    vigil__report_char(&r, ':');
+    vigil__report_dec(&r, (unsigned long long)line);
+    vigil__report_char(&r, '\n');
+    vigil__report_flush(&r);
+    abort();
 }
+#endif
+
+/* Settings are read inside malloc, on any heap state: the report buffer,
+ * not stdio.  The value is cut at 200 bytes. */
+void vigil__report_bad_setting(const char *var, const char *value, const char *accepted)
+{
+    struct vigil_report r;
+    char cut[201];
+    size_t n = strlen(value);
+    if (n > 200)
+        n = 200;
+    memcpy(cut, value, n);
+    cut[n] = '\0';
+    vigil__report_init(&r);
+    vigil__report_str(&r, "vigil: ");
+    vigil__report_str(&r, var);
+    vigil__report_char(&r, '=');
+    vigil__report_str(&r, cut);
+    vigil__report_str(&r, " is not valid; accepted: ");
+    vigil__report_str(&r, accepted);
+    vigil__report_str(&r, "; using the default\n");
+    vigil__report_flush(&r);
+}
+
+/* ---- reading memory that may not be there ---- */
 
 int vigil__mapped(const void *p, size_t n)
 {
-    uintptr_t ps = page_size();
+    uintptr_t ps = vigil__os_page_size();
     uintptr_t a = (uintptr_t)p;
     if (n == 0)
         n = 1;

@@ -1,5 +1,6 @@
 /*
- * report.h - writing the debug hooks' reports.
+ * report.h - every message vigil writes: the debug hooks' reports, the tools'
+ * notes, a refused setting.
  *
  * A report is written when the heap is known to be damaged, often from inside
  * malloc or free, so the writer allocates nothing and uses no stdio: text is
@@ -37,6 +38,12 @@ void vigil__report_flush(struct vigil_report *r);
  * unless VIGIL_ABORT=0. */
 void vigil__report_error(struct vigil_report *r);
 size_t vigil__report_errors(void);
+/* What vigil__report_error does after writing: abort unless abort_on_error
+ * is 0, with _exit(exitcode) instead of abort() when exitcode is not 0.
+ * The domains set it from the settings at start-up; until then it aborts. */
+void vigil__report_configure(int abort_on_error, int exitcode);
+/* "vigil: VAR=VALUE is not valid; accepted: ...; using the default". */
+void vigil__report_bad_setting(const char *var, const char *value, const char *accepted);
 
 /* Copy n bytes from src without faulting: 1 when every byte was readable. */
 int vigil__peek(void *dst, const void *src, size_t n);

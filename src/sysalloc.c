@@ -17,7 +17,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "sysalloc.h"
 
 static _Atomic size_t sys_blocks;
 

@@ -1,5 +1,5 @@
 /*
- * config.c - the one place that reads the environment.
+ * settings.c - the one place that reads the environment.
  *
  * Read once, at first use (pthread_once), not in a constructor: the library
  * may be called before main, from another library's constructor, or from
@@ -10,12 +10,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "internal.h"
+#include "report.h"
+#include "settings.h"
 #include "vigil/annotate.h"
 
 static const struct {
@@ -30,14 +30,41 @@ static const struct {
     { "malloc_debug", VIGIL_MODE_MALLOC_DEBUG },
 };
 
+#define NMODES (sizeof modes / sizeof modes[0])
+
 int vigil__parse_mode(const char *s, enum vigil_mode *out)
 {
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    for (size_t i = 0; i < NMODES; i++)
         if (strcmp(s, modes[i].name) == 0) {
             *out = modes[i].mode;
             return 1;
         }
     return 0;
+}
+
+/* Every name, ", " between them: the table is small and fixed. */
+static char accepted[NMODES * 16];
+
+static void make_accepted(void)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < NMODES; i++) {
+        const char *sep = i ? ", " : "";
+        size_t a = strlen(sep), b = strlen(modes[i].name);
+        if (len + a + b + 1 > sizeof accepted)
+            break;
+        memcpy(accepted + len, sep, a);
+        memcpy(accepted + len + a, modes[i].name, b);
+        len += a + b;
+    }
+    accepted[len] = '\0';
+}
+
+const char *vigil__accepted_modes(void)
+{
+    static pthread_once_t made = PTHREAD_ONCE_INIT;
+    pthread_once(&made, make_accepted);
+    return accepted;
 }
 
 /* A byte count with an optional K, M or G suffix (powers of 1024). */
@@ -67,18 +94,7 @@ int vigil__parse_size(const char *s, size_t *out)
     return 1;
 }
 
-/* Written with write(2): this can run inside malloc, on any heap state. */
-static void warn(const char *var, const char *value, const char *accepted)
-{
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "vigil: %s=%.200s is not valid; accepted: %s; using the default\n",
-                     var, value, accepted);
-    if (n > 0)
-        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-}
-
-static struct vigil_config cfg;
+static struct vigil_settings cfg;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void read_environment(void)
@@ -92,7 +108,7 @@ static void read_environment(void)
         if (vigil__parse_mode(v, &cfg.mode))
             cfg.mode_set = 1;
         else
-            warn("VIGIL_MALLOC", v, VIGIL_ACCEPTED_MODES);
+            vigil__report_bad_setting("VIGIL_MALLOC", v, vigil__accepted_modes());
     }
 
     v = getenv("VIGIL_MALLOCSTATS");
@@ -100,7 +116,7 @@ static void read_environment(void)
 
     v = getenv("VIGIL_QUARANTINE");
     if (v && *v && !vigil__parse_size(v, &cfg.quarantine)) {
-        warn("VIGIL_QUARANTINE", v, "a byte count such as 0, 65536, 512K, 4M");
+        vigil__report_bad_setting("VIGIL_QUARANTINE", v, "a byte count such as 0, 65536, 512K, 4M");
         cfg.quarantine = VIGIL_DEFAULT_QUARANTINE;
     }
 
@@ -111,7 +127,7 @@ static void read_environment(void)
         else if (strcmp(v, "1") == 0)
             cfg.abort_on_error = 1;
         else
-            warn("VIGIL_ABORT", v, "0, 1");
+            vigil__report_bad_setting("VIGIL_ABORT", v, "0, 1");
     }
 
     v = getenv("VIGIL_ERROR_EXITCODE");
@@ -120,7 +136,7 @@ static void read_environment(void)
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
         if (errno || *end || !isdigit((unsigned char)*v) || n < 1 || n > 255)
-            warn("VIGIL_ERROR_EXITCODE", v, "an exit status from 1 to 255");
+            vigil__report_bad_setting("VIGIL_ERROR_EXITCODE", v, "an exit status from 1 to 255");
         else
             cfg.error_exitcode = (int)n;
     }
@@ -131,7 +147,7 @@ static void read_environment(void)
         errno = 0;
         unsigned long long n = strtoull(v, &end, 10);
         if (errno || *end || !isdigit((unsigned char)*v))
-            warn("VIGIL_BREAK_SERIAL", v, "a serial number (1, 2, ...)");
+            vigil__report_bad_setting("VIGIL_BREAK_SERIAL", v, "a serial number (1, 2, ...)");
         else
             cfg.break_serial = n;
     }
@@ -139,7 +155,7 @@ static void read_environment(void)
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
 }
 
-const struct vigil_config *vigil__config(void)
+const struct vigil_settings *vigil__settings(void)
 {
     pthread_once(&once, read_environment);
     return &cfg;

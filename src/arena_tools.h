@@ -1,0 +1,140 @@
+/*
+ * arena_tools.h - what Valgrind memcheck and AddressSanitizer are told about
+ * pool blocks, through vigil/annotate.h.
+ *
+ * Decided once, before the first arena or thread cache: under ASan always,
+ * under Valgrind when the program runs on it (the domains pass that on at
+ * start-up).  Outside both, vigil__annotating() is a constant 0 and every
+ * helper here compiles to nothing.
+ *
+ * While annotating: arena memory is no-access when it arrives; a pool header
+ * is opened (defined) only while the heap reads or writes it, under the heap
+ * lock, and closed again; a free-list link in a freed block is made readable
+ * or writable for the one access; a block handed out is a pool chunk of
+ * exactly the requested size, registered by the allocator's table function so
+ * memcheck's stack shows the caller's call just below it.  Mempool requests
+ * rather than MALLOCLIKE_BLOCK, because a realloc in place must resize the
+ * chunk (VALGRIND_MEMPOOL_CHANGE).  Caveats from the Valgrind manual that
+ * shape this: memcheck does not check chunks for overlap, so the
+ * bookkeeping must be right; MEMPOOL_CHANGE moves or resizes a chunk but
+ * does not change the bytes' state, so VIGIL_POOL_RESIZE marks the grown or
+ * dropped tail itself; and arena memory is mmap'd, never a malloc block, so
+ * chunks are not counted twice by the leak checker (the METAPOOL case).  To
+ * resize exactly, the requested size of each block is kept in a side table
+ * (one uint16_t per 16 bytes of arena), only while annotating.
+ */
+#ifndef VIGIL_ARENA_TOOLS_H
+#define VIGIL_ARENA_TOOLS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "arena_map.h"
+#include "vigil/annotate.h"
+
+#define VIGIL_CAN_ANNOTATE (VIGIL_VALGRIND_ENABLED || VIGIL_ASAN_ENABLED)
+
+/* Requested size of a freed block, in the side table. */
+#define VIGIL_FREED_MARK 0xffffu
+
+extern atomic_int vigil__annotate_flag;
+extern char vigil__pool_anchor;                 /* names the mempool */
+extern uint16_t *vigil__requested_table[VIGIL_MAX_ARENAS];
+
+/* What the decision depends on, from the settings; before the first arena.
+ * keep allocates one small block of the system allocator (see decide). */
+void vigil__tools_setup(int on_valgrind, size_t quarantine, void *(*keep)(size_t));
+/* Decide, once (any thread may be first). */
+void vigil__tools_decide(void);
+
+static inline int vigil__annotating(void)
+{
+    return VIGIL_CAN_ANNOTATE &&
+           atomic_load_explicit(&vigil__annotate_flag, memory_order_relaxed);
+}
+
+static inline void vigil__hdr_open(struct vigil_pool *pool)
+{
+    if (vigil__annotating())
+        VIGIL_MEM_DEFINED(pool, VIGIL_POOL_OVERHEAD);
+}
+
+static inline void vigil__hdr_close(struct vigil_pool *pool)
+{
+    if (vigil__annotating())
+        VIGIL_MEM_NOACCESS(pool, VIGIL_POOL_OVERHEAD);
+}
+
+static inline struct vigil_block *vigil__link_read(struct vigil_block *b)
+{
+    if (!vigil__annotating())
+        return b->next;
+    VIGIL_MEM_DEFINED(b, sizeof *b);
+    struct vigil_block *next = b->next;
+    VIGIL_MEM_NOACCESS(b, sizeof *b);
+    return next;
+}
+
+static inline void vigil__link_write(struct vigil_block *b, struct vigil_block *next)
+{
+    if (!vigil__annotating()) {
+        b->next = next;
+        return;
+    }
+    VIGIL_MEM_UNDEFINED(b, sizeof *b);
+    b->next = next;
+    VIGIL_MEM_NOACCESS(b, sizeof *b);
+}
+
+/* A new arena at index idx: fresh memory is no-access, and gets its side
+ * table.  0 when the side table cannot be had (the arena is not used). */
+int vigil__tools_arena_new(uint32_t idx, void *mem, size_t size);
+/* The arena's memory goes back to its source: usable by whoever maps it. */
+void vigil__tools_arena_gone(void *mem, size_t size);
+
+/* Annotating, heap lock held: the requested size of the block at p in arena
+ * idx. */
+static inline uint16_t *vigil__requested_slot(uint32_t idx, const void *p)
+{
+    uintptr_t base = atomic_load_explicit(&vigil__arena_base[idx], memory_order_relaxed);
+    return &vigil__requested_table[idx][((uintptr_t)p - base) / VIGIL_ALIGNMENT];
+}
+
+/* Annotating, heap lock held, header open: p is no-access over its whole
+ * class and remembered as freed, for the ASan report callback. */
+void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p);
+
+/* The program now owns n bytes at p / gives p back / resizes p in place. */
+static inline void vigil__tools_block_alloc(void *p, size_t n)
+{
+    if (vigil__annotating())
+        VIGIL_POOL_ALLOC(&vigil__pool_anchor, p, n);
+}
+
+static inline void vigil__tools_block_free(void *p)
+{
+    if (vigil__annotating())
+        VIGIL_POOL_FREE(&vigil__pool_anchor, p);
+}
+
+static inline void vigil__tools_block_resize(void *p, size_t old_n, size_t new_n)
+{
+    if (vigil__annotating())
+        VIGIL_POOL_RESIZE(&vigil__pool_anchor, p, old_n, new_n);
+}
+
+/* The ASan quarantine (heap lock held).  Without it the block just freed is
+ * the first one handed out again, so a use after free reads a live block
+ * and ASan sees nothing.  Freed blocks wait, poisoned, until
+ * VIGIL_QUARANTINE bytes of younger frees push them out (FIFO).  put()
+ * returns 0 when p cannot wait (quarantine off or full of bookkeeping) and
+ * must be freed now; evict() returns a block that must leave now, or NULL;
+ * take() the oldest block whatever the limit, or NULL when empty. */
+int vigil__asanq_put(void *p, size_t size);
+void *vigil__asanq_evict(void);
+void *vigil__asanq_take(void);
+size_t vigil__asanq_count(void);
+
+#endif /* VIGIL_ARENA_TOOLS_H */

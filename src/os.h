@@ -1,0 +1,33 @@
+/*
+ * os.h - the only place vigil maps or unmaps memory: the arena source (the
+ * default one, and the replaceable table of vigil_set_arena_allocator), and
+ * bookkeeping memory for vigil's own tables.
+ *
+ * Bookkeeping memory comes from mmap, never from a domain: the domains are
+ * what the debug hooks and the tools are looking at, and one of them may be
+ * the caller; and an mmap'd page is not a heap block, so no leak checker
+ * counts it.
+ */
+#ifndef VIGIL_OS_H
+#define VIGIL_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil.h"
+
+/* The smallest page any target has: two addresses in one 4 KiB frame are in
+ * one page whatever the real page size is. */
+#define VIGIL_MIN_PAGE ((uintptr_t)4096)
+
+/* The arena source now installed (mmap and munmap by default). */
+void vigil__arena_source(vigil_arena_allocator *out);
+
+/* Zeroed, page-aligned memory for vigil's own use; NULL on failure. */
+void *vigil__os_map(size_t size);
+void vigil__os_unmap(void *p, size_t size);
+
+/* The system page size (sysconf), read once. */
+size_t vigil__os_page_size(void);
+
+#endif /* VIGIL_OS_H */

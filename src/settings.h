@@ -1,0 +1,42 @@
+/*
+ * settings.h - vigil's settings: the environment, read in one place, once.
+ */
+#ifndef VIGIL_SETTINGS_H
+#define VIGIL_SETTINGS_H
+
+#include <stddef.h>
+
+enum vigil_mode {
+    VIGIL_MODE_DEFAULT,
+    VIGIL_MODE_DEBUG,
+    VIGIL_MODE_ARENA,
+    VIGIL_MODE_ARENA_DEBUG,
+    VIGIL_MODE_MALLOC,
+    VIGIL_MODE_MALLOC_DEBUG,
+};
+
+struct vigil_settings {
+    enum vigil_mode mode;
+    int mode_set;               /* VIGIL_MALLOC named a valid mode */
+    int mallocstats;            /* VIGIL_MALLOCSTATS non-empty */
+    int running_on_valgrind;
+    int abort_on_error;         /* VIGIL_ABORT, default 1 */
+    int error_exitcode;         /* VIGIL_ERROR_EXITCODE: _exit status instead
+                                   of abort() after a report; 0 = abort() */
+    size_t quarantine;          /* VIGIL_QUARANTINE, bytes */
+    unsigned long long break_serial; /* VIGIL_BREAK_SERIAL, 0 = none */
+};
+
+#define VIGIL_DEFAULT_QUARANTINE ((size_t)4 << 20)
+
+/* Read at the first call (pthread_once), from any thread. */
+const struct vigil_settings *vigil__settings(void);
+
+/* Pure parsers, so the tests can reach every branch in one process. */
+int vigil__parse_mode(const char *s, enum vigil_mode *out);
+int vigil__parse_size(const char *s, size_t *out);
+/* "default, debug, arena, ...": the accepted VIGIL_MALLOC values, made
+ * from the same table the parser reads. */
+const char *vigil__accepted_modes(void);
+
+#endif /* VIGIL_SETTINGS_H */

@@ -1,0 +1,416 @@
+/*
+ * tcache.c - the arena allocator's table: per-thread caches of free blocks
+ * over the heap (heap.c), and large requests handed on to the allocator the
+ * arena was given at start-up.  The design is drawn in arena.h; the hits
+ * are inline in tcache.h.
+ *
+ * Only the owning thread touches a cache's head[] and writes its room[];
+ * other threads read room[] (relaxed) for the statistics.  No cache is used
+ * while annotating: then every block goes through the locked path, where the
+ * tool annotations, the ASan quarantine and the marking of freed blocks are.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "arena_tools.h"
+#include "check.h"
+#include "heap.h"
+#include "request.h"
+#include "tcache.h"
+
+static struct vigil_arena_env env;
+
+void vigil__arena_setup(const struct vigil_arena_env *e)
+{
+    env = *e;
+    vigil__tools_setup(e->on_valgrind, e->quarantine, e->keep);
+}
+
+/* A cache holds at most TCACHE_BYTES of a class (between 8 and 256 blocks):
+ * enough that a thread rarely takes the lock, little enough that idle
+ * caches of 32 classes do not add up to much resident memory.  An empty
+ * cache takes half its capacity from the pools at once; a full one gives
+ * half back. */
+#ifndef TCACHE_BYTES
+#define TCACHE_BYTES 16384
+#endif
+#define TCACHE_MAX  256
+
+static uint16_t tcache_caps[VIGIL_NB_CLASSES];   /* set before any cache exists */
+
+static inline uint32_t tcache_cap(unsigned cls)
+{
+    return tcache_caps[cls];
+}
+
+__attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_tcache *vigil__tc;
+/* A thread past its cache's destructor gets this one: always empty (no
+ * head) and always full (no room), so both fast paths fall through to the
+ * locked path. */
+static struct vigil_tcache tcache_off;
+static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
+
+static void tcache_destructor(void *arg);
+static void fork_child(void);
+
+/* Every thread's cache.  The heap's lock is the registry's: the statistics
+ * read every cache and the pools in one critical section. */
+static struct vigil_treg registry = {
+    .lock = vigil__heap_lock, .unlock = vigil__heap_unlock, .size = sizeof(struct vigil_tcache),
+};
+
+static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
+{
+    return tcache_cap(cls) - atomic_load_explicit(&t->room[cls], memory_order_relaxed);
+}
+
+static inline void set_cached(struct vigil_tcache *t, unsigned cls, uint32_t n)
+{
+    VIGIL_ASSERT(n <= tcache_cap(cls));
+    atomic_store_explicit(&t->room[cls], tcache_cap(cls) - n, memory_order_relaxed);
+}
+
+/* Lock held: give back all but keep blocks of class cls. */
+static void tcache_flush(struct vigil_tcache *t, unsigned cls, uint32_t keep)
+{
+    uint32_t n = cached(t, cls);
+    while (n > keep) {
+        struct vigil_block *b = t->head[cls];
+        t->head[cls] = b->next;
+        vigil__heap_free_locked(b);
+        n--;
+    }
+    set_cached(t, cls, n);
+}
+
+/* Lock held: every block back to the pools, the cache to the spares. */
+static void tcache_retire(struct vigil_tcache *t)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+        tcache_flush(t, c, 0);
+    vigil__treg_retire(&registry, t);
+}
+
+static void tcache_destructor(void *arg)
+{
+    vigil__heap_lock();
+    tcache_retire(arg);
+    vigil__heap_unlock();
+    vigil__tc = &tcache_off;
+}
+
+static void tcache_setup(void)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        size_t n = TCACHE_BYTES / vigil__class_size(c);
+        tcache_caps[c] = (uint16_t)(n < 8 ? 8 : n > TCACHE_MAX ? TCACHE_MAX : n);
+    }
+    vigil__treg_init(&registry, tcache_destructor);
+    vigil__heap_on_fork_child(fork_child);
+}
+
+/* The calling thread's cache, made on its first slow path; NULL when blocks
+ * must take the locked path (annotating, or no memory for a cache). */
+static struct vigil_tcache *tcache_get(void)
+{
+    if (vigil__tc)
+        return vigil__tc;
+    vigil__tools_decide();
+    pthread_once(&tcache_once, tcache_setup);
+    if (vigil__annotating())
+        return NULL;
+    vigil__tc = &tcache_off;            /* while claiming: see treg.h */
+    int fresh;
+    struct vigil_tcache *t = vigil__treg_claim(&registry, &fresh);
+    if (t && fresh)
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+            set_cached(t, c, 0);        /* a spare was emptied when retired */
+    vigil__tc = t;
+    return t;
+}
+
+/* Lock held: one block for the caller, and enough more of the same class to
+ * fill the (empty) cache halfway. */
+static void *tcache_refill(struct vigil_tcache *t, size_t size, bool *grew)
+{
+    unsigned cls = vigil__size_class(size);
+    void *p = vigil__heap_alloc_locked(size, grew);
+    uint32_t n = cached(t, cls);
+    uint32_t fill = tcache_cap(cls) / 2;
+    for (uint32_t i = 1; p && i < fill; i++, n++) {
+        struct vigil_block *b = vigil__heap_alloc_locked(size, grew);
+        if (!b)
+            break;
+        b->next = t->head[cls];
+        t->head[cls] = b;
+    }
+    set_cached(t, cls, n);
+    return p;
+}
+
+/* Blocks sitting in caches, per class, all threads (lock held). */
+static void tcache_counts(size_t out[VIGIL_NB_CLASSES])
+{
+    memset(out, 0, VIGIL_NB_CLASSES * sizeof out[0]);
+    for (struct vigil_treg_node *n = registry.live; n; n = n->next)
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+            out[c] += cached((struct vigil_tcache *)n, c);
+}
+
+void vigil__thread_cache_flush(void)
+{
+    struct vigil_tcache *t = vigil__tc;
+    if (!t || t == &tcache_off)
+        return;
+    vigil__heap_lock();
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+        tcache_flush(t, c, 0);
+    vigil__heap_unlock();
+}
+
+void vigil__thread_cache_disable(void)
+{
+    vigil__thread_cache_flush();
+    /* Annotating, no thread has a cache, and none may look like it has:
+     * the fast paths would read the pool header, which is poisoned. */
+    vigil__tools_decide();
+    if (!vigil__annotating())
+        vigil__tc = &tcache_off;
+}
+
+/* ---- the table ---- */
+
+/* Everything but a hit in the thread's cache: kept out of line so the fast
+ * path below needs no stack frame. */
+__attribute__((noinline))
+static void *arena_malloc_slow(size_t size)
+{
+    if (size <= VIGIL_SMALL_MAX) {
+        struct vigil_tcache *t = tcache_get();
+        bool grew = false;
+        void *p;
+        vigil__heap_lock();
+        if (t && t != &tcache_off)
+            p = tcache_refill(t, size, &grew);
+        else
+            p = vigil__heap_alloc_locked(size, &grew);
+        vigil__heap_unlock();
+        if (grew && env.on_new_arena)
+            env.on_new_arena();
+        if (p) {
+            vigil__tools_block_alloc(p, size);
+            return p;
+        }
+        /* No arena to be had: the large allocator may still serve it. */
+    }
+    VIGIL_ASSERT(env.large != NULL);
+    return env.large->malloc(env.large->ctx, size);
+}
+
+void *vigil__arena_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    void *p = vigil__tcache_pop(size);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    return arena_malloc_slow(size);
+}
+
+static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    size_t size;
+    if (!vigil__calloc_size(nelem, elsize, &size))
+        return NULL;
+    if (size > VIGIL_SMALL_MAX)
+        return env.large->calloc(env.large->ctx, nelem, elsize);
+    void *p = vigil__arena_malloc(ctx, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+__attribute__((noinline))
+static void arena_free_slow(void *p)
+{
+    if (!p)
+        return;
+    if (!vigil__arena_owns(p)) {
+        env.large->free(env.large->ctx, p);
+        return;
+    }
+    struct vigil_tcache *t = vigil__tc;
+    if (t && t != &tcache_off) {
+        /* The cache is full for this class: half of it goes back, and p
+         * takes the room that makes. */
+        unsigned cls = vigil__pool_of(p)->cls;
+        vigil__heap_lock();
+        tcache_flush(t, cls, tcache_cap(cls) / 2);
+        vigil__heap_unlock();
+        if (vigil__tcache_push(p))
+            return;
+    }
+    vigil__tools_block_free(p);
+    vigil__heap_lock();
+    vigil__heap_release_locked(p);
+    vigil__heap_unlock();
+}
+
+void vigil__arena_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (__builtin_expect(vigil__tcache_push(p), 1))
+        return;
+    arena_free_slow(p);
+}
+
+static void *arena_realloc(void *ctx, void *p, size_t size)
+{
+    if (!p)
+        return vigil__arena_malloc(ctx, size);
+    if (!vigil__arena_owns(p))
+        return env.large->realloc(env.large->ctx, p, size);
+    unsigned cls = vigil__heap_class_of(p);
+    size_t cur = vigil__class_size(cls);
+    size_t old = vigil__annotating() ? vigil__heap_requested(p) : cur;
+    /* Stay in place when the block still fits and no more than a quarter of
+     * it would be wasted; otherwise move, so a shrunk block frees its room. */
+    if (size <= cur && (vigil__size_class(size) == cls || 4 * size >= 3 * cur)) {
+        if (vigil__annotating()) {
+            vigil__heap_set_requested(p, size);
+            vigil__tools_block_resize(p, old, size);
+        }
+        return p;
+    }
+    void *q = vigil__arena_malloc(ctx, size);
+    if (!q)
+        return NULL;                   /* p stays valid */
+    memcpy(q, p, size < old ? size : old);
+    vigil__arena_free(ctx, p);
+    return q;
+}
+
+const vigil_allocator vigil__arena_allocator = {
+    NULL, vigil__arena_malloc, arena_calloc, arena_realloc, vigil__arena_free,
+};
+
+const struct vigil_block_query vigil__arena_query = {
+    vigil__heap_block_size, vigil__heap_prefetch,
+};
+
+/* Blocks of a class whose size is a multiple of the alignment are aligned
+ * that much when the first block (at 0 or after the header) is: up to the
+ * header's own alignment (64). */
+#define ARENA_ALIGN_MAX ((size_t)(VIGIL_POOL_OVERHEAD & -VIGIL_POOL_OVERHEAD))
+
+void *vigil__arena_aligned(size_t align, size_t size)
+{
+    if (align > ARENA_ALIGN_MAX)
+        return NULL;
+    size_t n = ((size ? size : 1) + align - 1) & ~(align - 1);
+    if (n > VIGIL_SMALL_MAX)
+        return NULL;
+    void *p = vigil__arena_malloc(NULL, n);
+    if (p && ((uintptr_t)p & (align - 1)) == 0)
+        return p;
+    /* The arena's layout says otherwise (or it had no arena and the large
+     * allocator served it). */
+    vigil__arena_free(NULL, p);
+    return NULL;
+}
+
+/* ---- counting and checking ---- */
+
+void vigil__arena_stats(struct vigil_arena_stats *st)
+{
+    size_t incache[VIGIL_NB_CLASSES];
+    vigil__heap_lock();
+    vigil__heap_stats_locked(st);
+    /* Blocks in thread caches are handed out as far as their pools know,
+     * and free as far as the program knows: count them available. */
+    tcache_counts(incache);
+    vigil__heap_unlock();
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        st->class_blocks[c] -= incache[c];
+        st->class_avail[c] += incache[c];
+        st->blocks -= incache[c];
+        st->cached += incache[c];
+    }
+}
+
+size_t vigil__arena_blocks(void)
+{
+    size_t incache[VIGIL_NB_CLASSES];
+    vigil__heap_lock();
+    size_t n = vigil__heap_blocks_locked();
+    tcache_counts(incache);
+    vigil__heap_unlock();
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+        n -= incache[c];              /* free, as far as the program knows */
+    return n;
+}
+
+void vigil__arena_settle(void)
+{
+    vigil__thread_cache_flush();
+    vigil__heap_drain_quarantine();
+}
+
+/* Every cache's lists hold blocks of their class, as many as the room
+ * says.  Other threads' caches are read under the lock, which is sound only
+ * while they do not allocate: the tests call this between phases. */
+static size_t check_caches(void)
+{
+    size_t bad = 0;
+    for (struct vigil_treg_node *n = registry.live; n; n = n->next) {
+        struct vigil_tcache *t = (struct vigil_tcache *)n;
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+            uint32_t want = cached(t, c), have = 0;
+            for (struct vigil_block *b = t->head[c]; b && have <= want; b = b->next, have++)
+                if (!vigil__arena_owns(b) || vigil__pool_of(b)->cls != c) {
+                    bad++;
+                    break;
+                }
+            bad += have != want;
+        }
+    }
+    return bad;
+}
+
+size_t vigil__arena_check(void)
+{
+    size_t bad = vigil__heap_check();
+    vigil__heap_lock();
+    bad += check_caches();
+    vigil__heap_unlock();
+    return bad;
+}
+
+/* ---- fork ---- */
+
+/* In a forked child, a thread that did not survive may have been stopped
+ * anywhere in its lock-free push or pop: its count may be off by one, but
+ * its list is whole, because a push links the block before it publishes it
+ * (the signal fences keep the compiler to that order, and x86 stores become
+ * visible in order).  So walk each list to its end, not by its count. */
+static void fork_drop(void *obj)
+{
+    struct vigil_tcache *t = obj;
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        for (struct vigil_block *b = t->head[c], *next; b; b = next) {
+            next = b->next;
+            vigil__heap_free_locked(b);
+        }
+        t->head[c] = NULL;
+        set_cached(t, c, 0);
+    }
+}
+
+/* Only the forking thread lives on in the child: the other threads' caches
+ * go back to the pools, so none of their blocks is lost (heap lock held,
+ * as lock.h's policy has it). */
+static void fork_child(void)
+{
+    vigil__treg_fork_child(&registry, vigil__tc, fork_drop);
+}
