@@ -1,70 +1,118 @@
 /*
- * domain.c - the three domains: which allocator each uses, and the public
- * entry points that dispatch to it.
+ * domain.c - the three domains: which allocator each uses, composed at first
+ * use from the settings, and the public entry points that dispatch to it.
  *
- * The tables are set up at first use from VIGIL_MALLOC.  They are read
- * without a lock on every call, so vigil_set_allocator() belongs before other
- * threads allocate, as with PEP 445's PyMem_SetAllocator().
+ * The composition, innermost first: a base allocator (the arena or the
+ * system allocator), then each wrapper that is on.  Today that is the debug
+ * hooks; tracing and fault injection will wrap above them, in that order, as
+ * DESIGN.md draws: each a factory in its own file, and one line in
+ * compose().  The base allocators are handed what they need from here (the
+ * arena: where large requests go, what to do on a new arena), so nothing
+ * below calls back up.
+ *
+ * The tables are read without a lock on every call, so vigil_set_allocator()
+ * belongs before other threads allocate, as with PEP 445's
+ * PyMem_SetAllocator().
  */
 #include "config.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "internal.h"
+#include "debug.h"
+#include "domain.h"
+#include "report.h"
+#include "request.h"
+#include "settings.h"
+#include "stats.h"
+#include "sysalloc.h"
+#include "table.h"
 #include "tcache.h"
 
 static vigil_allocator domains[3];
 
-/* The application's call site of the current vigil_* call, for the debug
- * reports.  initial-exec: one store, no __tls_get_addr on the fast path. */
-__attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_int ready;
-/* init() comes back through vigil_get/set_allocator when it installs the
- * debug hooks; that thread must not wait on the pthread_once it is inside. */
+/* init() runs what may allocate (atexit); under the preload library that
+ * comes back here, and must not wait on the pthread_once it is inside. */
 static __attribute__((tls_model("initial-exec"))) _Thread_local int initializing;
 
-static void stats_at_exit(void)
+static void print_stats_to_stderr(void)
 {
     vigil_print_stats(stderr);
+}
+
+/* ---- composing ---- */
+
+static pthread_once_t debug_once = PTHREAD_ONCE_INIT;
+
+static void configure_debug(void)
+{
+    const struct vigil_settings *s = vigil__settings();
+    struct vigil_debug_settings ds = { s->quarantine, s->running_on_valgrind, s->break_serial };
+    vigil__debug_configure(&ds);
+}
+
+/* The block query a wrapper made over t may use: the arena's, or none. */
+static const struct vigil_block_query *query_for(const vigil_allocator *t)
+{
+    return vigil__same_table(t, &vigil__arena_allocator) ? &vigil__arena_query : NULL;
+}
+
+/* Domain d's table t gets the debug hooks, unless it has them already. */
+static void wrap_debug(vigil_domain d, vigil_allocator *t)
+{
+    pthread_once(&debug_once, configure_debug);
+    vigil_allocator w;
+    if (!vigil__debug_unwrap(t, NULL) && vigil__debug_make(d, t, query_for(t), &w))
+        *t = w;
+}
+
+static void compose(vigil_domain d, const vigil_allocator *base, int debug)
+{
+    vigil_allocator t = *base;
+    if (debug)
+        wrap_debug(d, &t);
+    domains[d] = t;
 }
 
 static void init(void)
 {
     initializing = 1;
-    const struct vigil_config *c = vigil__config();
-    enum vigil_mode mode = c->mode;
+    const struct vigil_settings *s = vigil__settings();
+    vigil__report_configure(s->abort_on_error, s->error_exitcode);
+    struct vigil_arena_env env = {
+        .large = &vigil__sys_allocator,
+        .on_new_arena = s->mallocstats ? print_stats_to_stderr : NULL,
+        .on_valgrind = s->running_on_valgrind,
+        .quarantine = s->quarantine,
+        .keep = vigil__sys_keep,
+    };
+    vigil__arena_setup(&env);
 
+    enum vigil_mode mode = s->mode;
     /* Unset under Valgrind: plain malloc, so memcheck sees every block with
      * its own redzones; an explicit "arena" keeps the annotated arena. */
-    if (c->running_on_valgrind && !c->mode_set)
+    if (s->running_on_valgrind && !s->mode_set)
         mode = VIGIL_MODE_MALLOC;
-    if (c->running_on_valgrind && mode == VIGIL_MODE_DEBUG)
+    if (s->running_on_valgrind && mode == VIGIL_MODE_DEBUG)
         mode = VIGIL_MODE_MALLOC_DEBUG;
-
     const vigil_allocator *base = &vigil__arena_allocator;
     if (mode == VIGIL_MODE_MALLOC || mode == VIGIL_MODE_MALLOC_DEBUG)
         base = &vigil__sys_allocator;
-    domains[VIGIL_DOMAIN_RAW] = vigil__sys_allocator;
-    domains[VIGIL_DOMAIN_MEM] = *base;
-    domains[VIGIL_DOMAIN_OBJ] = *base;
-
-    if (mode == VIGIL_MODE_DEBUG || mode == VIGIL_MODE_ARENA_DEBUG ||
-        mode == VIGIL_MODE_MALLOC_DEBUG)
-        for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++)
-            vigil__debug_wrap((vigil_domain)d);
+    int debug = mode == VIGIL_MODE_DEBUG || mode == VIGIL_MODE_ARENA_DEBUG ||
+                mode == VIGIL_MODE_MALLOC_DEBUG;
+    compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug);
+    compose(VIGIL_DOMAIN_MEM, base, debug);
+    compose(VIGIL_DOMAIN_OBJ, base, debug);
 
     atomic_store_explicit(&ready, 1, memory_order_release);
     initializing = 0;
 
     /* Last: atexit may allocate, and the tables must be usable by then. */
-    if (c->mallocstats)
-        atexit(stats_at_exit);
+    if (s->mallocstats)
+        atexit(print_stats_to_stderr);
 }
 
 __attribute__((noinline, cold))
@@ -78,12 +126,6 @@ void vigil__ensure_init(void)
 {
     if (__builtin_expect(!atomic_load_explicit(&ready, memory_order_acquire), 0))
         init_once();
-}
-
-const vigil_allocator *vigil__domain(vigil_domain d)
-{
-    vigil__ensure_init();
-    return &domains[d];
 }
 
 static int valid_domain(vigil_domain d)
@@ -105,42 +147,30 @@ void vigil_set_allocator(vigil_domain d, const vigil_allocator *alloc)
         domains[d] = *alloc;
 }
 
+void vigil_setup_debug_hooks(void)
+{
+    vigil__ensure_init();
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++)
+        wrap_debug((vigil_domain)d, &domains[d]);
+}
+
 /* ---- dispatch ---- */
 
-/* Sizes above PTRDIFF_MAX cannot be served by anybody; refuse them before
- * any allocator sees them, so none tries a huge mapping. */
-static inline int impossible(size_t size)
-{
-    if (size > (size_t)PTRDIFF_MAX) {
-        errno = ENOMEM;
-        return 1;
-    }
-    return 0;
-}
-
-static inline int calloc_impossible(size_t nelem, size_t elsize)
-{
-    size_t total;
-    if (__builtin_mul_overflow(nelem, elsize, &total))
-        total = SIZE_MAX;
-    return impossible(total);
-}
-
-/* Everything but a thread-cache hit: the caller is recorded for the debug
+/* Everything but a thread-cache hit: the caller is recorded for the
  * reports, and the installed table is called.  Out of line, so the entry
- * points below stay frame-less and a hit never touches vigil__caller. */
+ * points stay frame-less and a hit never touches vigil__caller. */
 __attribute__((noinline))
-static void *domain_malloc(vigil_domain d, size_t size, void *caller)
+static void *malloc_slow(vigil_domain d, size_t size, void *caller)
 {
     vigil__ensure_init();
     vigil__caller = caller;
-    if (impossible(size))
+    if (vigil__impossible(size))
         return NULL;
     return domains[d].malloc(domains[d].ctx, size);
 }
 
 __attribute__((noinline))
-static void domain_free(vigil_domain d, void *ptr, void *caller)
+static void free_slow(vigil_domain d, void *ptr, void *caller)
 {
     vigil__ensure_init();
     vigil__caller = caller;
@@ -150,51 +180,143 @@ static void domain_free(vigil_domain d, void *ptr, void *caller)
 /* The tables start zeroed, so "the arena is installed" also says that
  * init() has run: the hit needs no other test.  A hit is what the arena's
  * own table function would do first (tcache.h). */
-#define DEFINE_DOMAIN(name, d)                                            \
-    void *vigil_##name##_malloc(size_t size)                              \
-    {                                                                     \
-        if (__builtin_expect(domains[d].malloc == vigil__arena_malloc, 1)) { \
-            void *p = vigil__tcache_pop(size);                            \
-            if (__builtin_expect(p != NULL, 1))                           \
-                return p;                                                 \
-        }                                                                 \
-        return domain_malloc(d, size, __builtin_return_address(0));       \
-    }                                                                     \
-    void *vigil_##name##_calloc(size_t nelem, size_t elsize)              \
-    {                                                                     \
-        vigil__ensure_init();                                             \
-        vigil__caller = __builtin_return_address(0);                      \
-        if (calloc_impossible(nelem, elsize))                             \
-            return NULL;                                                  \
-        return domains[d].calloc(domains[d].ctx, nelem, elsize);          \
-    }                                                                     \
-    void *vigil_##name##_realloc(void *ptr, size_t size)                  \
-    {                                                                     \
-        vigil__ensure_init();                                             \
-        vigil__caller = __builtin_return_address(0);                      \
-        if (impossible(size))                                             \
-            return NULL;                                                  \
-        return domains[d].realloc(domains[d].ctx, ptr, size);             \
-    }                                                                     \
-    void vigil_##name##_free(void *ptr)                                   \
-    {                                                                     \
-        if (__builtin_expect(domains[d].free == vigil__arena_free, 1) &&  \
-            vigil__tcache_push(ptr))                                      \
-            return;                                                       \
-        domain_free(d, ptr, __builtin_return_address(0));                 \
+static inline __attribute__((always_inline)) void *dispatch_malloc(vigil_domain d, size_t size,
+                                                                   void *caller)
+{
+    if (__builtin_expect(domains[d].malloc == vigil__arena_malloc, 1)) {
+        void *p = vigil__tcache_pop(size);
+        if (__builtin_expect(p != NULL, 1))
+            return p;
     }
+    return malloc_slow(d, size, caller);
+}
 
-DEFINE_DOMAIN(raw, VIGIL_DOMAIN_RAW)
-DEFINE_DOMAIN(mem, VIGIL_DOMAIN_MEM)
-DEFINE_DOMAIN(obj, VIGIL_DOMAIN_OBJ)
+static inline __attribute__((always_inline)) void dispatch_free(vigil_domain d, void *ptr,
+                                                                void *caller)
+{
+    if (__builtin_expect(domains[d].free == vigil__arena_free, 1) && vigil__tcache_push(ptr))
+        return;
+    free_slow(d, ptr, caller);
+}
+
+static inline void *dispatch_calloc(vigil_domain d, size_t nelem, size_t elsize, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    size_t total;
+    if (!vigil__calloc_size(nelem, elsize, &total))
+        return NULL;
+    return domains[d].calloc(domains[d].ctx, nelem, elsize);
+}
+
+static inline void *dispatch_realloc(vigil_domain d, void *ptr, size_t size, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    if (vigil__impossible(size))
+        return NULL;
+    return domains[d].realloc(domains[d].ctx, ptr, size);
+}
+
+#define CALLER __builtin_return_address(0)
+
+void *vigil_raw_malloc(size_t size) { return dispatch_malloc(VIGIL_DOMAIN_RAW, size, CALLER); }
+void *vigil_mem_malloc(size_t size) { return dispatch_malloc(VIGIL_DOMAIN_MEM, size, CALLER); }
+void *vigil_obj_malloc(size_t size) { return dispatch_malloc(VIGIL_DOMAIN_OBJ, size, CALLER); }
+
+void vigil_raw_free(void *ptr) { dispatch_free(VIGIL_DOMAIN_RAW, ptr, CALLER); }
+void vigil_mem_free(void *ptr) { dispatch_free(VIGIL_DOMAIN_MEM, ptr, CALLER); }
+void vigil_obj_free(void *ptr) { dispatch_free(VIGIL_DOMAIN_OBJ, ptr, CALLER); }
+
+void *vigil_raw_calloc(size_t nelem, size_t elsize)
+{
+    return dispatch_calloc(VIGIL_DOMAIN_RAW, nelem, elsize, CALLER);
+}
+
+void *vigil_mem_calloc(size_t nelem, size_t elsize)
+{
+    return dispatch_calloc(VIGIL_DOMAIN_MEM, nelem, elsize, CALLER);
+}
+
+void *vigil_obj_calloc(size_t nelem, size_t elsize)
+{
+    return dispatch_calloc(VIGIL_DOMAIN_OBJ, nelem, elsize, CALLER);
+}
+
+void *vigil_raw_realloc(void *ptr, size_t size)
+{
+    return dispatch_realloc(VIGIL_DOMAIN_RAW, ptr, size, CALLER);
+}
+
+void *vigil_mem_realloc(void *ptr, size_t size)
+{
+    return dispatch_realloc(VIGIL_DOMAIN_MEM, ptr, size, CALLER);
+}
+
+void *vigil_obj_realloc(void *ptr, size_t size)
+{
+    return dispatch_realloc(VIGIL_DOMAIN_OBJ, ptr, size, CALLER);
+}
+
+/* ---- for the preload library ---- */
+
+void *vigil__domain_malloc(vigil_domain d, size_t size, void *caller)
+{
+    return dispatch_malloc(d, size, caller);
+}
+
+void *vigil__domain_calloc(vigil_domain d, size_t nelem, size_t elsize, void *caller)
+{
+    return dispatch_calloc(d, nelem, elsize, caller);
+}
+
+void *vigil__domain_realloc(vigil_domain d, void *ptr, size_t size, void *caller)
+{
+    return dispatch_realloc(d, ptr, size, caller);
+}
+
+void vigil__domain_free(vigil_domain d, void *ptr, void *caller)
+{
+    dispatch_free(d, ptr, caller);
+}
+
+void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    if (!vigil__domain_plain_arena(d))
+        return NULL;
+    return vigil__arena_aligned(align, size);
+}
+
+int vigil__domain_debugged(vigil_domain d)
+{
+    vigil__ensure_init();
+    return vigil__debug_unwrap(&domains[d], NULL);
+}
+
+int vigil__domain_plain_arena(vigil_domain d)
+{
+    vigil__ensure_init();
+    return vigil__same_table(&domains[d], &vigil__arena_allocator);
+}
+
+int vigil__domain_block_size(vigil_domain d, const void *p, size_t *n)
+{
+    vigil__ensure_init();
+    if (vigil__debug_unwrap(&domains[d], NULL))
+        return vigil__debug_block_size(&domains[d], p, n);
+    if (vigil__same_table(&domains[d], &vigil__arena_allocator))
+        return vigil__arena_query.block_size(p, n);
+    return 0;
+}
+
+int vigil__domain_arena_owns(const void *p)
+{
+    return vigil__arena_owns(p);
+}
 
 /* ---- what is installed ---- */
-
-static int same(const vigil_allocator *a, const vigil_allocator *b)
-{
-    return a->ctx == b->ctx && a->malloc == b->malloc && a->calloc == b->calloc &&
-           a->realloc == b->realloc && a->free == b->free;
-}
 
 /* The base under an optional debug wrapper; *debug says whether it had one. */
 static vigil_allocator base_of(const vigil_allocator *a, int *debug)
@@ -211,22 +333,23 @@ const char *vigil_allocator_name(void)
     vigil_allocator raw = base_of(&domains[VIGIL_DOMAIN_RAW], &dr);
     vigil_allocator mem = base_of(&domains[VIGIL_DOMAIN_MEM], &dm);
     vigil_allocator obj = base_of(&domains[VIGIL_DOMAIN_OBJ], &dob);
-    if (!same(&raw, &vigil__sys_allocator) || dr != dm || dm != dob)
+    if (!vigil__same_table(&raw, &vigil__sys_allocator) || dr != dm || dm != dob)
         return NULL;
-    if (same(&mem, &vigil__arena_allocator) && same(&obj, &vigil__arena_allocator))
+    if (vigil__same_table(&mem, &vigil__arena_allocator) &&
+        vigil__same_table(&obj, &vigil__arena_allocator))
         return dm ? "arena_debug" : "arena";
-    if (same(&mem, &vigil__sys_allocator) && same(&obj, &vigil__sys_allocator))
+    if (vigil__same_table(&mem, &vigil__sys_allocator) &&
+        vigil__same_table(&obj, &vigil__sys_allocator))
         return dm ? "malloc_debug" : "malloc";
     return NULL;
 }
 
-int vigil__arena_in_use(void)
+static int arena_in_use(void)
 {
-    vigil__ensure_init();
     for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
         int dbg;
         vigil_allocator a = base_of(&domains[d], &dbg);
-        if (same(&a, &vigil__arena_allocator))
+        if (vigil__same_table(&a, &vigil__arena_allocator))
             return 1;
     }
     return 0;
@@ -236,4 +359,36 @@ size_t vigil_allocated_blocks(void)
 {
     vigil__ensure_init();
     return vigil__arena_blocks() + vigil__sys_blocks();
+}
+
+int vigil_print_stats(FILE *out)
+{
+    vigil__ensure_init();
+    struct vigil_arena_stats st;
+    vigil__arena_stats(&st);
+    if (!arena_in_use() && st.arenas_allocated == 0)
+        return 0;
+    vigil__stats_print(out, &st);
+    return 1;
+}
+
+/* ---- the debug hooks' public API ---- */
+
+/* These work whether or not a debug wrapper was ever made (a block is
+ * looked at without trusting it); so they do not configure the hooks. */
+int vigil_check_block(const void *ptr)
+{
+    vigil__ensure_init();
+    return vigil__debug_check_block(ptr, CALLER);
+}
+
+void vigil_dump_block(const void *ptr)
+{
+    vigil__ensure_init();
+    vigil__debug_dump_block(ptr);
+}
+
+size_t vigil_error_count(void)
+{
+    return vigil__report_errors();
 }

@@ -28,9 +28,10 @@
  * (__libc_malloc and friends): calling malloc would come back here.  That
  * switch is made before vigil allocates anything (vigil__sys_use).
  *
- * The application's call site is recorded here (vigil__caller), not in the
- * domain functions, so the debug reports name the program's code rather
- * than this file.
+ * The application's call site is passed down from here (the domains'
+ * vigil__domain_* functions take it), so the debug reports name the
+ * program's code rather than this file.  Everything else is the domains':
+ * dispatch, the thread-cache hits, the checks of impossible sizes.
  */
 #include "config.h"
 
@@ -42,11 +43,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "internal.h"
+#include "domain.h"
+#include "lock.h"
+#include "os.h"
 #include "report.h"
+#include "request.h"
+#include "settings.h"
+#include "sysalloc.h"
 
 /* glibc's own allocator, under the names that do not come back here. */
 extern void *__libc_malloc(size_t size);
@@ -61,12 +65,17 @@ static const struct vigil_libc_malloc libc_fns = {
 
 /* ---- state ---- */
 
-/* The mem domain's table once vigil is up; NULL before. */
-static const vigil_allocator *_Atomic mem_table;
+/* Set once vigil is up. */
+static atomic_int up;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* This thread is starting vigil up: its allocations come from the
  * bootstrap buffer, and it must not wait on the pthread_once it is in. */
 static __attribute__((tls_model("initial-exec"))) _Thread_local int booting;
+
+#define MEM VIGIL_DOMAIN_MEM
+/* Blocks the preload aligns itself are 16-byte aligned at least, as every
+ * vigil block is. */
+#define ALIGNMENT ((size_t)16)
 
 static int debug_mode;          /* the debug hooks wrap the mem domain */
 static int plain_arena;         /* the mem domain is the arena itself */
@@ -75,9 +84,9 @@ static int on_valgrind;
 /* ---- the bootstrap buffer ---- */
 
 #define BOOT_SIZE   ((size_t)64 << 10)
-#define BOOT_HEADER ((size_t)VIGIL_ALIGNMENT)   /* keeps the data aligned */
+#define BOOT_HEADER ((size_t)ALIGNMENT)   /* keeps the data aligned */
 
-static _Alignas(VIGIL_ALIGNMENT) unsigned char boot_heap[BOOT_SIZE];
+static _Alignas(ALIGNMENT) unsigned char boot_heap[BOOT_SIZE];
 static _Atomic size_t boot_top;
 
 static inline int in_boot(const void *p)
@@ -96,9 +105,9 @@ static void *boot_alloc(size_t size, size_t align)
 {
     uintptr_t base = (uintptr_t)boot_heap;
     size_t top = atomic_load_explicit(&boot_top, memory_order_relaxed), start, end;
-    if (align < VIGIL_ALIGNMENT)
-        align = VIGIL_ALIGNMENT;
-    size_t need = size > BOOT_SIZE ? BOOT_SIZE + 1 : round_up(size ? size : 1, VIGIL_ALIGNMENT);
+    if (align < ALIGNMENT)
+        align = ALIGNMENT;
+    size_t need = size > BOOT_SIZE ? BOOT_SIZE + 1 : round_up(size ? size : 1, ALIGNMENT);
     do {
         start = round_up(base + top + BOOT_HEADER, align) - base;
         if (start > BOOT_SIZE || need > BOOT_SIZE - start) {
@@ -134,11 +143,11 @@ struct foreign {
 #define DELETED ((uintptr_t)1)
 
 static struct {
-    pthread_mutex_t lock;
     struct foreign *slots;
     size_t cap;                 /* a power of two, or 0 */
     size_t used;                /* live and deleted slots */
-} reg = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 };
+} reg;
+VIGIL_LOCK_DEFINE(reg_lock, NULL);
 static _Atomic size_t reg_live;
 
 static inline size_t reg_hash(uintptr_t p)
@@ -169,9 +178,8 @@ static int reg_grow(void)
     size_t ncap = 256;
     while (ncap < 4 * (live + 1))
         ncap *= 2;
-    struct foreign *slots = mmap(NULL, ncap * sizeof *slots, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (slots == MAP_FAILED)
+    struct foreign *slots = vigil__os_map(ncap * sizeof *slots);
+    if (!slots)
         return 0;
     struct foreign *old = reg.slots;
     size_t oldcap = reg.cap;
@@ -183,15 +191,14 @@ static int reg_grow(void)
             *reg_find(old[i].ptr) = old[i];
             reg.used++;
         }
-    if (old)
-        munmap(old, oldcap * sizeof *old);
+    vigil__os_unmap(old, oldcap * sizeof *old);
     return 1;
 }
 
 static int reg_put(void *p, size_t size)
 {
     int ok = 1;
-    pthread_mutex_lock(&reg.lock);
+    vigil__lock(&reg_lock);
     if (4 * (reg.used + 1) > 3 * reg.cap)
         ok = reg_grow();
     if (ok) {
@@ -201,7 +208,7 @@ static int reg_put(void *p, size_t size)
         *s = (struct foreign){ (uintptr_t)p, size };
         atomic_fetch_add_explicit(&reg_live, 1, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&reg.lock);
+    vigil__unlock(&reg_lock);
     return ok;
 }
 
@@ -211,7 +218,7 @@ static int reg_lookup(const void *p, size_t *size, int take)
     if (!atomic_load_explicit(&reg_live, memory_order_relaxed))
         return 0;
     int hit = 0;
-    pthread_mutex_lock(&reg.lock);
+    vigil__lock(&reg_lock);
     if (reg.cap) {
         struct foreign *s = reg_find((uintptr_t)p);
         if (s->ptr == (uintptr_t)p) {
@@ -223,13 +230,9 @@ static int reg_lookup(const void *p, size_t *size, int take)
             }
         }
     }
-    pthread_mutex_unlock(&reg.lock);
+    vigil__unlock(&reg_lock);
     return hit;
 }
-
-static void reg_prepare(void) { pthread_mutex_lock(&reg.lock); }
-static void reg_parent(void) { pthread_mutex_unlock(&reg.lock); }
-static void reg_child(void) { pthread_mutex_init(&reg.lock, NULL); }
 
 /* ---- start-up ---- */
 
@@ -237,27 +240,24 @@ static void start(void)
 {
     booting = 1;
     vigil__sys_use(&libc_fns);
-    const vigil_allocator *t = vigil__domain(VIGIL_DOMAIN_MEM);
-    debug_mode = vigil__debug_unwrap(t, NULL);
-    const char *name = vigil_allocator_name();
-    plain_arena = name && strcmp(name, "arena") == 0;
-    on_valgrind = vigil__config()->running_on_valgrind;
-    if (debug_mode)
-        pthread_atfork(reg_prepare, reg_parent, reg_child);
-    atomic_store_explicit(&mem_table, t, memory_order_release);
+    vigil__ensure_init();
+    debug_mode = vigil__domain_debugged(MEM);
+    plain_arena = vigil__domain_plain_arena(MEM);
+    on_valgrind = vigil__settings()->running_on_valgrind;
+    atomic_store_explicit(&up, 1, memory_order_release);
     booting = 0;
 }
 
-/* The mem domain's table, or NULL while this thread is starting vigil up. */
-static inline const vigil_allocator *table(void)
+/* 1 once vigil is up; 0 while this thread is starting it up (its blocks
+ * come from the bootstrap buffer meanwhile). */
+static inline int ready(void)
 {
-    const vigil_allocator *t = atomic_load_explicit(&mem_table, memory_order_acquire);
-    if (__builtin_expect(t != NULL, 1))
-        return t;
+    if (__builtin_expect(atomic_load_explicit(&up, memory_order_acquire), 1))
+        return 1;
     if (booting)
-        return NULL;
+        return 0;
     pthread_once(&once, start);
-    return atomic_load_explicit(&mem_table, memory_order_acquire);
+    return atomic_load_explicit(&up, memory_order_acquire);
 }
 
 /* ---- the work, shared by the entry points ---- */
@@ -279,37 +279,11 @@ static size_t libc_usable_size(void *ptr)
     return f(ptr);
 }
 
-static size_t page_size(void)
-{
-    static _Atomic size_t cached;
-    size_t ps = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (!ps) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (size_t)v : 4096;
-        atomic_store_explicit(&cached, ps, memory_order_relaxed);
-    }
-    return ps;
-}
-
-/* Sizes above PTRDIFF_MAX cannot be served, as in the domain functions. */
-static inline int impossible(size_t size)
-{
-    if (size > (size_t)PTRDIFF_MAX) {
-        errno = ENOMEM;
-        return 1;
-    }
-    return 0;
-}
-
 static inline void *do_malloc(size_t size, void *caller)
 {
-    const vigil_allocator *t = table();
-    if (__builtin_expect(!t, 0))
+    if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, 0);
-    vigil__caller = caller;
-    if (impossible(size))
-        return NULL;
-    return t->malloc(t->ctx, size);
+    return vigil__domain_malloc(MEM, size, caller);
 }
 
 /* glibc keeps a size word before each block, its three low bits flags; the
@@ -323,14 +297,14 @@ static int libc_block(const void *p)
     enum { PREV_INUSE = 1, IS_MMAPPED = 2, FLAGS = 7 };
     const unsigned char *b = p;
     size_t head[2];                         /* previous size, size | flags */
-    if ((uintptr_t)p % VIGIL_ALIGNMENT || (uintptr_t)p < sizeof head ||
+    if ((uintptr_t)p % ALIGNMENT || (uintptr_t)p < sizeof head ||
         !vigil__peek(head, b - sizeof head, sizeof head))
         return 0;
     size_t size = head[1] & ~(size_t)FLAGS;
-    if (size < sizeof head || size % VIGIL_ALIGNMENT || size > (size_t)PTRDIFF_MAX)
+    if (size < sizeof head || size % ALIGNMENT || size > (size_t)PTRDIFF_MAX)
         return 0;
     if (head[1] & IS_MMAPPED) {
-        size_t ps = page_size();
+        size_t ps = vigil__os_page_size();
         return ((uintptr_t)(b - sizeof head) - head[0]) % ps == 0 &&
                (head[0] + size) % ps == 0;
     }
@@ -344,19 +318,18 @@ enum outside { INSIDE, ALIGNED, LIBC };
 
 /* Debug mode: whether ptr is a block the debug hooks did not make and must
  * not see, with its size (also set for a healthy debug block, to the size
- * asked for).  Over-aligned blocks
- * are in the table; libc's own (made before the preload took over, or by
- * code calling libc's allocator by its internal name) are recognised by
- * their header.  Anything else, a wild pointer included, is the hooks' to
- * check and report.  take: ptr is being freed. */
-static enum outside outside_hooks(const vigil_allocator *t, const void *ptr, size_t *size,
-                                  int take)
+ * asked for).  Over-aligned blocks are in the table; libc's own (made
+ * before the preload took over, or by code calling libc's allocator by its
+ * internal name) are recognised by their header.  Anything else, a wild
+ * pointer included, is the hooks' to check and report.  take: ptr is being
+ * freed. */
+static enum outside outside_hooks(const void *ptr, size_t *size, int take)
 {
-    if (vigil__debug_block_size(t, ptr, size))
+    if (vigil__domain_block_size(MEM, ptr, size))
         return INSIDE;
     if (reg_lookup(ptr, size, take))
         return ALIGNED;
-    if (libc_block(ptr) && !vigil__arena_owns(ptr)) {
+    if (libc_block(ptr) && !vigil__domain_arena_owns(ptr)) {
         *size = libc_usable_size((void *)ptr);
         return LIBC;
     }
@@ -367,8 +340,7 @@ static inline void do_free(void *ptr, void *caller)
 {
     if (!ptr || in_boot(ptr))
         return;
-    const vigil_allocator *t = table();
-    if (__builtin_expect(!t, 0)) {
+    if (__builtin_expect(!ready(), 0)) {
         /* Starting up, with a block that is not a bootstrap block: nobody
          * has had a vigil block yet, so it is libc's. */
         __libc_free(ptr);
@@ -376,7 +348,7 @@ static inline void do_free(void *ptr, void *caller)
     }
     size_t size;
     if (debug_mode) {
-        switch (outside_hooks(t, ptr, &size, 1)) {
+        switch (outside_hooks(ptr, &size, 1)) {
         case ALIGNED:
             vigil__sys_allocator.free(NULL, ptr);
             return;
@@ -387,8 +359,7 @@ static inline void do_free(void *ptr, void *caller)
             break;
         }
     }
-    vigil__caller = caller;
-    t->free(t->ctx, ptr);
+    vigil__domain_free(MEM, ptr, caller);
 }
 
 /* A copy in a new mem block; old stays to be freed by the caller. */
@@ -404,53 +375,36 @@ static void *do_realloc(void *ptr, size_t size, void *caller)
 {
     if (!ptr)
         return do_malloc(size, caller);
-    if (impossible(size))
+    if (vigil__impossible(size))
         return NULL;
     if (in_boot(ptr))
         return move(ptr, boot_size(ptr), size, caller);
-    const vigil_allocator *t = table();
-    if (__builtin_expect(!t, 0))
+    if (__builtin_expect(!ready(), 0))
         return __libc_realloc(ptr, size);          /* as in do_free */
     size_t old;
-    if (debug_mode && outside_hooks(t, ptr, &old, 0) != INSIDE) {
+    if (debug_mode && outside_hooks(ptr, &old, 0) != INSIDE) {
         void *p = move(ptr, old, size, caller);
         if (p)
             do_free(ptr, caller);
         return p;
     }
-    vigil__caller = caller;
-    return t->realloc(t->ctx, ptr, size);
+    return vigil__domain_realloc(MEM, ptr, size, caller);
 }
-
-/* Arena blocks of a class whose size is a multiple of the alignment are
- * aligned that much when the first block (at 0 or after the header) and
- * every block before them are: up to the header's own alignment (64). */
-#define ARENA_ALIGN_MAX ((size_t)(VIGIL_POOL_OVERHEAD & -VIGIL_POOL_OVERHEAD))
 
 static void *do_aligned(size_t align, size_t size, void *caller)
 {
-    if (align <= VIGIL_ALIGNMENT)
+    if (align <= ALIGNMENT)
         return do_malloc(size, caller);
     if (size > (size_t)PTRDIFF_MAX - align) {
         errno = ENOMEM;
         return NULL;
     }
-    const vigil_allocator *t = table();
-    if (__builtin_expect(!t, 0))
+    if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, align);
-    vigil__caller = caller;
-    if (plain_arena && align <= ARENA_ALIGN_MAX) {
-        size_t n = round_up(size ? size : 1, align);
-        if (n <= VIGIL_SMALL_MAX) {
-            void *p = t->malloc(t->ctx, n);
-            if (p && ((uintptr_t)p & (align - 1)) == 0)
-                return p;
-            /* The arena's layout says otherwise (or it had no arena and
-             * libc served it): ask libc. */
-            t->free(t->ctx, p);
-        }
-    }
-    void *p = vigil__sys_memalign(align, size);
+    void *p = vigil__domain_aligned(MEM, align, size, caller);
+    if (p)
+        return p;
+    p = vigil__sys_memalign(align, size);
     if (p && debug_mode) {
         /* Filled like the debug hooks' new blocks, so an uninitialised
          * read shows the same pattern. */
@@ -493,15 +447,11 @@ void *malloc(size_t size)
 void *calloc(size_t nelem, size_t elsize)
 {
     size_t total;
-    if (__builtin_mul_overflow(nelem, elsize, &total) || impossible(total)) {
-        errno = ENOMEM;
+    if (!vigil__calloc_size(nelem, elsize, &total))
         return NULL;
-    }
-    const vigil_allocator *t = table();
-    if (__builtin_expect(!t, 0))
+    if (__builtin_expect(!ready(), 0))
         return boot_alloc(total, 0);
-    vigil__caller = CALLER;
-    return t->calloc(t->ctx, nelem, elsize);
+    return vigil__domain_calloc(MEM, nelem, elsize, CALLER);
 }
 
 void *realloc(void *ptr, size_t size)
@@ -549,12 +499,12 @@ void *memalign(size_t align, size_t size)
 
 void *valloc(size_t size)
 {
-    return do_aligned(page_size(), size, CALLER);
+    return do_aligned(vigil__os_page_size(), size, CALLER);
 }
 
 void *pvalloc(size_t size)
 {
-    size_t ps = page_size();
+    size_t ps = vigil__os_page_size();
     if (size > (size_t)PTRDIFF_MAX - ps) {
         errno = ENOMEM;
         return NULL;
@@ -568,26 +518,24 @@ size_t malloc_usable_size(void *ptr)
         return 0;
     if (in_boot(ptr))
         return boot_size(ptr);
-    const vigil_allocator *t = table();
-    if (!t)
+    if (!ready())
         return 0;                           /* no block but the bootstrap's yet */
+    size_t n = 0;
     if (debug_mode) {
         /* What the program asked for: the bytes after it are guards.  A
          * damaged block gets 0; freeing it will say what is wrong. */
-        size_t n = 0;
-        outside_hooks(t, ptr, &n, 0);
+        outside_hooks(ptr, &n, 0);
         return n;
     }
-    if (vigil__arena_owns(ptr)) {
-        struct vigil_pool pool;
-        vigil__pool_info(ptr, &pool);
-        size_t usable = vigil__class_size(pool.cls);
+    if (vigil__domain_arena_owns(ptr)) {
+        if (!vigil__domain_block_size(MEM, ptr, &n))
+            return 0;                       /* not the start of a block */
         /* Under memcheck the arena describes a block as the bytes asked
          * for; the program may now use the whole class, so the block is
          * made that big.  The arena reallocates within a class in place. */
         if (plain_arena && on_valgrind)
-            t->realloc(t->ctx, ptr, usable);
-        return usable;
+            vigil__domain_realloc(MEM, ptr, n, CALLER);
+        return n;
     }
     return libc_usable_size(ptr);
 }

@@ -17,6 +17,8 @@
 #include "os.h"
 #include "report.h"
 
+__attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
+
 static _Atomic size_t errors;
 static _Atomic int abort_on_error = 1;
 static _Atomic int error_exitcode;

@@ -16,6 +16,11 @@
 
 #define VIGIL_REPORT_BUFSIZE 2048
 
+/* The program's call site of the vigil call now running in this thread:
+ * written by the entry points (the domains, the preload), read by the
+ * reports.  initial-exec: one store, no __tls_get_addr on the way in. */
+extern __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
+
 struct vigil_report {
     size_t len;
     char buf[VIGIL_REPORT_BUFSIZE];

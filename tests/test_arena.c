@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include "child.h"
-#include "internal.h"
+#include "arena_map.h"
+#include "heap.h"
+#include "settings.h"
+#include "tcache.h"
 #include "suites.h"
 
 static const vigil_allocator *A = &vigil__arena_allocator;
@@ -31,17 +34,17 @@ static struct vigil_pool info(const void *p)
 
 static void test_size_classes(void)
 {
-    CU_ASSERT_EQUAL(vigil_size_class(0), 0);
-    CU_ASSERT_EQUAL(vigil_size_class(1), 0);
-    CU_ASSERT_EQUAL(vigil_size_class(16), 0);
-    CU_ASSERT_EQUAL(vigil_size_class(17), 1);
-    CU_ASSERT_EQUAL(vigil_size_class(32), 1);
-    CU_ASSERT_EQUAL(vigil_size_class(33), 2);
-    CU_ASSERT_EQUAL(vigil_size_class(511), 31);
-    CU_ASSERT_EQUAL(vigil_size_class(512), 31);
+    CU_ASSERT_EQUAL(vigil__size_class(0), 0);
+    CU_ASSERT_EQUAL(vigil__size_class(1), 0);
+    CU_ASSERT_EQUAL(vigil__size_class(16), 0);
+    CU_ASSERT_EQUAL(vigil__size_class(17), 1);
+    CU_ASSERT_EQUAL(vigil__size_class(32), 1);
+    CU_ASSERT_EQUAL(vigil__size_class(33), 2);
+    CU_ASSERT_EQUAL(vigil__size_class(511), 31);
+    CU_ASSERT_EQUAL(vigil__size_class(512), 31);
     CU_ASSERT_EQUAL(VIGIL_NB_CLASSES, 32);
     for (size_t n = 1; n <= VIGIL_SMALL_MAX; n++) {
-        size_t sz = vigil_class_size(vigil_size_class(n));
+        size_t sz = vigil__class_size(vigil__size_class(n));
         CU_ASSERT_FATAL(sz >= n && sz - n < VIGIL_ALIGNMENT);
     }
 }
@@ -56,7 +59,7 @@ static void test_blocks_owned_aligned(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(p[n]);
         CU_ASSERT_EQUAL((uintptr_t)p[n] % 16, 0);
         CU_ASSERT(vigil__arena_owns(p[n]));
-        CU_ASSERT_EQUAL(info(p[n]).cls, vigil_size_class(n));
+        CU_ASSERT_EQUAL(info(p[n]).cls, vigil__size_class(n));
         memset(p[n], (int)(n & 0xff), n);
     }
     for (size_t n = 0; n <= VIGIL_SMALL_MAX; n++) {
@@ -101,9 +104,9 @@ static void pool_life_cycle(void *arg)
 {
     (void)arg;
     const size_t size = 496;            /* class 30: 8 blocks per pool */
-    unsigned cls = vigil_size_class(size);
+    unsigned cls = vigil__size_class(size);
     vigil__thread_cache_disable();      /* watch the pools themselves */
-    size_t per_pool = vigil_pool_capacity(cls);
+    size_t per_pool = vigil__pool_capacity(cls);
     struct vigil_arena_stats before, st;
     vigil__arena_stats(&before);
 
@@ -119,13 +122,13 @@ static void pool_life_cycle(void *arg)
         b[i] = amalloc(size);
     vigil__arena_stats(&st);
     if (st.class_pools[cls] != before.class_pools[cls]) exit(10);
-    if (vigil_pool_of(b[0]) != vigil_pool_of(b[per_pool - 1])) exit(11);
+    if (vigil__pool_of(b[0]) != vigil__pool_of(b[per_pool - 1])) exit(11);
     if (!info(b[0]).full) exit(12);
     /* Lazily carved: consecutive addresses in a fresh pool. */
-    if ((char *)b[1] - (char *)b[0] != (ptrdiff_t)vigil_block_stride(cls)) exit(13);
+    if ((char *)b[1] - (char *)b[0] != (ptrdiff_t)vigil__block_stride(cls)) exit(13);
 
     b[per_pool] = amalloc(size);        /* a second pool */
-    if (vigil_pool_of(b[per_pool]) == vigil_pool_of(b[0])) exit(14);
+    if (vigil__pool_of(b[per_pool]) == vigil__pool_of(b[0])) exit(14);
     afree(b[3]);                        /* full -> used, and reused first */
     vigil__arena_settle();    /* (ASan builds hold it back) */
     if (info(b[0]).full) exit(15);
@@ -202,7 +205,7 @@ static void reclaim(void *arg)
     if (peak_kib < base_kib + 200 * 1024) exit(26);
     /* Valgrind and ASan keep their shadow of unmapped memory: there VmSize
      * is no gauge. */
-    if (!vigil__config()->running_on_valgrind && !VIGIL_ASAN_ENABLED &&
+    if (!vigil__settings()->running_on_valgrind && !VIGIL_ASAN_ENABLED &&
         end_kib > base_kib + 2 * 1024)
         exit(27);                                               /* back down */
     free(v);
@@ -230,18 +233,18 @@ static void packing(void *arg)
     for (size_t i = 0; i < n; i++)
         v[i] = amalloc(size);
     /* Free every block of the middle arena's pools but one pool. */
-    struct vigil_pool *keep = vigil_pool_of(v[n / 2]);
+    struct vigil_pool *keep = vigil__pool_of(v[n / 2]);
     uint32_t keep_arena = info(keep).arenaindex;
     for (size_t i = 0; i < n; i++)
-        if (vigil__arena_owns(v[i]) && vigil_pool_of(v[i]) != keep &&
+        if (vigil__arena_owns(v[i]) && vigil__pool_of(v[i]) != keep &&
             info(v[i]).arenaindex == keep_arena) {
             afree(v[i]);
             v[i] = NULL;
         }
     /* Free one pool's worth in the first arena: it has a free pool now. */
-    struct vigil_pool *p0 = vigil_pool_of(v[0]);
+    struct vigil_pool *p0 = vigil__pool_of(v[0]);
     for (size_t i = 0; i < n; i++)
-        if (v[i] && vigil_pool_of(v[i]) == p0) {
+        if (v[i] && vigil__pool_of(v[i]) == p0) {
             afree(v[i]);
             v[i] = NULL;
         }
@@ -279,10 +282,10 @@ static void test_foreign_pointers(void)
                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CU_ASSERT_FATAL(page != MAP_FAILED);
     CU_ASSERT_FALSE(vigil__arena_owns(page + 16));           /* zeroes */
-    memcpy(vigil_pool_of(page), &idx, sizeof idx);           /* a live index */
+    memcpy(vigil__pool_of(page), &idx, sizeof idx);           /* a live index */
     CU_ASSERT_FALSE(vigil__arena_owns(page + 16));
     CU_ASSERT_FALSE(vigil__arena_owns(page));
-    memset(vigil_pool_of(page + VIGIL_POOL_SIZE), 0xff, 64); /* out of range */
+    memset(vigil__pool_of(page + VIGIL_POOL_SIZE), 0xff, 64); /* out of range */
     CU_ASSERT_FALSE(vigil__arena_owns(page + VIGIL_POOL_SIZE + 32));
     munmap(page, 2 * VIGIL_POOL_SIZE);
 
@@ -328,7 +331,7 @@ static void test_realloc(void)
     /* Shrinking more: moves to a smaller class, content kept. */
     void *q = arealloc(p, 40);
     CU_ASSERT_PTR_NOT_EQUAL(q, p);
-    CU_ASSERT_EQUAL(info(q).cls, vigil_size_class(40));
+    CU_ASSERT_EQUAL(info(q).cls, vigil__size_class(40));
     CU_ASSERT_TRUE(same_fill(q, 40, 1));
 
     /* Growing across classes, then out of the arena, then back. */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "child.h"
-#include "internal.h"
+#include "settings.h"
 #include "suites.h"
 
 static void test_parse_mode(void)
@@ -85,7 +85,7 @@ static void test_default_and_empty(void)
     CU_ASSERT_STRING_EQUAL(c.out, a.out);
     CU_ASSERT_STRING_EQUAL(b.err, "");
     /* Outside Valgrind the default is the arena. */
-    if (!vigil__config()->running_on_valgrind)
+    if (!vigil__settings()->running_on_valgrind)
         CU_ASSERT_STRING_EQUAL(a.out, "arena\n");
 }
 

@@ -10,7 +10,7 @@
 
 #include "bump.h"
 #include "child.h"
-#include "internal.h"
+#include "sysalloc.h"
 #include "suites.h"
 
 struct domain_api {

@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 
 #include "child.h"
-#include "internal.h"
+#include "tcache.h"
 #include "suites.h"
 
 static const vigil_allocator *A = &vigil__arena_allocator;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "child.h"
-#include "internal.h"
+#include "tcache.h"
 #include "suites.h"
 
 static const vigil_allocator *A = &vigil__arena_allocator;
@@ -16,11 +16,11 @@ static size_t sum_bytes(const struct vigil_arena_stats *st)
 {
     size_t total = st->free_pools * VIGIL_POOL_SIZE + st->alignment_bytes;
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
-        size_t size = vigil_class_size(c);
+        size_t size = vigil__class_size(c);
         total += (st->class_blocks[c] + st->class_avail[c]) * size;
         total += st->class_pools[c] *
-                 (VIGIL_POOL_OVERHEAD + (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) % vigil_block_stride(c) +
-                  vigil_pool_capacity(c) * VIGIL_REDZONE);
+                 (VIGIL_POOL_OVERHEAD + (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) % vigil__block_stride(c) +
+                  vigil__pool_capacity(c) * VIGIL_REDZONE);
     }
     return total;
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "sysalloc.h"
 #include "suites.h"
 
 static const vigil_allocator *S = &vigil__sys_allocator;

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "child.h"
-#include "internal.h"
+#include "tcache.h"
 #include "suites.h"
 
 static const vigil_allocator *A = &vigil__arena_allocator;

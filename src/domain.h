@@ -1,0 +1,38 @@
+/*
+ * domain.h - the three domains: what the layers above them (the preload
+ * library, the tests) may ask beyond the public API of vigil.h.
+ */
+#ifndef VIGIL_DOMAIN_H
+#define VIGIL_DOMAIN_H
+
+#include <stddef.h>
+
+#include "vigil.h"
+
+/* Compose the domains' allocators from the settings, once (any thread may
+ * be first; nothing is allocated). */
+void vigil__ensure_init(void);
+
+/* The public entry points' work with the program's call site given, for
+ * entry points of the C library's names (preload.c). */
+void *vigil__domain_malloc(vigil_domain d, size_t size, void *caller);
+void *vigil__domain_calloc(vigil_domain d, size_t nelem, size_t elsize, void *caller);
+void *vigil__domain_realloc(vigil_domain d, void *ptr, size_t size, void *caller);
+void vigil__domain_free(vigil_domain d, void *ptr, void *caller);
+/* A block aligned to align (a power of two above 16) from domain d's
+ * allocator when it can give one (the plain arena, for small sizes); NULL
+ * otherwise, for the caller to ask the system. */
+void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *caller);
+
+/* What is installed on domain d. */
+int vigil__domain_debugged(vigil_domain d);     /* a debug wrapper on top */
+int vigil__domain_plain_arena(vigil_domain d);  /* the arena, unwrapped */
+
+/* 1 with *n set when p is a healthy block of d's top allocator that can
+ * say its size: the size the program asked for under the debug hooks, the
+ * class size in the plain arena.  0 otherwise. */
+int vigil__domain_block_size(vigil_domain d, const void *p, size_t *n);
+/* p lies in one of the arena's arenas. */
+int vigil__domain_arena_owns(const void *p);
+
+#endif /* VIGIL_DOMAIN_H */
