@@ -1,7 +1,7 @@
 #!/bin/sh
 # layers.sh - the layer check of `make check` (target check-layers): the
 # module graph read from the built objects of src/ must keep to the allowed
-# arrows of src/LAYERS (tests/modgraph.sh does the check), and the check is
+# arrows of src/LAYERS (tests/tools/modgraph.sh does the check), and the check is
 # shown to fail when it should, because a check that cannot fail checks
 # nothing:
 #   - a copy of the list without one arrow the objects really use must fail,
@@ -15,9 +15,9 @@
 # Usage: layers.sh BUILDDIR SRCDIR    (environment: NM, CC)
 set -u
 build=$1 src=$2
-graph="$src/tests/modgraph.sh"
+graph="$src/tests/tools/modgraph.sh"
 list="$src/src/LAYERS"
-. "$src/tests/layer.sh"
+. "$src/tests/tools/layer.sh"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"; rm -f "$log"' EXIT
 
