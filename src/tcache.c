@@ -139,7 +139,9 @@ static void *tcache_refill(struct vigil_tcache *t, size_t size, bool *grew)
     void *p = vigil__heap_alloc_locked(size, grew);
     uint32_t n = cached(t, cls);
     uint32_t fill = tcache_cap(cls) / 2;
-    for (uint32_t i = 1; p && i < fill; i++, n++) {
+    /* Up to half full, counting the block handed out: the cache need not
+     * be empty (a request of 0 bytes misses it, see arena_malloc_slow). */
+    for (; p && n + 1 < fill; n++) {
         struct vigil_block *b = vigil__heap_alloc_locked(size, grew);
         if (!b)
             break;
@@ -187,6 +189,13 @@ void vigil__thread_cache_disable(void)
 __attribute__((noinline))
 static void *arena_malloc_slow(size_t size)
 {
+    /* The inline pop sends size 0 here (it wraps to a huge class, saving a
+     * test), but its class is 0, which the cache may hold. */
+    if (size == 0) {
+        void *p = vigil__tcache_pop(1);
+        if (p)
+            return p;
+    }
     if (size <= VIGIL_SMALL_MAX) {
         struct vigil_tcache *t = tcache_get();
         bool grew = false;

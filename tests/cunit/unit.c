@@ -8,7 +8,9 @@
 
 #include <CUnit/Basic.h>
 
+#include "domain.h"
 #include "suites.h"
+#include "tcache.h"
 
 static int argc_;
 static char **argv_;
@@ -23,11 +25,26 @@ static int wanted(const char *name)
     return 0;
 }
 
+/* Tests that call the arena's table directly do so, as any program would,
+ * after the domains composed it (and handed it where large requests go). */
+static int compose_first(void)
+{
+    vigil__ensure_init();
+    return 0;
+}
+
+/* After every suite, the consistency walk over the heap and every thread
+ * cache: whatever a suite did, the heap it leaves must be whole. */
+static void test_heap_whole(void)
+{
+    CU_ASSERT_EQUAL(vigil__arena_check(), 0);
+}
+
 void add_suite(const char *name, const struct test_case *tests)
 {
     if (!wanted(name))
         return;
-    CU_pSuite s = CU_add_suite(name, NULL, NULL);
+    CU_pSuite s = CU_add_suite(name, compose_first, NULL);
     if (!s) {
         fprintf(stderr, "CU_add_suite: %s\n", CU_get_error_msg());
         exit(2);
@@ -37,6 +54,10 @@ void add_suite(const char *name, const struct test_case *tests)
             fprintf(stderr, "CU_add_test: %s\n", CU_get_error_msg());
             exit(2);
         }
+    if (!CU_add_test(s, "heap walk: consistent after the suite", test_heap_whole)) {
+        fprintf(stderr, "CU_add_test: %s\n", CU_get_error_msg());
+        exit(2);
+    }
 }
 
 int main(int argc, char **argv)

@@ -11,7 +11,7 @@ unit="$build/tests/unit"
 bugs="$build/tests/poolbugs"
 bump="$build/examples/bump_alloc"
 VG="valgrind -q --error-limit=no --num-callers=20"
-. "$src/tests/layer.sh"
+. "$src/tests/tools/layer.sh"
 
 clean_vg="$VG --suppressions=$supp --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99"
 

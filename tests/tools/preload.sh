@@ -241,7 +241,7 @@ fi
 cc_=$(find_real gcc)
 if [ -n "$cc_" ]; then
     same "gcc: compile and link a C program" "$tmp/prog" \
-        "$cc_" -O2 -g -Wall -I"$build" -pthread -o "$tmp/prog" "$src/tests/preload_torture.c" -ldl
+        "$cc_" -O2 -g -Wall -I"$build" -pthread -o "$tmp/prog" "$src/tests/programs/preload_torture.c" -ldl
 else
     skip "gcc: not installed"
 fi
