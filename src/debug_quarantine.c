@@ -338,6 +338,10 @@ static __attribute__((noinline)) struct qbatch *batch_claim(void)
     my_batch = &qbatch_off;             /* while claiming: see treg.h */
     int fresh;
     struct qbatch *b = vigil__treg_claim(&registry, &fresh);
+    /* A fork may have caught the batch's last owner between filling it and
+     * moving it to the ring: move it now, before it is added to. */
+    if (b && b->n == QBATCH)
+        q_move(b->e, b->n, b, vigil__caller);
     my_batch = b ? b : &qbatch_off;
     return my_batch;
 }
