@@ -7,10 +7,11 @@
  * (debug_diagnose.c), which says what is wrong.
  *
  * The common path (a healthy block) costs two memsets and a few compares,
- * and on free an append to the thread's own batch of the quarantine, with
- * no lock.  It reads a block's header and tail directly only where they
- * cannot fault; anything else is left to the diagnosis, which reads through
- * vigil__peek().
+ * and on free an append to the thread's own batch of the quarantine, which
+ * takes a lock once a batch, not once a free.  It reads a header directly
+ * only within the 4 KiB frame of the pointer itself, and a tail only where
+ * it cannot fault; anything else is left to the diagnosis, which reads
+ * through vigil__peek().
  *
  * A wrapper knows only its inner table and that table's block query, when
  * the domains handed one: enough to tell whether a header's size fits the
@@ -74,6 +75,18 @@ void vigil__debug_configure(const struct vigil_debug_settings *s)
     vigil__quarantine_configure(s->quarantine, s->on_valgrind);
 }
 
+/* Under memcheck the header and the tail guard are no-access to the
+ * program: a read or write of them is reported where it happens.  Sealing
+ * closes them, and so does a check that opened them and found the block
+ * healthy. */
+static inline void guards_close(const unsigned char *p, size_t n)
+{
+    if (on_valgrind) {
+        VIGIL_MEM_NOACCESS(p - HEAD, HEAD);
+        VIGIL_MEM_NOACCESS(p + n, TRAILER);
+    }
+}
+
 /* Write everything around the n data bytes at p but the data itself. */
 static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n)
 {
@@ -87,12 +100,7 @@ static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n)
     if (s == break_serial)
         raise(SIGTRAP);
 #endif
-    /* Under memcheck the header and the tail guard are no-access to the
-     * program: a read or write of them is reported where it happens. */
-    if (on_valgrind) {
-        VIGIL_MEM_NOACCESS(p - HEAD, HEAD);
-        VIGIL_MEM_NOACCESS(p + n, TRAILER);
-    }
+    guards_close(p, n);
 }
 
 /* Before this file reads a block's header and tail guard (free, realloc,
@@ -107,15 +115,6 @@ static void guards_open(const unsigned char *p)
         size_t n = vigil__debug_get_be(head);
         if (n <= MAX_REQUEST)
             VIGIL_MEM_DEFINED(p + n, TRAILER);
-    }
-}
-
-/* A healthy block's guards, after a check opened them: no-access again. */
-static void guards_close(const unsigned char *p, size_t n)
-{
-    if (on_valgrind) {
-        VIGIL_MEM_NOACCESS(p - HEAD, HEAD);
-        VIGIL_MEM_NOACCESS(p + n, TRAILER);
     }
 }
 
@@ -187,8 +186,8 @@ static inline int intact(const struct debug_ctx *c, const unsigned char *p, size
  * it is freed through, or by none (vigil_check_block). */
 static size_t known_usable(const unsigned char *p)
 {
-    /* A query reads the page below the block's start (the arena's pool
-     * header), which for a wild pointer may not be mapped. */
+    /* A query may read the page the block starts in (the arena reads its
+     * pool header there), which for a wild pointer may not be mapped. */
     unsigned char byte;
     if ((uintptr_t)p < HEAD || !vigil__peek(&byte, p - HEAD, 1))
         return 0;
