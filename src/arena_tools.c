@@ -95,7 +95,7 @@ struct qentry {
     size_t size;
 };
 
-static struct vigil_ring q = { .esize = sizeof(struct qentry) };
+static struct vigil_ring q = { .esize = sizeof(struct qentry), .clear = 1 };
 static size_t q_bytes;
 
 int vigil__asanq_put(void *p, size_t size)
@@ -103,7 +103,7 @@ int vigil__asanq_put(void *p, size_t size)
     if (!VIGIL_ASAN_ENABLED || !quarantine_limit || !vigil__ring_reserve(&q, 1))
         return 0;
     struct qentry e = { p, size };
-    vigil__ring_push(&q, &e, 1);
+    vigil__ring_push(&q, &e, 1, sizeof e);
     q_bytes += size;
     return 1;
 }
@@ -113,7 +113,7 @@ void *vigil__asanq_take(void)
     if (!q.count)
         return NULL;
     struct qentry e;
-    vigil__ring_pop(&q, &e);
+    vigil__ring_pop(&q, &e, sizeof e);
     q_bytes -= e.size;
     return e.p;
 }

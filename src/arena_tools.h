@@ -109,18 +109,24 @@ void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p);
 /* The program now owns n bytes at p / gives p back / resizes p in place. */
 static inline void vigil__tools_block_alloc(void *p, size_t n)
 {
+    (void)p;
+    (void)n;
     if (vigil__annotating())
         VIGIL_POOL_ALLOC(&vigil__pool_anchor, p, n);
 }
 
 static inline void vigil__tools_block_free(void *p)
 {
+    (void)p;
     if (vigil__annotating())
         VIGIL_POOL_FREE(&vigil__pool_anchor, p);
 }
 
 static inline void vigil__tools_block_resize(void *p, size_t old_n, size_t new_n)
 {
+    (void)p;
+    (void)old_n;
+    (void)new_n;
     if (vigil__annotating())
         VIGIL_POOL_RESIZE(&vigil__pool_anchor, p, old_n, new_n);
 }

@@ -356,6 +356,7 @@ static struct debug_ctx *wrapper_for(vigil_domain d, const vigil_allocator *inne
     memcpy(&c->head, head, WORD);
     c->owner.inner = *inner;
     c->owner.query = query;
+    c->owner.prefetch = query ? query->prefetch : NULL;
     c->owner.api = head[0];
     c->domain = d;
     /* Published whole: known_usable() reads the slots without the lock. */

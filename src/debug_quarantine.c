@@ -74,7 +74,7 @@ static struct {
 #define QBATCH 32
 
 struct qbatch {
-    struct vigil_treg_node node;        /* first: the registry's links */
+    struct vigil_treg_node node;        /* the registry's links */
     unsigned n;                 /* e[0..n): blocks freed, oldest first */
     unsigned out_next, out_end; /* out[out_next..out_end): leaving, oldest first */
     size_t bytes;               /* in e */
@@ -167,6 +167,7 @@ void vigil__quarantine_configure(size_t bytes, int valgrind)
 {
     limit = bytes;
     on_valgrind = valgrind;
+    q.ring.clear = valgrind;
     /* A batch holds a sixteenth of the quarantine at most, so a few
      * threads do not hold much beyond the limit; 64 KiB is far more
      * than QBATCH small blocks need. */
@@ -204,9 +205,8 @@ static inline void prefetch_block(const struct qentry *e)
     for (size_t off = 0; off < n; off += 64)
         __builtin_prefetch(p + off);
     __builtin_prefetch(p + n - 1);
-    const struct vigil_block_query *query = e->owner->query;
-    if (query && query->prefetch)
-        query->prefetch(p);
+    if (e->owner->prefetch)
+        e->owner->prefetch(p);
 }
 
 /* How many blocks ahead of its check a block is prefetched: enough to
@@ -231,8 +231,8 @@ static void evict_all(const struct qentry *out, size_t n, const void *caller, in
 /* Lock held. */
 static inline struct qentry q_pop(void)
 {
-    struct qentry e;
-    vigil__ring_pop(&q.ring, &e);
+    struct qentry e = *(const struct qentry *)vigil__ring_front(&q.ring);
+    vigil__ring_drop(&q.ring, sizeof e);
     q.bytes -= e.total;
     return e;
 }
@@ -249,7 +249,7 @@ static size_t q_append(const struct qentry *in, size_t nin, struct qentry *out)
         k = room < nin ? room : nin;
     }
     if (k) {
-        vigil__ring_push(&q.ring, in, k);
+        vigil__ring_push(&q.ring, in, k, sizeof *in);
         for (size_t i = 0; i < k; i++)
             q.bytes += in[i].total;
     }
@@ -269,8 +269,9 @@ static void batch_drain_out(struct qbatch *b, const void *caller, int at_exit)
     }
 }
 
-/* Check and free the next leaving block of b; prefetch a later one. */
-static inline void batch_evict_one(struct qbatch *b, const void *caller)
+/* Check and free the next leaving block of b; prefetch a later one.  Out
+ * of line: the free that calls it then needs no stack frame of its own. */
+static __attribute__((noinline)) void batch_evict_one(struct qbatch *b, const void *caller)
 {
     unsigned i = b->out_next++;
     if (i + PREFETCH_AHEAD < b->out_end)
@@ -360,17 +361,8 @@ static inline void batch_add(struct qbatch *b, const struct qentry *e)
         q_move(b->e, b->n, b, vigil__caller);
 }
 
-static __attribute__((noinline)) void put_slow(const struct qentry *e)
-{
-    struct qbatch *b = my_batch ? my_batch : batch_claim();
-    if (b != &qbatch_off)
-        batch_add(b, e);
-    else
-        q_move(e, 1, NULL, vigil__caller);
-}
-
-void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned char *base,
-                           size_t total)
+static __attribute__((noinline)) void put_slow(const struct vigil_quarantine_owner *owner,
+                                               unsigned char *base, size_t total)
 {
     struct qentry e = { base, total, owner };
     if (total > limit) {
@@ -379,11 +371,34 @@ void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned 
     }
     if (on_valgrind)
         VIGIL_MEM_NOACCESS(base, total);
-    struct qbatch *b = my_batch;
-    if (__builtin_expect(!b || b->n == QBATCH, 0))
-        put_slow(&e);
-    else
+    struct qbatch *b = my_batch ? my_batch : batch_claim();
+    if (b != &qbatch_off)
         batch_add(b, &e);
+    else
+        q_move(&e, 1, NULL, vigil__caller);
+}
+
+/* The common case, a block that leaves the batch short of full, is
+ * batch_add() with nothing to move: a few stores, then at most a tail call
+ * that checks one leaving block. */
+void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned char *base,
+                           size_t total)
+{
+    struct qbatch *b = my_batch;
+    if (__builtin_expect(total > limit || on_valgrind || !b || b->n + 1 >= QBATCH ||
+                         b->bytes + total > batch_limit, 0)) {
+        put_slow(owner, base, total);
+        return;
+    }
+    struct qentry *e = &b->e[b->n];
+    e->base = base;
+    e->total = total;
+    e->owner = owner;
+    atomic_signal_fence(memory_order_release);     /* as in batch_add */
+    b->n++;
+    b->bytes += total;
+    if (b->out_next < b->out_end)
+        batch_evict_one(b, vigil__caller);
 }
 
 /* ---- exit, lookup, fork ---- */
@@ -419,7 +434,7 @@ static void quarantine_at_exit(void)
         if (own)
             nout = batch_take(own, out, EVICT_BATCH);
         for (struct vigil_treg_node *n = registry.spare; n && nout < EVICT_BATCH; n = n->next)
-            nout += batch_take((struct qbatch *)n, out + nout, EVICT_BATCH - nout);
+            nout += batch_take(vigil__treg_object(&registry, n), out + nout, EVICT_BATCH - nout);
         while (q.ring.count && nout < EVICT_BATCH)
             out[nout++] = q_pop();
         /* Frees from later exit handlers cannot be checked any more. */
@@ -455,7 +470,7 @@ int vigil__quarantine_find(const unsigned char *base, size_t *total, unsigned ch
     } else {
         vigil__lock(&q_lock);
         for (struct vigil_treg_node *n = registry.spare; n && !e; n = n->next)
-            e = batch_find((const struct qbatch *)n, base);
+            e = batch_find(vigil__treg_object(&registry, n), base);
         for (size_t i = 0; i < q.ring.count && !e; i++) {
             const struct qentry *r = vigil__ring_at(&q.ring, i);
             if (r->base == base)

@@ -18,6 +18,7 @@
 struct vigil_quarantine_owner {
     vigil_allocator inner;
     const struct vigil_block_query *query;
+    void (*prefetch)(const void *p);    /* query's, or NULL */
     unsigned char api;
 };
 

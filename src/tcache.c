@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "arena_tools.h"
@@ -59,6 +60,7 @@ static void fork_child(void);
  * read every cache and the pools in one critical section. */
 static struct vigil_treg registry = {
     .lock = vigil__heap_lock, .unlock = vigil__heap_unlock, .size = sizeof(struct vigil_tcache),
+    .node_offset = offsetof(struct vigil_tcache, link),
 };
 
 static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
@@ -158,7 +160,7 @@ static void tcache_counts(size_t out[VIGIL_NB_CLASSES])
     memset(out, 0, VIGIL_NB_CLASSES * sizeof out[0]);
     for (struct vigil_treg_node *n = registry.live; n; n = n->next)
         for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-            out[c] += cached((struct vigil_tcache *)n, c);
+            out[c] += cached(vigil__treg_object(&registry, n), c);
 }
 
 void vigil__thread_cache_flush(void)
@@ -373,7 +375,7 @@ static size_t check_caches(void)
 {
     size_t bad = 0;
     for (struct vigil_treg_node *n = registry.live; n; n = n->next) {
-        struct vigil_tcache *t = (struct vigil_tcache *)n;
+        struct vigil_tcache *t = vigil__treg_object(&registry, n);
         for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
             uint32_t want = cached(t, c), have = 0;
             for (struct vigil_block *b = t->head[c]; b && have <= want; b = b->next, have++)

@@ -65,13 +65,14 @@ void vigil__thread_cache_disable(void);
 void vigil__arena_settle(void);
 
 struct vigil_tcache {
-    struct vigil_treg_node link;        /* the registry, under the heap lock */
     struct vigil_block *head[VIGIL_NB_CLASSES];
     /* Blocks the cache may still take: its cap less the blocks in it.
      * Kept as room, not as a count, so a free compares it with 0 and need
      * not load the cap.  Written only by the owner; read relaxed by the
      * statistics. */
     _Atomic uint32_t room[VIGIL_NB_CLASSES];
+    /* Last, so head[] is at offset 0 for the hits. */
+    struct vigil_treg_node link;        /* the registry, under the heap lock */
 };
 
 /* NULL until the thread's first slow path, and for good when annotating (a
