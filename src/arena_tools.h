@@ -125,16 +125,18 @@ static inline void vigil__tools_block_resize(void *p, size_t old_n, size_t new_n
         VIGIL_POOL_RESIZE(&vigil__pool_anchor, p, old_n, new_n);
 }
 
-/* The ASan quarantine (heap lock held).  Without it the block just freed is
+/* The tools' quarantine (heap lock held).  Without it the block just freed is
  * the first one handed out again, so a use after free reads a live block
- * and ASan sees nothing.  Freed blocks wait, poisoned, until
- * VIGIL_QUARANTINE bytes of younger frees push them out (FIFO).  put()
+ * and ASan sees nothing, and memcheck describes the next block's bugs with
+ * the freed one's history.  Freed blocks wait, poisoned / no-access, until
+ * VIGIL_QUARANTINE bytes of younger frees push them out (FIFO), as
+ * memcheck's own freed blocks wait in its --freelist-vol queue.  put()
  * returns 0 when p cannot wait (quarantine off or full of bookkeeping) and
  * must be freed now; evict() returns a block that must leave now, or NULL;
  * take() the oldest block whatever the limit, or NULL when empty. */
-int vigil__asanq_put(void *p, size_t size);
-void *vigil__asanq_evict(void);
-void *vigil__asanq_take(void);
-size_t vigil__asanq_count(void);
+int vigil__toolq_put(void *p, size_t size);
+void *vigil__toolq_evict(void);
+void *vigil__toolq_take(void);
+size_t vigil__toolq_count(void);
 
 #endif /* VIGIL_ARENA_TOOLS_H */

@@ -354,11 +354,11 @@ void vigil__heap_release_locked(void *p)
     size_t size = vigil__class_size(pool->cls);
     vigil__tools_mark_freed(pool, p);
     vigil__hdr_close(pool);
-    if (!vigil__asanq_put(p, size)) {
+    if (!vigil__toolq_put(p, size)) {
         vigil__heap_free_locked(p);
         return;
     }
-    for (void *old; (old = vigil__asanq_evict()) != NULL;)
+    for (void *old; (old = vigil__toolq_evict()) != NULL;)
         vigil__heap_free_locked(old);
 }
 
@@ -443,7 +443,7 @@ void vigil__pool_info(const void *p, struct vigil_pool *out)
 
 size_t vigil__heap_blocks_locked(void)
 {
-    return heap_blocks - vigil__asanq_count();
+    return heap_blocks - vigil__toolq_count();
 }
 
 void vigil__heap_stats_locked(struct vigil_arena_stats *st)
@@ -466,7 +466,7 @@ void vigil__heap_stats_locked(struct vigil_arena_stats *st)
         st->header_bytes += st->class_pools[c] * VIGIL_POOL_OVERHEAD;
         st->quantization_bytes +=
             st->class_pools[c] * ((VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) % stride);
-        st->redzone_bytes += st->class_pools[c] * capacity * VIGIL_REDZONE;
+        st->redzone_bytes += st->class_pools[c] * capacity * vigil__block_gap;
     }
     for (uint32_t i = 0; i < slots_used; i++) {
         if (!arena_address(i))
@@ -476,18 +476,18 @@ void vigil__heap_stats_locked(struct vigil_arena_stats *st)
     }
     st->arena_size = VIGIL_ARENA_SIZE;
     st->pool_size = VIGIL_POOL_SIZE;
-    st->has_redzones = VIGIL_REDZONE != 0;
+    st->has_redzones = vigil__block_gap != 0;
     st->arenas_allocated = arenas_allocated;
     st->arenas_reclaimed = arenas_reclaimed;
     st->arenas_highwater = arenas_highwater;
     st->arenas_current = arenas_current;
-    st->quarantined = vigil__asanq_count();
+    st->quarantined = vigil__toolq_count();
 }
 
 void vigil__heap_drain_quarantine(void)
 {
     vigil__heap_lock();
-    for (void *p; (p = vigil__asanq_take()) != NULL;)
+    for (void *p; (p = vigil__toolq_take()) != NULL;)
         vigil__heap_free_locked(p);
     vigil__heap_unlock();
 }

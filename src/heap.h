@@ -26,10 +26,10 @@ void vigil__heap_on_fork_child(void (*fn)(void));
  * that, close to the program's call). */
 void *vigil__heap_alloc_locked(size_t size, bool *grew);
 /* Lock held: p back to its pool, as is (a cached block, or one evicted from
- * the ASan quarantine). */
+ * the tools' quarantine). */
 void vigil__heap_free_locked(void *p);
 /* Lock held: the program frees p: under the tools it is marked freed and
- * may wait in the ASan quarantine before it goes back to its pool. */
+ * may wait in the tools' quarantine before it goes back to its pool. */
 void vigil__heap_release_locked(void *p);
 
 /* The size class of live block p. */
@@ -44,11 +44,11 @@ int vigil__heap_block_size(const void *p, size_t *usable);
 /* Load the pool header freeing p will read. */
 void vigil__heap_prefetch(const void *p);
 
-/* Lock held: blocks the pools count as handed out (the ASan quarantine's
+/* Lock held: blocks the pools count as handed out (the tools' quarantine's
  * are not), and the snapshot of stats.h without the thread caches. */
 size_t vigil__heap_blocks_locked(void);
 void vigil__heap_stats_locked(struct vigil_arena_stats *st);
-/* Every block waiting in the ASan quarantine back to its pool. */
+/* Every block waiting in the tools' quarantine back to its pool. */
 void vigil__heap_drain_quarantine(void);
 
 /* A copy of the header of the pool holding p (p must be ours), read the way

@@ -7,7 +7,7 @@
  * Only the owning thread touches a cache's head[] and writes its room[];
  * other threads read room[] (relaxed) for the statistics.  No cache is used
  * while annotating: then every block goes through the locked path, where the
- * tool annotations, the ASan quarantine and the marking of freed blocks are.
+ * tool annotations, the tools' quarantine and the marking of freed blocks are.
  */
 #include "config.h"
 
