@@ -1,0 +1,202 @@
+/*
+ * arena_tools.c - the tool annotations of pool blocks: the decision, the
+ * side table of requested sizes, the tools' quarantine and the description of
+ * an address ASan reports inside a pool (see arena_tools.h).
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena_tools.h"
+#include "os.h"
+#include "report.h"
+#include "ring.h"
+
+atomic_int vigil__annotate_flag;
+size_t vigil__block_gap;
+char vigil__pool_anchor;
+uint16_t *vigil__requested_table[VIGIL_MAX_ARENAS];
+
+static int on_valgrind;
+static size_t quarantine_limit;
+static void *(*keep_block)(size_t);
+static pthread_once_t decide_once = PTHREAD_ONCE_INIT;
+
+/* Memcheck (3.19) skips its leak check when no malloc'd block is live, and
+ * so would never report a leaked pool chunk in a program that itself uses
+ * no malloc.  One small reachable block keeps the check on. */
+static void *volatile leak_check_keepalive;
+
+#if VIGIL_ASAN_ENABLED
+static void on_asan_report(const char *report);
+#endif
+
+void vigil__tools_setup(int valgrind, size_t quarantine, void *(*keep)(size_t))
+{
+    on_valgrind = valgrind;
+    quarantine_limit = quarantine;
+    keep_block = keep;
+}
+
+static void decide(void)
+{
+    int on = VIGIL_ASAN_ENABLED || on_valgrind;
+    if (on) {
+        /* Blocks are carved with a gap after each (arena.h), no-access to
+         * the tools; the pool's redzone tells memcheck to describe an
+         * address in a gap, or in the unrequested tail of a block, as "N
+         * bytes after / before a block of size S alloc'd", as it describes
+         * its own malloc's redzones. */
+        vigil__block_gap = VIGIL_TOOL_GAP;
+        VIGIL_POOL_CREATE(&vigil__pool_anchor, VIGIL_TOOL_GAP, 0);
+        if (!VIGIL_ASAN_ENABLED && keep_block)
+            leak_check_keepalive = keep_block(1);
+#if VIGIL_ASAN_ENABLED
+        VIGIL_ASAN_SET_REPORT_CALLBACK(on_asan_report);
+#endif
+    }
+    atomic_store_explicit(&vigil__annotate_flag, on, memory_order_relaxed);
+}
+
+void vigil__tools_decide(void)
+{
+    pthread_once(&decide_once, decide);
+}
+
+int vigil__tools_arena_new(uint32_t idx, void *mem, size_t size)
+{
+    if (vigil__annotating()) {
+        /* Kept when the arena goes: the slot's next arena reuses it. */
+        if (!vigil__requested_table[idx])
+            vigil__requested_table[idx] =
+                vigil__os_map(VIGIL_ARENA_SIZE / VIGIL_ALIGNMENT * sizeof(uint16_t));
+        if (!vigil__requested_table[idx])
+            return 0;
+        VIGIL_MEM_NOACCESS(mem, size);
+    }
+    VIGIL_LSAN_REGISTER_ROOT_REGION(mem, size);
+    return 1;
+}
+
+void vigil__tools_arena_gone(void *mem, size_t size)
+{
+    VIGIL_LSAN_UNREGISTER_ROOT_REGION(mem, size);
+    if (vigil__annotating())
+        VIGIL_MEM_UNDEFINED(mem, size);
+}
+
+void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p)
+{
+    VIGIL_MEM_NOACCESS(p, vigil__class_size(pool->cls));
+    *vigil__requested_slot(pool->arenaindex, p) = VIGIL_FREED_MARK;
+}
+
+/* ---- the tools' quarantine ---- */
+
+struct qentry {
+    void *p;
+    size_t size;
+};
+
+static struct vigil_ring q = { .esize = sizeof(struct qentry) };
+static size_t q_bytes;
+
+int vigil__toolq_put(void *p, size_t size)
+{
+    if (!quarantine_limit || !vigil__ring_reserve(&q, 1))
+        return 0;
+    struct qentry e = { p, size };
+    vigil__ring_push(&q, &e, 1);
+    q_bytes += size;
+    return 1;
+}
+
+void *vigil__toolq_take(void)
+{
+    if (!q.count)
+        return NULL;
+    struct qentry e;
+    vigil__ring_pop(&q, &e);
+    q_bytes -= e.size;
+    return e.p;
+}
+
+void *vigil__toolq_evict(void)
+{
+    /* The block just put stays even when it alone is over the limit. */
+    return q.count > 1 && q_bytes > quarantine_limit ? vigil__toolq_take() : NULL;
+}
+
+size_t vigil__toolq_count(void)
+{
+    return q.count;
+}
+
+#if VIGIL_ASAN_ENABLED
+/* When ASan reports an address inside a pool, say which block it is.  The
+ * header and the side table are read directly: the header is poisoned. */
+VIGIL_NO_SANITIZE_ADDRESS
+static void describe_address(uintptr_t addr)
+{
+    struct vigil_pool *pool = vigil__pool_of((void *)addr);
+    uintptr_t base = vigil__pool_base(pool), first = vigil__pool_first_block(base);
+    size_t off_in_pool = addr - base;
+    size_t header = vigil__pool_header_offset(base);
+    unsigned cls = pool->cls;
+    size_t stride = vigil__block_stride(cls), csize = vigil__class_size(cls);
+    struct vigil_report r;
+    vigil__report_init(&r);
+    vigil__report_str(&r, "vigil: ");
+    vigil__report_hex(&r, addr);
+    if (off_in_pool - header < VIGIL_POOL_OVERHEAD) {
+        vigil__report_str(&r, " is in the header of a vigil pool (size class ");
+        vigil__report_dec(&r, csize);
+        vigil__report_str(&r, ")\n");
+        vigil__report_flush(&r);
+        return;
+    }
+    size_t idx = (off_in_pool - first) / stride;
+    uintptr_t start = base + first + idx * stride;
+    size_t off = addr - start;
+    if (idx >= vigil__pool_capacity(cls) || start - base >= pool->nextoffset) {
+        vigil__report_str(&r, " is in a part of a vigil pool that holds no block (size class ");
+        vigil__report_dec(&r, csize);
+        vigil__report_str(&r, ")\n");
+        vigil__report_flush(&r);
+        return;
+    }
+    unsigned req = *vigil__requested_slot(pool->arenaindex, (void *)start);
+    if (req == VIGIL_FREED_MARK) {
+        vigil__report_str(&r, " is ");
+        vigil__report_dec(&r, off);
+        vigil__report_str(&r, " bytes inside a freed block at ");
+        vigil__report_hex(&r, start);
+        vigil__report_str(&r, " (vigil pool, size class ");
+        vigil__report_dec(&r, csize);
+        vigil__report_str(&r, ")\n");
+    } else {
+        vigil__report_str(&r, " is ");
+        vigil__report_dec(&r, off - req);
+        vigil__report_str(&r, " bytes after the end of the live ");
+        vigil__report_dec(&r, req);
+        vigil__report_str(&r, "-byte block at ");
+        vigil__report_hex(&r, start);
+        vigil__report_str(&r, " (vigil pool, size class ");
+        vigil__report_dec(&r, csize);
+        vigil__report_str(&r, off >= csize ? ", in its redzone)\n" : ")\n");
+    }
+    vigil__report_flush(&r);
+}
+
+static void on_asan_report(const char *report)
+{
+    const char *at = strstr(report, " on address 0x");
+    if (!at)
+        return;
+    uintptr_t addr = (uintptr_t)strtoull(at + 12, NULL, 16);
+    if (addr && vigil__arena_owns((void *)addr))
+        describe_address(addr);
+}
+#endif
