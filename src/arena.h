@@ -31,8 +31,9 @@
  * of a block that fills its whole class, or an underflow of its neighbour,
  * still lands on memory the tool watches:
  *
- *   stride = block + vigil__block_gap  (16 while annotating, else 0: decided
- *                                       once, before the first pool)
+ *   stride = block + vigil__block_gap  (16 under ASan, 32 under memcheck,
+ *                                       else 0: decided once, before the
+ *                                       first pool)
  *
  * vigil__block_stride() and vigil__pool_capacity() are the only places that
  * arithmetic is done.
@@ -157,8 +158,9 @@ static inline size_t vigil__class_size(unsigned cls)
     return ((size_t)cls + 1) << VIGIL_ALIGNMENT_SHIFT;
 }
 
-/* The gap after every block: 0, or VIGIL_TOOL_GAP while annotating
- * (arena_tools.c decides it before the first pool is carved). */
+/* The gap after every block: 0, or while annotating VIGIL_TOOL_GAP (ASan)
+ * or twice memcheck's described redzone (arena_tools.c decides it before the
+ * first pool is carved). */
 #define VIGIL_TOOL_GAP         16
 extern size_t vigil__block_gap;
 

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena_tools.h"
 #include "os.h"
@@ -16,7 +17,6 @@
 
 atomic_int vigil__annotate_flag;
 size_t vigil__block_gap;
-char vigil__pool_anchor;
 uint16_t *vigil__requested_table[VIGIL_MAX_ARENAS];
 
 static int on_valgrind;
@@ -45,12 +45,10 @@ static void decide(void)
     int on = VIGIL_ASAN_ENABLED || on_valgrind;
     if (on) {
         /* Blocks are carved with a gap after each (arena.h), no-access to
-         * the tools; the pool's redzone tells memcheck to describe an
-         * address in a gap, or in the unrequested tail of a block, as "N
-         * bytes after / before a block of size S alloc'd", as it describes
-         * its own malloc's redzones. */
-        vigil__block_gap = VIGIL_TOOL_GAP;
-        VIGIL_POOL_CREATE(&vigil__pool_anchor, VIGIL_TOOL_GAP, 0);
+         * the tools.  Under memcheck the gap is two described redzones, so
+         * an address in it is "after" one block or "before" the next, never
+         * both, as between memcheck's own malloc'd blocks. */
+        vigil__block_gap = VIGIL_ASAN_ENABLED ? VIGIL_TOOL_GAP : 2 * VIGIL_DESCRIBED_REDZONE;
         if (!VIGIL_ASAN_ENABLED && keep_block)
             leak_check_keepalive = keep_block(1);
 #if VIGIL_ASAN_ENABLED
@@ -200,3 +198,71 @@ static void on_asan_report(const char *report)
         describe_address(addr);
 }
 #endif
+
+/* ---- frees that must not go through ---- */
+
+#if VIGIL_ASAN_ENABLED
+/* ASan numbers threads T0 (main), T1, ...; it has no public call that says
+ * which, so the main thread is told from the others by its id. */
+static const char *thread_name(void)
+{
+    return gettid() == getpid() ? "T0" : "T? (not the main thread)";
+}
+#endif
+
+void vigil__tools_bad_free(const void *p, enum vigil_free_verdict v,
+                           const struct vigil_block_info *info, const char *op)
+{
+#if VIGIL_ASAN_ENABLED
+    struct vigil_report r;
+    vigil__report_init(&r);
+    vigil__report_str(&r, "=================================================================\n==");
+    vigil__report_dec(&r, (unsigned long long)getpid());
+    vigil__report_str(&r, "==ERROR: AddressSanitizer: ");
+    vigil__report_str(&r, v == VIGIL_FREE_DOUBLE ? "attempting double-free on "
+                                                 : "attempting free on address which was "
+                                                   "not malloc()-ed: ");
+    vigil__report_hex(&r, (uintptr_t)p);
+    vigil__report_str(&r, " in thread ");
+    vigil__report_str(&r, thread_name());
+    vigil__report_str(&r, ":\n");
+    vigil__report_flush(&r);
+    VIGIL_ASAN_PRINT_STACK();
+    vigil__report_str(&r, "vigil: ");
+    vigil__report_hex(&r, (uintptr_t)p);
+    if (!info->start) {
+        vigil__report_str(&r, " is in a vigil pool, in no block");
+    } else if (v == VIGIL_FREE_DOUBLE) {
+        vigil__report_str(&r, " is a freed block of a vigil pool");
+    } else {
+        vigil__report_str(&r, " is ");
+        vigil__report_dec(&r, (uintptr_t)p - info->start);
+        vigil__report_str(&r, info->freed ? " bytes inside the freed block at "
+                                          : " bytes inside the live block at ");
+        vigil__report_hex(&r, info->start);
+    }
+    vigil__report_str(&r, " (size class ");
+    vigil__report_dec(&r, info->class_size);
+    if (info->start && !info->freed) {
+        vigil__report_str(&r, ", ");
+        vigil__report_dec(&r, info->requested);
+        vigil__report_str(&r, " bytes requested");
+    }
+    vigil__report_str(&r, "), passed to ");
+    vigil__report_str(&r, op);
+    vigil__report_str(&r, "\nSUMMARY: AddressSanitizer: ");
+    vigil__report_str(&r, v == VIGIL_FREE_DOUBLE ? "double-free" : "bad-free");
+    vigil__report_str(&r, " (a vigil pool block)\n==");
+    vigil__report_dec(&r, (unsigned long long)getpid());
+    vigil__report_str(&r, "==ABORTING\n");
+    vigil__report_flush(&r);
+    /* ASan's own ending: exit status 1 (ASAN_OPTIONS=exitcode), or abort()
+     * with abort_on_error=1; the status is what scripts look at. */
+    _exit(1);
+#else
+    (void)p;
+    (void)v;
+    (void)info;
+    (void)op;
+#endif
+}

@@ -45,6 +45,9 @@ void vigil__ring_push(struct vigil_ring *r, const void *entries, size_t n)
 void vigil__ring_pop(struct vigil_ring *r, void *out)
 {
     memcpy(out, vigil__ring_at(r, 0), r->esize);
+    /* An entry that left holds no address any more: memcheck's leak check
+     * would take it for a pointer to whatever block is there next. */
+    memset(vigil__ring_at(r, 0), 0, r->esize);
     r->head = (r->head + 1) & (r->cap - 1);
     r->count--;
 }
