@@ -86,7 +86,8 @@ static void init(void)
         .large = &vigil__sys_allocator,
         .on_new_arena = s->mallocstats ? print_stats_to_stderr : NULL,
         .on_valgrind = s->running_on_valgrind,
-        .quarantine = s->quarantine,
+        .quarantine = s->quarantine_set || !s->running_on_valgrind ? s->quarantine
+                                                                   : VIGIL_MEMCHECK_QUARANTINE,
         .keep = vigil__sys_keep,
     };
     vigil__arena_setup(&env);

@@ -60,7 +60,7 @@ size_t vigil__arena_check(void);
  * that and use no cache in this thread from now on. */
 void vigil__thread_cache_flush(void);
 void vigil__thread_cache_disable(void);
-/* Settle every block this thread freed: its cache and the ASan quarantine
+/* Settle every block this thread freed: its cache and the tools' quarantine
  * give them back to their pools (tests use it before counting pools). */
 void vigil__arena_settle(void);
 
