@@ -56,8 +56,8 @@ static inline bool vigil__owns_inline(const void *p)
     uint32_t idx = vigil__pool_of(p)->arenaindex;
     if (idx >= VIGIL_MAX_ARENAS)
         return false;
-    uintptr_t base = vigil__arena_address(idx, memory_order_acquire);
-    return base != 0 && (uintptr_t)p - base < VIGIL_ARENA_SIZE;
+    uintptr_t enc = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
+    return enc != 0 && (uintptr_t)p - ~enc < VIGIL_ARENA_SIZE;
 #endif
 }
 

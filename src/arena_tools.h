@@ -35,6 +35,7 @@
 
 #include "arena.h"
 #include "arena_map.h"
+#include "check.h"
 #include "vigil/annotate.h"
 
 #define VIGIL_CAN_ANNOTATE (VIGIL_VALGRIND_ENABLED || VIGIL_ASAN_ENABLED)
@@ -101,6 +102,7 @@ void vigil__tools_arena_gone(void *mem, size_t size);
 static inline uint16_t *vigil__requested_slot(uint32_t idx, const void *p)
 {
     uintptr_t base = vigil__arena_address(idx, memory_order_relaxed);
+    VIGIL_ASSERT(base && (uintptr_t)p - base < VIGIL_ARENA_SIZE && vigil__requested_table[idx]);
     return &vigil__requested_table[idx][((uintptr_t)p - base) / VIGIL_ALIGNMENT];
 }
 
@@ -110,23 +112,28 @@ void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p);
 
 /* The program now owns n bytes at p / gives p back / resizes p in place.
  * Described to memcheck as malloc'd blocks, so its reports about them are
- * in the words it uses for malloc's (see VIGIL_BLOCK_ALLOC); the redzone it
- * is told of is the part of the gap after a block that it describes as
- * "after" that block, the rest as "before" the next. */
+ * in the words it uses for malloc's (see VIGIL_BLOCK_ALLOC).  memcheck
+ * describes an address near such a block by its own --redzone-size (16 by
+ * default), so the gap after each block (arena.h) is twice that: an address
+ * in it is "after" one block or "before" the next, never both.  The
+ * redzone passed is 0: memcheck would make that many bytes around the block
+ * no-access on every alloc and free, and before the first block of an arena
+ * they lie outside it, in somebody else's memory; the gaps are no-access
+ * already. */
 #define VIGIL_DESCRIBED_REDZONE 16
 static inline void vigil__tools_block_alloc(void *p, size_t n)
 {
     (void)p;
     (void)n;
     if (vigil__annotating())
-        VIGIL_BLOCK_ALLOC(p, n, VIGIL_DESCRIBED_REDZONE);
+        VIGIL_BLOCK_ALLOC(p, n, 0);
 }
 
 static inline void vigil__tools_block_free(void *p)
 {
     (void)p;
     if (vigil__annotating())
-        VIGIL_BLOCK_FREE(p, VIGIL_DESCRIBED_REDZONE);
+        VIGIL_BLOCK_FREE(p, 0);
 }
 
 static inline void vigil__tools_block_resize(void *p, size_t old_n, size_t new_n)
@@ -134,8 +141,18 @@ static inline void vigil__tools_block_resize(void *p, size_t old_n, size_t new_n
     (void)p;
     (void)old_n;
     (void)new_n;
-    if (vigil__annotating())
-        VIGIL_BLOCK_RESIZE(p, old_n, new_n, VIGIL_DESCRIBED_REDZONE);
+    if (!vigil__annotating())
+        return;
+    /* memcheck refuses to resize a block to or from 0 bytes ("Invalid
+     * free"): the block is given back and taken again, in place. */
+    if (old_n && new_n) {
+        VIGIL_BLOCK_RESIZE(p, old_n, new_n, 0);
+    } else if (old_n != new_n) {
+        char *q = p;
+        VIGIL_MEM_DEFINED(q, old_n < new_n ? old_n : new_n);
+        VIGIL_BLOCK_FREE(p, 0);
+        VIGIL_BLOCK_ALLOC(p, new_n, 0);
+    }
 }
 
 /* What a free of p finds, while annotating (vigil__heap_free_verdict). */

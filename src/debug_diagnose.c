@@ -100,8 +100,9 @@ static enum vigil_verdict classify(const struct vigil_view *v, int want)
      * byte, where the size must still lead to an intact tail, which a random
      * pointer's "size" would not.  A plausible id byte in front of an absurd
      * size is a foreign block (ASan's chunk header reads so), not damage: a
-     * write running backwards from the data reaches the id before the size. */
-    if (tail_intact || (v->domain >= 0 && v->size_ok))
+     * write running backwards from the data reaches the id before the size.
+     * A size is absurd when its tail lies in unmapped memory, too. */
+    if (tail_intact || (v->domain >= 0 && v->size_ok && v->tail_ok))
         return VIGIL_UNDERFLOW;
     return VIGIL_INVALID;
 }

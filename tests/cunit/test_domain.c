@@ -228,6 +228,8 @@ static void test_custom_allocator(void)
     run_child(custom_allocator, NULL, &r);
     CU_ASSERT_TRUE(r.exited);
     CU_ASSERT_EQUAL(r.status, 0);
+    if (r.status)
+        fprintf(stderr, "custom allocator child: exit %d\n%s", r.status, r.err);
 }
 
 /* Names as each VIGIL_MALLOC value sets them up, in a fresh process. */
