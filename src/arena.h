@@ -25,11 +25,15 @@
  *   class     0       1        2              31
  *   block     16      32       48             512
  *
- * Larger requests go to the raw domain.  In AddressSanitizer builds every
- * block is followed by a 16-byte redzone that stays poisoned, so an overflow
- * of a block that fills its whole class still lands on poison:
+ * Larger requests go to the system allocator.  When the tools are told
+ * about blocks (an ASan build, or a run under Valgrind), every block is
+ * followed by a 16-byte gap that stays poisoned / no-access, so an overflow
+ * of a block that fills its whole class, or an underflow of its neighbour,
+ * still lands on memory the tool watches:
  *
- *   stride = block + VIGIL_REDZONE     (VIGIL_REDZONE = 16 under ASan, else 0)
+ *   stride = block + vigil__block_gap  (16 under ASan, 32 under memcheck,
+ *                                       else 0: decided once, before the
+ *                                       first pool)
  *
  * vigil__block_stride() and vigil__pool_capacity() are the only places that
  * arithmetic is done.
@@ -104,7 +108,7 @@
  * its owner, read relaxed by others) and count cached blocks as available.
  *
  * Under Valgrind or ASan (annotating) no thread gets a cache: every block
- * takes the locked path, where the annotations, the ASan quarantine and the
+ * takes the locked path, where the annotations, the tools' quarantine and the
  * poisoning of freed blocks are.  The debug hooks sit above all of this.
  *
  * The files, each calling only those below it:
@@ -154,16 +158,16 @@ static inline size_t vigil__class_size(unsigned cls)
     return ((size_t)cls + 1) << VIGIL_ALIGNMENT_SHIFT;
 }
 
-#if VIGIL_ASAN_ENABLED
-#define VIGIL_REDZONE          16
-#else
-#define VIGIL_REDZONE          0
-#endif
+/* The gap after every block: 0, or while annotating VIGIL_TOOL_GAP (ASan)
+ * or twice memcheck's described redzone (arena_tools.c decides it before the
+ * first pool is carved). */
+#define VIGIL_TOOL_GAP         16
+extern size_t vigil__block_gap;
 
 /* Class index -> distance between the starts of two blocks in a pool. */
 static inline size_t vigil__block_stride(unsigned cls)
 {
-    return vigil__class_size(cls) + VIGIL_REDZONE;
+    return vigil__class_size(cls) + vigil__block_gap;
 }
 
 struct vigil_block {

@@ -16,6 +16,6 @@ int vigil__arena_owns(const void *p)
     uint32_t idx = vigil__pool_of(p)->arenaindex;
     if (idx >= VIGIL_MAX_ARENAS)
         return 0;
-    uintptr_t base = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
+    uintptr_t base = vigil__arena_address(idx, memory_order_acquire);
     return base != 0 && (uintptr_t)p - base < VIGIL_ARENA_SIZE;
 }

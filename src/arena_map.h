@@ -5,6 +5,14 @@
  * The table never moves and its entries are atomics, so the check needs no
  * lock.  The heap writes an entry when it maps an arena and clears it before
  * it gives the memory back.
+ *
+ * An entry holds the address complemented, not the address: an arena whose
+ * first pool has its header at the end (arena.h) starts with a block, and a
+ * table in the data segment holding that block's address would make
+ * memcheck call the block "still reachable" when the program leaks it.  A
+ * complemented user-space address lies in the kernel's half, where no block
+ * is.  (The same rule holds for every word vigil keeps: the heap's tables
+ * keep offsets, and queues are cleared as entries leave.)
  */
 #ifndef VIGIL_ARENA_MAP_H
 #define VIGIL_ARENA_MAP_H
@@ -16,8 +24,20 @@
 #include "arena.h"
 #include "vigil/annotate.h"
 
-/* Arena index -> arena address as its source gave it, 0 for a free slot. */
+/* Arena index -> ~(arena address as its source gave it), 0 for a free slot. */
 extern _Atomic uintptr_t vigil__arena_base[VIGIL_MAX_ARENAS];
+
+/* The address of arena idx, or 0. */
+static inline uintptr_t vigil__arena_address(uint32_t idx, memory_order order)
+{
+    uintptr_t enc = atomic_load_explicit(&vigil__arena_base[idx], order);
+    return enc ? ~enc : 0;
+}
+
+static inline void vigil__arena_map_set(uint32_t idx, uintptr_t base)
+{
+    atomic_store_explicit(&vigil__arena_base[idx], base ? ~base : 0, memory_order_release);
+}
 
 /* The intentional read of arena.h, out of line: supp/vigil.supp names this
  * function, and it is exempt from ASan and TSan. */
@@ -36,7 +56,7 @@ static inline bool vigil__owns_inline(const void *p)
     uint32_t idx = vigil__pool_of(p)->arenaindex;
     if (idx >= VIGIL_MAX_ARENAS)
         return false;
-    uintptr_t base = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
+    uintptr_t base = vigil__arena_address(idx, memory_order_acquire);
     return base != 0 && (uintptr_t)p - base < VIGIL_ARENA_SIZE;
 #endif
 }

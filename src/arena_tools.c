@@ -1,6 +1,6 @@
 /*
  * arena_tools.c - the tool annotations of pool blocks: the decision, the
- * side table of requested sizes, the ASan quarantine and the description of
+ * side table of requested sizes, the tools' quarantine and the description of
  * an address ASan reports inside a pool (see arena_tools.h).
  */
 #include "config.h"
@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena_tools.h"
 #include "os.h"
@@ -15,7 +16,7 @@
 #include "ring.h"
 
 atomic_int vigil__annotate_flag;
-char vigil__pool_anchor;
+size_t vigil__block_gap;
 uint16_t *vigil__requested_table[VIGIL_MAX_ARENAS];
 
 static int on_valgrind;
@@ -43,9 +44,11 @@ static void decide(void)
 {
     int on = VIGIL_ASAN_ENABLED || on_valgrind;
     if (on) {
-        /* No redzone: blocks sit back to back, and memcheck would mark a
-         * pool redzone no-access over the neighbouring live blocks. */
-        VIGIL_POOL_CREATE(&vigil__pool_anchor, 0, 0);
+        /* Blocks are carved with a gap after each (arena.h), no-access to
+         * the tools.  Under memcheck the gap is two described redzones, so
+         * an address in it is "after" one block or "before" the next, never
+         * both, as between memcheck's own malloc'd blocks. */
+        vigil__block_gap = VIGIL_ASAN_ENABLED ? VIGIL_TOOL_GAP : 2 * VIGIL_DESCRIBED_REDZONE;
         if (!VIGIL_ASAN_ENABLED && keep_block)
             leak_check_keepalive = keep_block(1);
 #if VIGIL_ASAN_ENABLED
@@ -88,43 +91,43 @@ void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p)
     *vigil__requested_slot(pool->arenaindex, p) = VIGIL_FREED_MARK;
 }
 
-/* ---- the ASan quarantine ---- */
+/* ---- the tools' quarantine ---- */
 
 struct qentry {
     void *p;
     size_t size;
 };
 
-static struct vigil_ring q = { .esize = sizeof(struct qentry) };
+static struct vigil_ring q = { .esize = sizeof(struct qentry), .clear = 1 };
 static size_t q_bytes;
 
-int vigil__asanq_put(void *p, size_t size)
+int vigil__toolq_put(void *p, size_t size)
 {
-    if (!VIGIL_ASAN_ENABLED || !quarantine_limit || !vigil__ring_reserve(&q, 1))
+    if (!quarantine_limit || !vigil__ring_reserve(&q, 1))
         return 0;
     struct qentry e = { p, size };
-    vigil__ring_push(&q, &e, 1);
+    vigil__ring_push(&q, &e, 1, sizeof e);
     q_bytes += size;
     return 1;
 }
 
-void *vigil__asanq_take(void)
+void *vigil__toolq_take(void)
 {
     if (!q.count)
         return NULL;
     struct qentry e;
-    vigil__ring_pop(&q, &e);
+    vigil__ring_pop(&q, &e, sizeof e);
     q_bytes -= e.size;
     return e.p;
 }
 
-void *vigil__asanq_evict(void)
+void *vigil__toolq_evict(void)
 {
     /* The block just put stays even when it alone is over the limit. */
-    return q.count > 1 && q_bytes > quarantine_limit ? vigil__asanq_take() : NULL;
+    return q.count > 1 && q_bytes > quarantine_limit ? vigil__toolq_take() : NULL;
 }
 
-size_t vigil__asanq_count(void)
+size_t vigil__toolq_count(void)
 {
     return q.count;
 }
@@ -195,3 +198,71 @@ static void on_asan_report(const char *report)
         describe_address(addr);
 }
 #endif
+
+/* ---- frees that must not go through ---- */
+
+#if VIGIL_ASAN_ENABLED
+/* ASan numbers threads T0 (main), T1, ...; it has no public call that says
+ * which, so the main thread is told from the others by its id. */
+static const char *thread_name(void)
+{
+    return gettid() == getpid() ? "T0" : "T? (not the main thread)";
+}
+#endif
+
+void vigil__tools_bad_free(const void *p, enum vigil_free_verdict v,
+                           const struct vigil_block_info *info, const char *op)
+{
+#if VIGIL_ASAN_ENABLED
+    struct vigil_report r;
+    vigil__report_init(&r);
+    vigil__report_str(&r, "=================================================================\n==");
+    vigil__report_dec(&r, (unsigned long long)getpid());
+    vigil__report_str(&r, "==ERROR: AddressSanitizer: ");
+    vigil__report_str(&r, v == VIGIL_FREE_DOUBLE ? "attempting double-free on "
+                                                 : "attempting free on address which was "
+                                                   "not malloc()-ed: ");
+    vigil__report_hex(&r, (uintptr_t)p);
+    vigil__report_str(&r, " in thread ");
+    vigil__report_str(&r, thread_name());
+    vigil__report_str(&r, ":\n");
+    vigil__report_flush(&r);
+    VIGIL_ASAN_PRINT_STACK();
+    vigil__report_str(&r, "vigil: ");
+    vigil__report_hex(&r, (uintptr_t)p);
+    if (!info->start) {
+        vigil__report_str(&r, " is in a vigil pool, in no block");
+    } else if (v == VIGIL_FREE_DOUBLE) {
+        vigil__report_str(&r, " is a freed block of a vigil pool");
+    } else {
+        vigil__report_str(&r, " is ");
+        vigil__report_dec(&r, (uintptr_t)p - info->start);
+        vigil__report_str(&r, info->freed ? " bytes inside the freed block at "
+                                          : " bytes inside the live block at ");
+        vigil__report_hex(&r, info->start);
+    }
+    vigil__report_str(&r, " (size class ");
+    vigil__report_dec(&r, info->class_size);
+    if (info->start && !info->freed) {
+        vigil__report_str(&r, ", ");
+        vigil__report_dec(&r, info->requested);
+        vigil__report_str(&r, " bytes requested");
+    }
+    vigil__report_str(&r, "), passed to ");
+    vigil__report_str(&r, op);
+    vigil__report_str(&r, "\nSUMMARY: AddressSanitizer: ");
+    vigil__report_str(&r, v == VIGIL_FREE_DOUBLE ? "double-free" : "bad-free");
+    vigil__report_str(&r, " (a vigil pool block)\n==");
+    vigil__report_dec(&r, (unsigned long long)getpid());
+    vigil__report_str(&r, "==ABORTING\n");
+    vigil__report_flush(&r);
+    /* ASan's own ending: exit status 1 (ASAN_OPTIONS=exitcode), or abort()
+     * with abort_on_error=1; the status is what scripts look at. */
+    _exit(1);
+#else
+    (void)p;
+    (void)v;
+    (void)info;
+    (void)op;
+#endif
+}

@@ -10,18 +10,21 @@
  * While annotating: arena memory is no-access when it arrives; a pool header
  * is opened (defined) only while the heap reads or writes it, under the heap
  * lock, and closed again; a free-list link in a freed block is made readable
- * or writable for the one access; a block handed out is a pool chunk of
- * exactly the requested size, registered by the allocator's table function so
- * memcheck's stack shows the caller's call just below it.  Mempool requests
- * rather than MALLOCLIKE_BLOCK, because a realloc in place must resize the
- * chunk (VALGRIND_MEMPOOL_CHANGE).  Caveats from the Valgrind manual that
- * shape this: memcheck does not check chunks for overlap, so the
- * bookkeeping must be right; MEMPOOL_CHANGE moves or resizes a chunk but
- * does not change the bytes' state, so VIGIL_POOL_RESIZE marks the grown or
- * dropped tail itself; and arena memory is mmap'd, never a malloc block, so
- * chunks are not counted twice by the leak checker (the METAPOOL case).  To
- * resize exactly, the requested size of each block is kept in a side table
- * (one uint16_t per 16 bytes of arena), only while annotating.
+ * or writable for the one access; a block handed out is described to
+ * memcheck as a malloc'd block of exactly the requested size (MALLOCLIKE,
+ * FREELIKE and RESIZEINPLACE requests), issued by the allocator's table
+ * function so memcheck's stack shows the caller's call just below it, and so
+ * memcheck says of it what it says of malloc's blocks: "N bytes after a
+ * block of size S alloc'd", "free'd", "definitely lost".  Between blocks lie
+ * no-access gaps (arena.h), so an overflow into a neighbour lands on one.
+ * Caveats from the Valgrind manual that shape this: memcheck does not check
+ * such blocks for overlap, so the bookkeeping must be right; and arena
+ * memory is mmap'd, never a malloc block, so a block is not counted twice by
+ * the leak checker.  To resize exactly, the requested size of each block is
+ * kept in a side table (one uint16_t per 16 bytes of arena), only while
+ * annotating.  And no word vigil keeps where memcheck's leak check looks
+ * may equal the address of a live block (arena_map.h), or a leaked block
+ * would be "still reachable" through vigil's own tables.
  */
 #ifndef VIGIL_ARENA_TOOLS_H
 #define VIGIL_ARENA_TOOLS_H
@@ -40,7 +43,6 @@
 #define VIGIL_FREED_MARK 0xffffu
 
 extern atomic_int vigil__annotate_flag;
-extern char vigil__pool_anchor;                 /* names the mempool */
 extern uint16_t *vigil__requested_table[VIGIL_MAX_ARENAS];
 
 /* What the decision depends on, from the settings; before the first arena.
@@ -98,7 +100,7 @@ void vigil__tools_arena_gone(void *mem, size_t size);
  * idx. */
 static inline uint16_t *vigil__requested_slot(uint32_t idx, const void *p)
 {
-    uintptr_t base = atomic_load_explicit(&vigil__arena_base[idx], memory_order_relaxed);
+    uintptr_t base = vigil__arena_address(idx, memory_order_relaxed);
     return &vigil__requested_table[idx][((uintptr_t)p - base) / VIGIL_ALIGNMENT];
 }
 
@@ -106,35 +108,70 @@ static inline uint16_t *vigil__requested_slot(uint32_t idx, const void *p)
  * class and remembered as freed, for the ASan report callback. */
 void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p);
 
-/* The program now owns n bytes at p / gives p back / resizes p in place. */
+/* The program now owns n bytes at p / gives p back / resizes p in place.
+ * Described to memcheck as malloc'd blocks, so its reports about them are
+ * in the words it uses for malloc's (see VIGIL_BLOCK_ALLOC); the redzone it
+ * is told of is the part of the gap after a block that it describes as
+ * "after" that block, the rest as "before" the next. */
+#define VIGIL_DESCRIBED_REDZONE 16
 static inline void vigil__tools_block_alloc(void *p, size_t n)
 {
+    (void)p;
+    (void)n;
     if (vigil__annotating())
-        VIGIL_POOL_ALLOC(&vigil__pool_anchor, p, n);
+        VIGIL_BLOCK_ALLOC(p, n, VIGIL_DESCRIBED_REDZONE);
 }
 
 static inline void vigil__tools_block_free(void *p)
 {
+    (void)p;
     if (vigil__annotating())
-        VIGIL_POOL_FREE(&vigil__pool_anchor, p);
+        VIGIL_BLOCK_FREE(p, VIGIL_DESCRIBED_REDZONE);
 }
 
 static inline void vigil__tools_block_resize(void *p, size_t old_n, size_t new_n)
 {
+    (void)p;
+    (void)old_n;
+    (void)new_n;
     if (vigil__annotating())
-        VIGIL_POOL_RESIZE(&vigil__pool_anchor, p, old_n, new_n);
+        VIGIL_BLOCK_RESIZE(p, old_n, new_n, VIGIL_DESCRIBED_REDZONE);
 }
 
-/* The ASan quarantine (heap lock held).  Without it the block just freed is
+/* What a free of p finds, while annotating (vigil__heap_free_verdict). */
+enum vigil_free_verdict {
+    VIGIL_FREE_OK,              /* a live block's start */
+    VIGIL_FREE_DOUBLE,          /* a block already freed */
+    VIGIL_FREE_INTERIOR,        /* not the start of any block */
+};
+
+struct vigil_block_info {
+    uintptr_t start;            /* the block p lies in, or 0 */
+    size_t class_size;
+    size_t requested;           /* when live */
+    int freed;
+};
+
+/* A free or realloc (op) of p that must not go through: under ASan, a
+ * report in ASan's words ("attempting double-free", "attempting free on
+ * address which was not malloc()-ed") with ASan's stack and what vigil knows
+ * of the block, then the process ends as ASan ends it.  Under memcheck the
+ * caller's VIGIL_BLOCK_FREE has made memcheck report it; this returns. */
+void vigil__tools_bad_free(const void *p, enum vigil_free_verdict v,
+                           const struct vigil_block_info *info, const char *op);
+
+/* The tools' quarantine (heap lock held).  Without it the block just freed is
  * the first one handed out again, so a use after free reads a live block
- * and ASan sees nothing.  Freed blocks wait, poisoned, until
- * VIGIL_QUARANTINE bytes of younger frees push them out (FIFO).  put()
+ * and ASan sees nothing, and memcheck describes the next block's bugs with
+ * the freed one's history.  Freed blocks wait, poisoned / no-access, until
+ * VIGIL_QUARANTINE bytes of younger frees push them out (FIFO), as
+ * memcheck's own freed blocks wait in its --freelist-vol queue.  put()
  * returns 0 when p cannot wait (quarantine off or full of bookkeeping) and
  * must be freed now; evict() returns a block that must leave now, or NULL;
  * take() the oldest block whatever the limit, or NULL when empty. */
-int vigil__asanq_put(void *p, size_t size);
-void *vigil__asanq_evict(void);
-void *vigil__asanq_take(void);
-size_t vigil__asanq_count(void);
+int vigil__toolq_put(void *p, size_t size);
+void *vigil__toolq_evict(void);
+void *vigil__toolq_take(void);
+size_t vigil__toolq_count(void);
 
 #endif /* VIGIL_ARENA_TOOLS_H */

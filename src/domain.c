@@ -86,7 +86,8 @@ static void init(void)
         .large = &vigil__sys_allocator,
         .on_new_arena = s->mallocstats ? print_stats_to_stderr : NULL,
         .on_valgrind = s->running_on_valgrind,
-        .quarantine = s->quarantine,
+        .quarantine = s->quarantine_set || !s->running_on_valgrind ? s->quarantine
+                                                                   : VIGIL_MEMCHECK_QUARANTINE,
         .keep = vigil__sys_keep,
     };
     vigil__arena_setup(&env);
@@ -177,27 +178,26 @@ static void free_slow(vigil_domain d, void *ptr, void *caller)
     domains[d].free(domains[d].ctx, ptr);
 }
 
-/* The tables start zeroed, so "the arena is installed" also says that
- * init() has run: the hit needs no other test.  A hit is what the arena's
- * own table function would do first (tcache.h). */
-static inline __attribute__((always_inline)) void *dispatch_malloc(vigil_domain d, size_t size,
-                                                                   void *caller)
-{
-    if (__builtin_expect(domains[d].malloc == vigil__arena_malloc, 1)) {
-        void *p = vigil__tcache_pop(size);
-        if (__builtin_expect(p != NULL, 1))
-            return p;
-    }
-    return malloc_slow(d, size, caller);
-}
+/* The hits, inline in every entry point: what the arena's own table
+ * functions would do first (tcache.h).  The tables start zeroed, so "the
+ * arena is installed" also says that init() has run: a hit needs no other
+ * test.  Macros, not functions, so the caller's address is read only on
+ * the way to the slow path (an argument would be loaded before the test). */
+#define MALLOC_HIT(d, size)                                                   \
+    do {                                                                      \
+        if (__builtin_expect(domains[d].malloc == vigil__arena_malloc, 1)) {  \
+            void *hit_ = vigil__tcache_pop(size);                             \
+            if (__builtin_expect(hit_ != NULL, 1))                            \
+                return hit_;                                                  \
+        }                                                                     \
+    } while (0)
 
-static inline __attribute__((always_inline)) void dispatch_free(vigil_domain d, void *ptr,
-                                                                void *caller)
-{
-    if (__builtin_expect(domains[d].free == vigil__arena_free, 1) && vigil__tcache_push(ptr))
-        return;
-    free_slow(d, ptr, caller);
-}
+#define FREE_HIT(d, ptr)                                                      \
+    do {                                                                      \
+        if (__builtin_expect(domains[d].free == vigil__arena_free, 1) &&      \
+            vigil__tcache_push(ptr))                                          \
+            return;                                                           \
+    } while (0)
 
 static inline void *dispatch_calloc(vigil_domain d, size_t nelem, size_t elsize, void *caller)
 {
@@ -220,13 +220,41 @@ static inline void *dispatch_realloc(vigil_domain d, void *ptr, size_t size, voi
 
 #define CALLER __builtin_return_address(0)
 
-void *vigil_raw_malloc(size_t size) { return dispatch_malloc(VIGIL_DOMAIN_RAW, size, CALLER); }
-void *vigil_mem_malloc(size_t size) { return dispatch_malloc(VIGIL_DOMAIN_MEM, size, CALLER); }
-void *vigil_obj_malloc(size_t size) { return dispatch_malloc(VIGIL_DOMAIN_OBJ, size, CALLER); }
+void *vigil_raw_malloc(size_t size)
+{
+    MALLOC_HIT(VIGIL_DOMAIN_RAW, size);
+    return malloc_slow(VIGIL_DOMAIN_RAW, size, CALLER);
+}
 
-void vigil_raw_free(void *ptr) { dispatch_free(VIGIL_DOMAIN_RAW, ptr, CALLER); }
-void vigil_mem_free(void *ptr) { dispatch_free(VIGIL_DOMAIN_MEM, ptr, CALLER); }
-void vigil_obj_free(void *ptr) { dispatch_free(VIGIL_DOMAIN_OBJ, ptr, CALLER); }
+void *vigil_mem_malloc(size_t size)
+{
+    MALLOC_HIT(VIGIL_DOMAIN_MEM, size);
+    return malloc_slow(VIGIL_DOMAIN_MEM, size, CALLER);
+}
+
+void *vigil_obj_malloc(size_t size)
+{
+    MALLOC_HIT(VIGIL_DOMAIN_OBJ, size);
+    return malloc_slow(VIGIL_DOMAIN_OBJ, size, CALLER);
+}
+
+void vigil_raw_free(void *ptr)
+{
+    FREE_HIT(VIGIL_DOMAIN_RAW, ptr);
+    free_slow(VIGIL_DOMAIN_RAW, ptr, CALLER);
+}
+
+void vigil_mem_free(void *ptr)
+{
+    FREE_HIT(VIGIL_DOMAIN_MEM, ptr);
+    free_slow(VIGIL_DOMAIN_MEM, ptr, CALLER);
+}
+
+void vigil_obj_free(void *ptr)
+{
+    FREE_HIT(VIGIL_DOMAIN_OBJ, ptr);
+    free_slow(VIGIL_DOMAIN_OBJ, ptr, CALLER);
+}
 
 void *vigil_raw_calloc(size_t nelem, size_t elsize)
 {
@@ -262,7 +290,8 @@ void *vigil_obj_realloc(void *ptr, size_t size)
 
 void *vigil__domain_malloc(vigil_domain d, size_t size, void *caller)
 {
-    return dispatch_malloc(d, size, caller);
+    MALLOC_HIT(d, size);
+    return malloc_slow(d, size, caller);
 }
 
 void *vigil__domain_calloc(vigil_domain d, size_t nelem, size_t elsize, void *caller)
@@ -277,7 +306,8 @@ void *vigil__domain_realloc(vigil_domain d, void *ptr, size_t size, void *caller
 
 void vigil__domain_free(vigil_domain d, void *ptr, void *caller)
 {
-    dispatch_free(d, ptr, caller);
+    FREE_HIT(d, ptr);
+    free_slow(d, ptr, caller);
 }
 
 void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *caller)

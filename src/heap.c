@@ -23,9 +23,11 @@
 
 _Static_assert(VIGIL_STATS_CLASSES == VIGIL_NB_CLASSES, "stats.h has one row per class");
 
+/* Offsets from the arena's address, not addresses: a pool whose header is
+ * at its end starts with a block (arena_map.h says why that matters). */
 struct vigil_arena {
-    uintptr_t first_pool;          /* address rounded up to a pool boundary */
-    uintptr_t pool_address;        /* next never-used pool */
+    uint32_t first_pool;           /* the address rounded up to a pool */
+    uint32_t next_pool;            /* the next never-used pool */
     struct vigil_pool *freepools;  /* pools emptied and given back */
     uint32_t nfreepools;           /* free pools, given back or never used */
     uint32_t ntotalpools;
@@ -86,7 +88,7 @@ static inline uint32_t arena_index(const struct vigil_arena *a)
 
 static inline uintptr_t arena_address(uint32_t idx)
 {
-    return atomic_load_explicit(&vigil__arena_base[idx], memory_order_relaxed);
+    return vigil__arena_address(idx, memory_order_relaxed);
 }
 
 /* ---- arena buckets ---- */
@@ -160,12 +162,12 @@ static struct vigil_arena *new_arena(void)
     a->src_free = src.free;
 
     uintptr_t base = (uintptr_t)mem;
-    a->first_pool = (base + VIGIL_POOL_MASK) & ~VIGIL_POOL_MASK;
-    a->pool_address = a->first_pool;
-    a->ntotalpools = (uint32_t)((base + VIGIL_ARENA_SIZE - a->first_pool) / VIGIL_POOL_SIZE);
+    a->first_pool = (uint32_t)(((base + VIGIL_POOL_MASK) & ~VIGIL_POOL_MASK) - base);
+    a->next_pool = a->first_pool;
+    a->ntotalpools = (uint32_t)((VIGIL_ARENA_SIZE - a->first_pool) / VIGIL_POOL_SIZE);
     a->nfreepools = a->ntotalpools;
     a->freepools = NULL;
-    atomic_store_explicit(&vigil__arena_base[arena_index(a)], base, memory_order_release);
+    vigil__arena_map_set(arena_index(a), base);
 
     arenas_allocated++;
     arenas_current++;
@@ -182,7 +184,7 @@ static void release_arena(struct vigil_arena *a)
     void *mem = (void *)arena_address(idx);
     /* Forget the address before the memory can be reused by anybody else, so
      * the unlocked ownership check never claims foreign memory. */
-    atomic_store_explicit(&vigil__arena_base[idx], 0, memory_order_release);
+    vigil__arena_map_set(idx, 0);
     vigil__tools_arena_gone(mem, VIGIL_ARENA_SIZE);
     a->src_free(a->src_ctx, mem, VIGIL_ARENA_SIZE);
     a->next = unused_slots;
@@ -243,8 +245,8 @@ static struct vigil_pool *new_pool(unsigned cls, bool *grew)
         vigil__hdr_open(pool);
         a->freepools = pool->next;
     } else {
-        pool = vigil__pool_of((void *)a->pool_address);
-        a->pool_address += VIGIL_POOL_SIZE;
+        pool = vigil__pool_of((void *)(arena_address(arena_index(a)) + a->next_pool));
+        a->next_pool += VIGIL_POOL_SIZE;
         vigil__hdr_open(pool);
         pool->arenaindex = arena_index(a);
     }
@@ -305,6 +307,10 @@ void *vigil__heap_alloc_locked(size_t size, bool *grew)
     }
     pool->nused++;
     heap_blocks++;
+    /* A reused block still holds its free-list link: a pointer to another
+     * block, which memcheck's leak check would follow out of this one. */
+    if (vigil__annotating())
+        vigil__link_write(b, NULL);
     if (!pool->freeblock && pool->nextoffset > pool->maxnextoffset) {
         list_remove(&classes[cls].used, pool);
         list_push(&classes[cls].full, pool);
@@ -354,12 +360,42 @@ void vigil__heap_release_locked(void *p)
     size_t size = vigil__class_size(pool->cls);
     vigil__tools_mark_freed(pool, p);
     vigil__hdr_close(pool);
-    if (!vigil__asanq_put(p, size)) {
+    if (!vigil__toolq_put(p, size)) {
         vigil__heap_free_locked(p);
         return;
     }
-    for (void *old; (old = vigil__asanq_evict()) != NULL;)
+    for (void *old; (old = vigil__toolq_evict()) != NULL;)
         vigil__heap_free_locked(old);
+}
+
+enum vigil_free_verdict vigil__heap_free_verdict(const void *p, struct vigil_block_info *info)
+{
+    struct vigil_pool *pool = vigil__pool_of(p);
+    memset(info, 0, sizeof *info);
+    vigil__heap_lock();
+    vigil__hdr_open(pool);
+    uint32_t cls = pool->cls, next = pool->nextoffset, idx = pool->arenaindex;
+    vigil__hdr_close(pool);
+    enum vigil_free_verdict v = VIGIL_FREE_INTERIOR;
+    uintptr_t base = vigil__pool_base(p), first = vigil__pool_first_block(base);
+    uintptr_t off = (uintptr_t)p - base;
+    if (cls < VIGIL_NB_CLASSES) {
+        size_t stride = vigil__block_stride(cls), csize = vigil__class_size(cls);
+        info->class_size = csize;
+        uintptr_t start = base + first + (off - first) / stride * stride;
+        /* In a carved block, not in the gap after it or in the header. */
+        if (off >= first && off < next && (uintptr_t)p - start < csize) {
+            uint16_t req = *vigil__requested_slot(idx, (void *)start);
+            info->start = start;
+            info->freed = req == VIGIL_FREED_MARK;
+            info->requested = req;
+            v = start != (uintptr_t)p ? VIGIL_FREE_INTERIOR
+                : info->freed         ? VIGIL_FREE_DOUBLE
+                                      : VIGIL_FREE_OK;
+        }
+    }
+    vigil__heap_unlock();
+    return v;
 }
 
 unsigned vigil__heap_class_of(const void *p)
@@ -443,7 +479,7 @@ void vigil__pool_info(const void *p, struct vigil_pool *out)
 
 size_t vigil__heap_blocks_locked(void)
 {
-    return heap_blocks - vigil__asanq_count();
+    return heap_blocks - vigil__toolq_count();
 }
 
 void vigil__heap_stats_locked(struct vigil_arena_stats *st)
@@ -466,7 +502,7 @@ void vigil__heap_stats_locked(struct vigil_arena_stats *st)
         st->header_bytes += st->class_pools[c] * VIGIL_POOL_OVERHEAD;
         st->quantization_bytes +=
             st->class_pools[c] * ((VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) % stride);
-        st->redzone_bytes += st->class_pools[c] * capacity * VIGIL_REDZONE;
+        st->redzone_bytes += st->class_pools[c] * capacity * vigil__block_gap;
     }
     for (uint32_t i = 0; i < slots_used; i++) {
         if (!arena_address(i))
@@ -476,18 +512,18 @@ void vigil__heap_stats_locked(struct vigil_arena_stats *st)
     }
     st->arena_size = VIGIL_ARENA_SIZE;
     st->pool_size = VIGIL_POOL_SIZE;
-    st->has_redzones = VIGIL_REDZONE != 0;
+    st->has_redzones = vigil__block_gap != 0;
     st->arenas_allocated = arenas_allocated;
     st->arenas_reclaimed = arenas_reclaimed;
     st->arenas_highwater = arenas_highwater;
     st->arenas_current = arenas_current;
-    st->quarantined = vigil__asanq_count();
+    st->quarantined = vigil__toolq_count();
 }
 
 void vigil__heap_drain_quarantine(void)
 {
     vigil__heap_lock();
-    for (void *p; (p = vigil__asanq_take()) != NULL;)
+    for (void *p; (p = vigil__toolq_take()) != NULL;)
         vigil__heap_free_locked(p);
     vigil__heap_unlock();
 }
@@ -595,7 +631,7 @@ size_t vigil__heap_check(void)
             vigil__hdr_close(p);
         }
         size_t never_used = (a->first_pool + (size_t)a->ntotalpools * VIGIL_POOL_SIZE -
-                             a->pool_address) / VIGIL_POOL_SIZE;
+                             a->next_pool) / VIGIL_POOL_SIZE;
         bad += CHECK(given_back + never_used == a->nfreepools,
                      "arena's free pool count disagrees with its pools", base, a->nfreepools);
     }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "arena_tools.h"
 #include "stats.h"
 
 void vigil__heap_lock(void);
@@ -26,11 +27,15 @@ void vigil__heap_on_fork_child(void (*fn)(void));
  * that, close to the program's call). */
 void *vigil__heap_alloc_locked(size_t size, bool *grew);
 /* Lock held: p back to its pool, as is (a cached block, or one evicted from
- * the ASan quarantine). */
+ * the tools' quarantine). */
 void vigil__heap_free_locked(void *p);
 /* Lock held: the program frees p: under the tools it is marked freed and
- * may wait in the ASan quarantine before it goes back to its pool. */
+ * may wait in the tools' quarantine before it goes back to its pool. */
 void vigil__heap_release_locked(void *p);
+
+/* Annotating: may p (one of the arena's addresses) be freed?  info says
+ * which block p lies in, for the report when it may not. */
+enum vigil_free_verdict vigil__heap_free_verdict(const void *p, struct vigil_block_info *info);
 
 /* The size class of live block p. */
 unsigned vigil__heap_class_of(const void *p);
@@ -44,11 +49,11 @@ int vigil__heap_block_size(const void *p, size_t *usable);
 /* Load the pool header freeing p will read. */
 void vigil__heap_prefetch(const void *p);
 
-/* Lock held: blocks the pools count as handed out (the ASan quarantine's
+/* Lock held: blocks the pools count as handed out (the tools' quarantine's
  * are not), and the snapshot of stats.h without the thread caches. */
 size_t vigil__heap_blocks_locked(void);
 void vigil__heap_stats_locked(struct vigil_arena_stats *st);
-/* Every block waiting in the ASan quarantine back to its pool. */
+/* Every block waiting in the tools' quarantine back to its pool. */
 void vigil__heap_drain_quarantine(void);
 
 /* A copy of the header of the pool holding p (p must be ours), read the way

@@ -31,20 +31,3 @@ int vigil__ring_reserve(struct vigil_ring *r, size_t n)
             return 0;
     return 1;
 }
-
-void vigil__ring_push(struct vigil_ring *r, const void *entries, size_t n)
-{
-    const unsigned char *in = entries;
-    size_t tail = (r->head + r->count) & (r->cap - 1);
-    size_t first = r->cap - tail < n ? r->cap - tail : n;
-    memcpy(r->slots + tail * r->esize, in, first * r->esize);
-    memcpy(r->slots, in + first * r->esize, (n - first) * r->esize);
-    r->count += n;
-}
-
-void vigil__ring_pop(struct vigil_ring *r, void *out)
-{
-    memcpy(out, vigil__ring_at(r, 0), r->esize);
-    r->head = (r->head + 1) & (r->cap - 1);
-    r->count--;
-}

@@ -115,9 +115,14 @@ static void read_environment(void)
     cfg.mallocstats = v && *v;
 
     v = getenv("VIGIL_QUARANTINE");
-    if (v && *v && !vigil__parse_size(v, &cfg.quarantine)) {
-        vigil__report_bad_setting("VIGIL_QUARANTINE", v, "a byte count such as 0, 65536, 512K, 4M");
-        cfg.quarantine = VIGIL_DEFAULT_QUARANTINE;
+    if (v && *v) {
+        if (vigil__parse_size(v, &cfg.quarantine)) {
+            cfg.quarantine_set = 1;
+        } else {
+            vigil__report_bad_setting("VIGIL_QUARANTINE", v,
+                                      "a byte count such as 0, 65536, 512K, 4M");
+            cfg.quarantine = VIGIL_DEFAULT_QUARANTINE;
+        }
     }
 
     v = getenv("VIGIL_ABORT");

@@ -24,10 +24,15 @@ struct vigil_settings {
     int error_exitcode;         /* VIGIL_ERROR_EXITCODE: _exit status instead
                                    of abort() after a report; 0 = abort() */
     size_t quarantine;          /* VIGIL_QUARANTINE, bytes */
+    int quarantine_set;         /* ... given, not the default */
     unsigned long long break_serial; /* VIGIL_BREAK_SERIAL, 0 = none */
 };
 
 #define VIGIL_DEFAULT_QUARANTINE ((size_t)4 << 20)
+/* Under memcheck, the annotated arena's default: memcheck's own
+ * --freelist-vol, so its descriptions of pool blocks are as unambiguous as
+ * of its malloc's. */
+#define VIGIL_MEMCHECK_QUARANTINE ((size_t)20000000)
 
 /* Read at the first call (pthread_once), from any thread. */
 const struct vigil_settings *vigil__settings(void);

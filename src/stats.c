@@ -44,9 +44,9 @@ void vigil__stats_print(FILE *out, const struct vigil_arena_stats *st)
     line(out, "# bytes lost to quantization", st->quantization_bytes);
     line(out, "# bytes lost to arena alignment", st->alignment_bytes);
     if (st->has_redzones)
-        line(out, "# bytes lost to ASan redzones", st->redzone_bytes);
+        line(out, "# bytes lost to redzones", st->redzone_bytes);
     if (st->quarantined)
-        line(out, "# blocks waiting in the ASan quarantine", st->quarantined);
+        line(out, "# blocks waiting in the tools' quarantine", st->quarantined);
     line(out, "Total", allocated + available + free_pool_bytes + st->header_bytes +
                        st->quantization_bytes + st->redzone_bytes + st->alignment_bytes);
     fflush(out);

@@ -27,11 +27,11 @@ struct vigil_arena_stats {
     size_t alignment_bytes;                   /* lost rounding arenas to pools */
     size_t header_bytes;                      /* pool headers */
     size_t quantization_bytes;                /* pool tails no block fits */
-    size_t redzone_bytes;                     /* ASan redzones */
-    int has_redzones;                         /* an ASan build: blocks have them */
+    size_t redzone_bytes;                     /* gaps between blocks */
+    int has_redzones;                         /* annotating: blocks have gaps */
     size_t blocks;                            /* sum of class_blocks */
     size_t quarantined;                       /* of those, freed and waiting
-                                                 in the ASan quarantine */
+                                                 in the tools' quarantine */
     size_t cached;                            /* free blocks in thread caches,
                                                  counted in class_avail */
 };

@@ -24,8 +24,9 @@ static inline int vigil__same_table(const vigil_allocator *a, const vigil_alloca
 struct vigil_block_query {
     /* 1, with *usable set to the bytes the block really has, when p is the
      * start of a block this allocator handed out and has not taken back (as
-     * far as it can tell cheaply); 0 when p is none of its blocks.  Never
-     * faults, whatever p is. */
+     * far as it can tell cheaply); 0 when p is none of its blocks.  Reads
+     * nothing outside the page p lies in, which must be mapped (the arena's
+     * ownership check reads that page's first or last bytes). */
     int (*block_size)(const void *p, size_t *usable);
     /* Optional: load what freeing p will read (a pool header) ahead of time. */
     void (*prefetch)(const void *p);

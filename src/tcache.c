@@ -7,11 +7,12 @@
  * Only the owning thread touches a cache's head[] and writes its room[];
  * other threads read room[] (relaxed) for the statistics.  No cache is used
  * while annotating: then every block goes through the locked path, where the
- * tool annotations, the ASan quarantine and the marking of freed blocks are.
+ * tool annotations, the tools' quarantine and the marking of freed blocks are.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "arena_tools.h"
@@ -59,6 +60,7 @@ static void fork_child(void);
  * read every cache and the pools in one critical section. */
 static struct vigil_treg registry = {
     .lock = vigil__heap_lock, .unlock = vigil__heap_unlock, .size = sizeof(struct vigil_tcache),
+    .node_offset = offsetof(struct vigil_tcache, link),
 };
 
 static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
@@ -158,7 +160,7 @@ static void tcache_counts(size_t out[VIGIL_NB_CLASSES])
     memset(out, 0, VIGIL_NB_CLASSES * sizeof out[0]);
     for (struct vigil_treg_node *n = registry.live; n; n = n->next)
         for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-            out[c] += cached((struct vigil_tcache *)n, c);
+            out[c] += cached(vigil__treg_object(&registry, n), c);
 }
 
 void vigil__thread_cache_flush(void)
@@ -240,6 +242,24 @@ static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
     return p;
 }
 
+/* Annotating: a free or realloc of p that would corrupt the pools (p was
+ * freed already, or is not the start of a block) is refused.  memcheck
+ * reports it, in its words, when told of the free; under ASan vigil reports
+ * it in ASan's (arena_tools.c).  Without the tools nothing is looked at: the
+ * debug hooks are the check then. */
+static int refused(void *p, const char *op)
+{
+    if (!vigil__annotating())
+        return 0;
+    struct vigil_block_info info;
+    enum vigil_free_verdict v = vigil__heap_free_verdict(p, &info);
+    if (v == VIGIL_FREE_OK)
+        return 0;
+    vigil__tools_block_free(p);
+    vigil__tools_bad_free(p, v, &info, op);
+    return 1;
+}
+
 __attribute__((noinline))
 static void arena_free_slow(void *p)
 {
@@ -260,6 +280,8 @@ static void arena_free_slow(void *p)
         if (vigil__tcache_push(p))
             return;
     }
+    if (refused(p, "free"))
+        return;
     vigil__tools_block_free(p);
     vigil__heap_lock();
     vigil__heap_release_locked(p);
@@ -280,6 +302,10 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
         return vigil__arena_malloc(ctx, size);
     if (!vigil__arena_owns(p))
         return env.large->realloc(env.large->ctx, p, size);
+    if (refused(p, "realloc")) {
+        errno = EINVAL;
+        return NULL;
+    }
     unsigned cls = vigil__heap_class_of(p);
     size_t cur = vigil__class_size(cls);
     size_t old = vigil__annotating() ? vigil__heap_requested(p) : cur;
@@ -373,7 +399,7 @@ static size_t check_caches(void)
 {
     size_t bad = 0;
     for (struct vigil_treg_node *n = registry.live; n; n = n->next) {
-        struct vigil_tcache *t = (struct vigil_tcache *)n;
+        struct vigil_tcache *t = vigil__treg_object(&registry, n);
         for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
             uint32_t want = cached(t, c), have = 0;
             for (struct vigil_block *b = t->head[c]; b && have <= want; b = b->next, have++)

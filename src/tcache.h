@@ -60,18 +60,19 @@ size_t vigil__arena_check(void);
  * that and use no cache in this thread from now on. */
 void vigil__thread_cache_flush(void);
 void vigil__thread_cache_disable(void);
-/* Settle every block this thread freed: its cache and the ASan quarantine
+/* Settle every block this thread freed: its cache and the tools' quarantine
  * give them back to their pools (tests use it before counting pools). */
 void vigil__arena_settle(void);
 
 struct vigil_tcache {
-    struct vigil_treg_node link;        /* the registry, under the heap lock */
     struct vigil_block *head[VIGIL_NB_CLASSES];
     /* Blocks the cache may still take: its cap less the blocks in it.
      * Kept as room, not as a count, so a free compares it with 0 and need
      * not load the cap.  Written only by the owner; read relaxed by the
      * statistics. */
     _Atomic uint32_t room[VIGIL_NB_CLASSES];
+    /* Last, so head[] is at offset 0 for the hits. */
+    struct vigil_treg_node link;        /* the registry, under the heap lock */
 };
 
 /* NULL until the thread's first slow path, and for good when annotating (a

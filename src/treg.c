@@ -30,32 +30,40 @@ static void push_node(struct vigil_treg_node **list, struct vigil_treg_node *n)
     *list = n;
 }
 
+static struct vigil_treg_node *node_of(const struct vigil_treg *r, void *obj)
+{
+    return (struct vigil_treg_node *)((char *)obj + r->node_offset);
+}
+
 void *vigil__treg_claim(struct vigil_treg *r, int *fresh)
 {
     if (!r->key_ok)
         return NULL;
     r->lock();
     struct vigil_treg_node *n = r->spare;
+    void *obj = NULL;
     *fresh = n == NULL;
-    if (n)
+    if (n) {
         unlink_node(&r->spare, n);
-    else
-        n = vigil__os_map(r->size);
+        obj = vigil__treg_object(r, n);
+    } else if ((obj = vigil__os_map(r->size)) != NULL) {
+        n = node_of(r, obj);
+    }
     if (n)
         push_node(&r->live, n);
     r->unlock();
-    if (n && pthread_setspecific(r->key, n) != 0) {
+    if (obj && pthread_setspecific(r->key, obj) != 0) {
         r->lock();
-        vigil__treg_retire(r, n);
+        vigil__treg_retire(r, obj);
         r->unlock();
-        n = NULL;
+        obj = NULL;
     }
-    return n;
+    return obj;
 }
 
 void vigil__treg_retire(struct vigil_treg *r, void *obj)
 {
-    struct vigil_treg_node *n = obj;
+    struct vigil_treg_node *n = node_of(r, obj);
     unlink_node(&r->live, n);
     push_node(&r->spare, n);
 }
@@ -64,10 +72,11 @@ void vigil__treg_fork_child(struct vigil_treg *r, void *own, void (*drop)(void *
 {
     for (struct vigil_treg_node *n = r->live, *next; n; n = next) {
         next = n->next;
-        if (n == own)
+        void *obj = vigil__treg_object(r, n);
+        if (obj == own)
             continue;
         if (drop)
-            drop(n);
-        vigil__treg_retire(r, n);
+            drop(obj);
+        vigil__treg_retire(r, obj);
     }
 }

@@ -20,7 +20,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-/* The first member of every registered object. */
+/* A member of every registered object, at node_offset in it. */
 struct vigil_treg_node {
     struct vigil_treg_node *next, *prev;
 };
@@ -29,11 +29,18 @@ struct vigil_treg {
     void (*lock)(void);                 /* the owner's lock, guarding both */
     void (*unlock)(void);               /* lists */
     size_t size;                        /* of one object */
+    size_t node_offset;                 /* of its vigil_treg_node */
     struct vigil_treg_node *live;       /* owned by running threads */
     struct vigil_treg_node *spare;      /* left by exited threads */
     pthread_key_t key;
     int key_ok;
 };
+
+/* The object holding node n. */
+static inline void *vigil__treg_object(const struct vigil_treg *r, struct vigil_treg_node *n)
+{
+    return (char *)n - r->node_offset;
+}
 
 /* Once, before the first claim: destructor(obj) runs at thread exit. */
 void vigil__treg_init(struct vigil_treg *r, void (*destructor)(void *));

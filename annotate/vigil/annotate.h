@@ -53,6 +53,7 @@
 
 #if VIGIL_ASAN_ENABLED
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -126,6 +127,32 @@
             VIGIL_MEM_NOACCESS(vigil_p_ + vigil_n_, vigil_o_ - vigil_n_); \
     } while (0)
 
+/* A block of n bytes at p that the program now owns, described to memcheck
+ * as a malloc'd block: its errors read "N bytes after a block of size S
+ * alloc'd", its leak "definitely lost", exactly as for malloc.  redzone is
+ * the no-access bytes the allocator leaves around it (for descriptions
+ * only).  Under ASan: unpoisons n bytes. */
+#define VIGIL_BLOCK_ALLOC(p, n, redzone) do { VIGIL_UNUSED_(redzone); \
+        VIGIL_VG_(VALGRIND_MALLOCLIKE_BLOCK((p), (n), (redzone), 0)); \
+        VIGIL_ASAN_(ASAN_UNPOISON_MEMORY_REGION((p), (n))); } while (0)
+
+/* The block at p is freed: memcheck makes it no-access and remembers where
+ * ("free'd").  Under ASan: follow it with VIGIL_MEM_NOACCESS(p, size). */
+#define VIGIL_BLOCK_FREE(p, redzone) do { VIGIL_UNUSED_(p); VIGIL_UNUSED_(redzone); \
+        VIGIL_VG_(VALGRIND_FREELIKE_BLOCK((p), (redzone))); } while (0)
+
+/* The block at p, still the program's, changes size in place from old_n to
+ * new_n bytes: bytes added are undefined, bytes dropped no-access. */
+#define VIGIL_BLOCK_RESIZE(p, old_n, new_n, redzone) do { \
+        char *vigil_p_ = (char *)(p); size_t vigil_o_ = (old_n), vigil_n_ = (new_n); \
+        VIGIL_UNUSED_(redzone); VIGIL_UNUSED_(vigil_p_); \
+        VIGIL_VG_(VALGRIND_RESIZEINPLACE_BLOCK(vigil_p_, vigil_o_, vigil_n_, (redzone))); \
+        if (vigil_n_ > vigil_o_) \
+            VIGIL_MEM_UNDEFINED(vigil_p_ + vigil_o_, vigil_n_ - vigil_o_); \
+        else if (vigil_n_ < vigil_o_) \
+            VIGIL_MEM_NOACCESS(vigil_p_ + vigil_n_, vigil_o_ - vigil_n_); \
+    } while (0)
+
 /* LeakSanitizer: scan the n bytes at p for pointers, as it scans globals and
  * stacks (a pool's memory is mmap'd, which LSan does not scan by itself, so
  * malloc'd blocks pointed to only from pool blocks would look leaked). */
@@ -138,6 +165,10 @@
  * so an allocator can add what it knows about the address. */
 #define VIGIL_ASAN_SET_REPORT_CALLBACK(fn) \
         VIGIL_ASAN_(__asan_set_error_report_callback((fn)))
+
+/* ASan: print the calling thread's stack as ASan prints it in its reports
+ * ("#0 0x... in function file:line"). */
+#define VIGIL_ASAN_PRINT_STACK() VIGIL_ASAN_(__sanitizer_print_stack_trace())
 
 /* ThreadSanitizer build: code that reads memory it does not own on purpose
  * (the ownership check) must call a function exempt from TSan. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "vigil/annotate.h"
 #include "arena_map.h"
 #include "heap.h"
 #include "settings.h"
@@ -80,6 +81,69 @@ static void test_zero_size_unique(void)
     CU_ASSERT_PTR_NOT_EQUAL(a, b);
     afree(a);
     afree(b);
+}
+
+/* Resident memory in KiB (the second field of statm). */
+static size_t resident_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (size_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
+/* A round of malloc and free through the public entry points, many times,
+ * must leave nothing behind: no live block, no new arena, no resident
+ * memory.  Size 0 once lost a block's worth of cache room per call (its
+ * request missed the cache, whose class-0 list its free then filled). */
+static void flat_rounds(void *arg)
+{
+    (void)arg;
+    const long zero_rounds = VIGIL_RUNNING_ON_VALGRIND() ? 20000 : 1000000;
+    const long rounds = VIGIL_RUNNING_ON_VALGRIND() ? 200 : 20000;
+    for (size_t size = 0; size <= VIGIL_SMALL_MAX + 16; size++) {
+        long n = size ? rounds : zero_rounds;
+        /* Warm: the first rounds may map an arena and fill a cache. */
+        for (long i = 0; i < 1000; i++)
+            vigil_mem_free(vigil_mem_malloc(size));
+        struct vigil_arena_stats st0, st1;
+        vigil__arena_stats(&st0);
+        size_t blocks0 = vigil_allocated_blocks(), rss0 = resident_kib();
+        for (long i = 0; i < n; i++)
+            vigil_mem_free(vigil_mem_malloc(size));
+        vigil__arena_stats(&st1);
+        if (vigil_allocated_blocks() != blocks0) {
+            fprintf(stderr, "size %zu: %zu live blocks after, %zu before\n", size,
+                    vigil_allocated_blocks(), blocks0);
+            exit(21);
+        }
+        if (st1.arenas_current != st0.arenas_current || st1.blocks != st0.blocks) {
+            fprintf(stderr, "size %zu: arenas %zu -> %zu, blocks %zu -> %zu\n", size,
+                    st0.arenas_current, st1.arenas_current, st0.blocks, st1.blocks);
+            exit(22);
+        }
+        if (resident_kib() > rss0 + 256) {
+            fprintf(stderr, "size %zu: resident %zu KiB -> %zu KiB\n", size, rss0,
+                    resident_kib());
+            exit(23);
+        }
+    }
+    if (vigil__arena_check() != 0)
+        exit(24);
+}
+
+static void test_flat_rounds(void)
+{
+    struct child_result r;
+    run_child(flat_rounds, NULL, &r);
+    CU_ASSERT_TRUE(r.exited);
+    CU_ASSERT_EQUAL(r.status, 0);
+    if (r.status)
+        fprintf(stderr, "flat rounds child: exit %d\n%s", r.status, r.err);
 }
 
 /* Large requests go to the raw domain: not ours, but served and freed. */
@@ -511,6 +575,7 @@ void register_arena_suite(void)
         { "size classes", test_size_classes },
         { "blocks owned and aligned", test_blocks_owned_aligned },
         { "size 0 gives unique blocks", test_zero_size_unique },
+        { "malloc+free rounds leave nothing, every size", test_flat_rounds },
         { "large requests go to raw", test_large_goes_raw },
         { "pool life cycle", test_pool_life_cycle },
         { "200 MB freed returns arenas", test_reclaim_200mb },

@@ -20,7 +20,7 @@ static size_t sum_bytes(const struct vigil_arena_stats *st)
         total += (st->class_blocks[c] + st->class_avail[c]) * size;
         total += st->class_pools[c] *
                  (VIGIL_POOL_OVERHEAD + (VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD) % vigil__block_stride(c) +
-                  vigil__pool_capacity(c) * VIGIL_REDZONE);
+                  vigil__pool_capacity(c) * vigil__block_gap);
     }
     return total;
 }
@@ -77,7 +77,7 @@ static void test_printed_table(void)
                    value_of(text, "# bytes lost to pool headers") +
                    value_of(text, "# bytes lost to quantization") +
                    value_of(text, "# bytes lost to arena alignment") +
-                   (VIGIL_REDZONE ? value_of(text, "# bytes lost to ASan redzones") : 0);
+                   (vigil__block_gap ? value_of(text, "# bytes lost to redzones") : 0);
     CU_ASSERT_TRUE(arenas >= 1 && arenas != (size_t)-1);
     CU_ASSERT_EQUAL(total, arenas * VIGIL_ARENA_SIZE);
     CU_ASSERT_EQUAL(parts, total);

@@ -2,11 +2,13 @@
  * tests/valgrind.sh and under ASan by tests/asan.sh, which assert the error
  * each tool gives.
  *   poolbugs use-after-free | read-past-end | read-past-32 | reused-slot |
- *            uninitialised | leak | lsan-roots | clean */
+ *            uninitialised | leak | leak-positions | lsan-roots | clean */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vigil.h"
 
@@ -76,6 +78,56 @@ static void leak(void)
     leaked = NULL;
 }
 
+/* Arenas from a source that places them so the first pool has its header
+ * at its end (an odd pool, arena.h): the arena's first block then lies at
+ * the very address the source returned, which the allocator records. */
+static void *odd_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    size_t span = size + 2 * 4096;
+    unsigned char *m = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uintptr_t p = ((uintptr_t)m + 4095) & ~(uintptr_t)4095;
+    if (!(p & 4096))
+        p += 4096;
+    return (void *)p;           /* the rest of the mapping is never unmapped */
+}
+
+static void odd_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    (void)ptr;
+    (void)size;
+}
+
+/* Leaked blocks at the places the allocator writes down: the first block of
+ * a fresh arena (its address), the first blocks of the next pools (the
+ * arena's next-pool mark), and a block reused from a free list (whose link
+ * word the allocator wrote).  memcheck must call all of them lost. */
+static void *volatile keep_alive[4];
+static void leak_positions(void)
+{
+    vigil_arena_allocator odd = { NULL, odd_alloc, odd_free };
+    vigil_set_arena_allocator(&odd);
+    void *first = vigil_mem_malloc(40);         /* the arena's first block */
+    void *pool2 = vigil_mem_malloc(200);        /* a second pool: header first */
+    void *pool3 = vigil_mem_malloc(300);        /* a third: odd again */
+    void *a = vigil_mem_malloc(40), *b = vigil_mem_malloc(40);
+    vigil_mem_free(a);
+    vigil_mem_free(b);
+    void *reused = vigil_mem_malloc(40);        /* after the quarantine: fresh */
+    keep_alive[0] = first;
+    keep_alive[1] = pool2;
+    keep_alive[2] = pool3;
+    keep_alive[3] = reused;
+    printf("first block at the arena's start: %s\n",
+           ((uintptr_t)first & 4095) == 0 ? "yes" : "no");
+    for (int i = 0; i < 4; i++)
+        keep_alive[i] = NULL;
+}
+
 /* Every path of the arena once, freeing all: memcheck must stay silent. */
 static void clean(void)
 {
@@ -107,6 +159,7 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "lsan-roots")) lsan_roots();
     else if (!strcmp(what, "uninitialised")) uninitialised();
     else if (!strcmp(what, "leak")) leak();
+    else if (!strcmp(what, "leak-positions")) leak_positions();
     else if (!strcmp(what, "clean")) clean();
     else {
         fprintf(stderr, "poolbugs: unknown bug %s\n", what);

@@ -54,6 +54,14 @@ has "uninitialised: conditional jump" "Conditional jump or move depends on unini
 run "leak: reported" 99 VIGIL_MALLOC=arena -- $bug_vg --leak-check=full --errors-for-leak-kinds=definite "$bugs" leak
 has "leak: definitely lost" "40 bytes in 1 blocks are definitely lost"
 has "leak: allocation stack names the program" "by 0x[0-9A-F]+: leak \("
+# Not -q: the leak summary is what says nothing is reachable through vigil.
+run "leak at every recorded position: reported" 99 VIGIL_MALLOC=arena -- \
+    valgrind --suppressions=$supp --error-exitcode=99 --leak-check=full \
+    --errors-for-leak-kinds=definite "$bugs" leak-positions
+has "leak positions: the first block lies at the arena's start" "first block at the arena's start: yes"
+has "leak positions: all four definitely lost" "definitely lost: 580 bytes in 4 blocks"
+# vigil's one reachable block is memcheck's keep-alive (arena_tools.c).
+hasnt "leak positions: none reachable through vigil" "(indirectly|possibly) lost: [1-9]|still reachable: [0-9,]+ bytes in [2-9]"
 
 echo "--- the same bugs with the debug hooks on the annotated arena (arena_debug)"
 run "arena_debug: clean program silent" 0 VIGIL_MALLOC=arena_debug -- $bug_vg --leak-check=full --errors-for-leak-kinds=definite "$bugs" clean

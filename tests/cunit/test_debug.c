@@ -21,16 +21,11 @@
 
 #include "bump.h"
 #include "child.h"
-#include "internal.h"
+#include "debug.h"
+#include "debug_block.h"
+#include "settings.h"
 #include "suites.h"
 #include "vigil/annotate.h"
-
-#define S sizeof(size_t)
-#ifdef VIGIL_SERIALNO
-#define OVERHEAD (4 * S)
-#else
-#define OVERHEAD (3 * S)
-#endif
 
 struct api {
     const char *name;
@@ -161,7 +156,7 @@ static void run_debug(void (*fn)(void *), void *arg, struct child_result *r)
 
 static size_t quarantine(void)
 {
-    return vigil__config()->quarantine;
+    return vigil__settings()->quarantine;
 }
 
 /* The debugprobe in a fresh process, with env added. */
@@ -180,19 +175,19 @@ static void probe(const char *cmd, const char *const env[], struct child_result 
 static size_t be_size(const unsigned char *b)
 {
     size_t v = 0;
-    for (size_t i = 0; i < S; i++)
+    for (size_t i = 0; i < VIGIL_DEBUG_WORD; i++)
         v = v << 8 | b[i];
     return v;
 }
 
 static void check_layout(const unsigned char *p, size_t n, char id)
 {
-    may_read(p - 2 * S, n + OVERHEAD);
-    CHILD_CHECK(be_size(p - 2 * S) == n, 10);
-    CHILD_CHECK(p[-(long)S] == (unsigned char)id, 11);
-    for (size_t i = 1; i < S; i++)
-        CHILD_CHECK(p[-(long)S + (long)i] == 0xFD, 12);
-    for (size_t i = 0; i < S; i++)
+    may_read(p - VIGIL_DEBUG_HEAD, n + VIGIL_DEBUG_OVERHEAD);
+    CHILD_CHECK(be_size(p - VIGIL_DEBUG_HEAD) == n, 10);
+    CHILD_CHECK(p[-(long)VIGIL_DEBUG_WORD] == (unsigned char)id, 11);
+    for (size_t i = 1; i < VIGIL_DEBUG_WORD; i++)
+        CHILD_CHECK(p[-(long)VIGIL_DEBUG_WORD + (long)i] == 0xFD, 12);
+    for (size_t i = 0; i < VIGIL_DEBUG_WORD; i++)
         CHILD_CHECK(p[n + i] == 0xFD, 13);
     CHILD_CHECK((uintptr_t)p % 16 == 0, 14);
 }
@@ -219,9 +214,9 @@ static void fills_child(void *arg)
         apis[a].free(e);
         if (quarantine() >= 1024) {
             /* Held in the quarantine: the whole block, header too, is 0xDD. */
-            may_read(p - 2 * S, 64 + OVERHEAD);
-            for (size_t i = 0; i < 64 + OVERHEAD; i++)
-                CHILD_CHECK(p[(long)i - 2 * (long)S] == 0xDD, 23);
+            may_read(p - VIGIL_DEBUG_HEAD, 64 + VIGIL_DEBUG_OVERHEAD);
+            for (size_t i = 0; i < 64 + VIGIL_DEBUG_OVERHEAD; i++)
+                CHILD_CHECK(p[(long)i - (long)VIGIL_DEBUG_HEAD] == 0xDD, 23);
         }
     }
 }
@@ -288,7 +283,7 @@ static void test_underflow(void)
     expect_report(&r, "buffer underflow", "(16 bytes, API 'm')");
     expect_words(&r, "at p-1: 0x78 *** OUCH");
     /* Far enough to wipe out the API id: still told from an invalid free. */
-    run_debug(underflow_child, (void *)(uintptr_t)S, &r);
+    run_debug(underflow_child, (void *)(uintptr_t)VIGIL_DEBUG_WORD, &r);
     expect_report(&r, "buffer underflow", "(16 bytes, API id damaged)");
     expect_words(&r, "*** OUCH (not 'r', 'm' or 'o')");
 }
@@ -451,8 +446,8 @@ static void realloc_child(void *arg)
     check_layout(r, 10, 'm');
     for (size_t i = 0; i < 10; i++)
         CHILD_CHECK(r[i] == 'a', 32);
-    may_read(r + 10, 100 - 10 + OVERHEAD - 2 * S);
-    for (size_t i = 10 + OVERHEAD - 2 * S; i < 100 + OVERHEAD - 2 * S; i++)
+    may_read(r + 10, 100 - 10 + VIGIL_DEBUG_TRAILER);
+    for (size_t i = 10 + VIGIL_DEBUG_TRAILER; i < 100 + VIGIL_DEBUG_TRAILER; i++)
         CHILD_CHECK(r[i] == 0xDD, 33);
     CHILD_CHECK(vigil_check_block(r) == 0, 34);
     /* Growing a big block moves it; a huge shrink moves it too. */
@@ -574,7 +569,7 @@ static void eviction_child(void *arg)
     size_t pushed = 0;
     while (pushed < 2 * quarantine() + 4096) {
         vigil_mem_free(vigil_mem_malloc(200));
-        pushed += 200 + OVERHEAD;
+        pushed += 200 + VIGIL_DEBUG_OVERHEAD;
     }
     /* Not reached: the report aborts. */
 }
@@ -614,7 +609,7 @@ static void thread_exit_child(void *arg)
     size_t pushed = 0;
     while (pushed < 2 * quarantine() + 4096) {
         vigil_mem_free(vigil_mem_malloc(200));
-        pushed += 200 + OVERHEAD;
+        pushed += 200 + VIGIL_DEBUG_OVERHEAD;
     }
     /* Not reached: the report aborts. */
 }
@@ -719,17 +714,17 @@ static void idempotent_child(void *arg)
     CHILD_CHECK(vigil_allocator_name() == NULL, 50);
     for (int d = 0; d < 3; d++) {
         void *p = apis[d].malloc(100);
-        CHILD_CHECK(rec_last[d] == 100 + OVERHEAD, 51);
+        CHILD_CHECK(rec_last[d] == 100 + VIGIL_DEBUG_OVERHEAD, 51);
         void *z = apis[d].calloc(3, 7);
-        CHILD_CHECK(rec_last[d] == 21 + OVERHEAD, 52);
+        CHILD_CHECK(rec_last[d] == 21 + VIGIL_DEBUG_OVERHEAD, 52);
         vigil_setup_debug_hooks();
         void *e = apis[d].malloc(0);
-        CHILD_CHECK(rec_last[d] == OVERHEAD, 53);
+        CHILD_CHECK(rec_last[d] == VIGIL_DEBUG_OVERHEAD, 53);
         apis[d].free(p);
         apis[d].free(z);
         apis[d].free(e);
     }
-    printf("overhead=%zu\n", (size_t)OVERHEAD);
+    printf("overhead=%zu\n", (size_t)VIGIL_DEBUG_OVERHEAD);
 }
 
 static void names_child(void *arg)
@@ -767,7 +762,7 @@ static void custom_child(void *arg)
     vigil_set_allocator(VIGIL_DOMAIN_OBJ, &bump_allocator);
     vigil_setup_debug_hooks();
     unsigned char *p = vigil_obj_malloc(50);
-    CHILD_CHECK(p == bump_buf + 2 * S, 60);
+    CHILD_CHECK(p == bump_buf + VIGIL_DEBUG_HEAD, 60);
     check_layout(p, 50, 'o');
     for (int i = 0; i < 50; i++)
         CHILD_CHECK(p[i] == 0xCD, 61);
@@ -943,7 +938,7 @@ static void serial_child(void *arg)
     for (int i = 0; i < 4; i++)
         vigil_mem_free(vigil_mem_malloc(8));
     char *p = vigil_mem_malloc(8);
-    unsigned char *tail = (unsigned char *)p + 8 + S;
+    unsigned char *tail = (unsigned char *)p + 8 + VIGIL_DEBUG_WORD;
     size_t serial = be_size(tail);
     announce(p);
     printf("serial=%zu\n", serial);

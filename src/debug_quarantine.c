@@ -1,0 +1,497 @@
+/*
+ * debug_quarantine.c - the debug hooks' quarantine (see
+ * debug_quarantine.h): the freed blocks wait in a FIFO, and each is checked
+ * for writes (is it still all 0xDD?) when it leaves, and at exit.
+ *
+ * Its own file because it is the hooks' one piece of shared state, with a
+ * lock, per-thread batches and a fork policy; the wrapper around it is
+ * stateless but for its contexts.  The blocks are freed through the inner
+ * table of the wrapper that made them, whatever is installed by then.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug_block.h"
+#include "debug_diagnose.h"
+#include "debug_quarantine.h"
+#include "lock.h"
+#include "report.h"
+#include "ring.h"
+#include "treg.h"
+#include "vigil/annotate.h"
+
+#define DEAD64 (UINT64_MAX / 0xFF * VIGIL_DEADBYTE)
+
+struct qentry {
+    unsigned char *base;
+    size_t total;
+    const struct vigil_quarantine_owner *owner;
+};
+
+/* Configuration, set before the first block is put. */
+static size_t limit;
+static size_t batch_limit;
+static int on_valgrind;
+
+/* The shared FIFO: a ring of entries (memory from os.c, never from a
+ * domain: the domains are what is being debugged, and one of them may be
+ * the caller).  The lock also guards the batch registry below. */
+static void quarantine_child(void);
+VIGIL_LOCK_DEFINE(q_lock, quarantine_child);
+
+static struct {
+    struct vigil_ring ring;
+    size_t bytes;
+    int closed;                 /* drained at exit: free directly from now on */
+} q = { .ring = { .esize = sizeof(struct qentry) } };
+
+/* A free does not take that lock: it appends the block to its thread's
+ * batch, with no lock and no atomic (a locked instruction would also wait
+ * for the 0xDD fill just written to reach the cache).  A full batch -
+ * QBATCH blocks or batch_limit bytes - moves into the ring under the lock,
+ * and the oldest blocks of the ring leave it in the same critical section.
+ * So the lock is taken once per QBATCH frees, the FIFO order is kept per
+ * thread, and the quarantine holds at most batch_limit bytes per thread
+ * beyond its limit.
+ *
+ * The blocks that left the ring are not checked and freed there and then,
+ * in a burst, but one per free in the following frees (out[]), each
+ * prefetched a few frees ahead: a block that left has not been touched for
+ * a whole quarantine, and a burst would wait for memory at every start.
+ *
+ * A block in a batch is quarantined like one in the ring: it holds 0xDD,
+ * the double-free lookup finds it, and it is checked when it leaves and at
+ * exit.  Only the owner thread touches its batch.  The batches are the
+ * objects of a per-thread registry (treg.h): a thread's destructor moves
+ * its batch's blocks to the ring and the batch to the spares, for the next
+ * new thread; a forked child puts the dead threads' batches there with
+ * their blocks in them.  Other threads read only spare batches, under the
+ * lock. */
+#define QBATCH 32
+
+struct qbatch {
+    struct vigil_treg_node node;        /* the registry's links */
+    unsigned n;                 /* e[0..n): blocks freed, oldest first */
+    unsigned out_next, out_end; /* out[out_next..out_end): leaving, oldest first */
+    size_t bytes;               /* in e */
+    struct qentry e[QBATCH];
+    struct qentry out[2 * QBATCH];
+};
+
+static void lock_q(void) { vigil__lock(&q_lock); }
+static void unlock_q(void) { vigil__unlock(&q_lock); }
+
+static struct vigil_treg registry = {
+    .lock = lock_q, .unlock = unlock_q, .size = sizeof(struct qbatch),
+};
+
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct qbatch *my_batch;
+/* A thread with no batch of its own gets this one: always full, so every
+ * free takes the locked path.  Never written. */
+static struct qbatch qbatch_off = { .n = QBATCH };
+
+static atomic_int q_atexit;
+
+#define EVICT_BATCH 16
+
+/* The check of a block leaving the quarantine reads every byte, on every
+ * free: it is the largest piece of the debug hooks' cost.  It XORs the
+ * block with the pattern a word vector at a time and ORs the results into
+ * one accumulator: one load of the block (memcmp against a buffer of 0xDD
+ * loads two), no branch per vector, one test at the end.  Where the bad
+ * byte is, the rare failing block is searched for byte by byte. */
+#define DEFINE_ALL_DEAD(name, bytes, attr)                                    \
+    typedef uint64_t name##_vec __attribute__((vector_size(bytes)));          \
+    attr static int name(const unsigned char *p, size_t n)                    \
+    {                                                                         \
+        const name##_vec dead = (name##_vec){ 0 } + DEAD64;                   \
+        name##_vec acc = { 0 }, a, b;                                         \
+        if (n < bytes) {                                                      \
+            uint64_t w, x = 0;                                                \
+            size_t i = 0;                                                     \
+            for (; i + 8 <= n; i += 8) {                                      \
+                memcpy(&w, p + i, 8);                                         \
+                x |= w ^ DEAD64;                                              \
+            }                                                                 \
+            for (; i < n; i++)                                                \
+                x |= p[i] ^ VIGIL_DEADBYTE;                                   \
+            return x == 0;                                                    \
+        }                                                                     \
+        /* Four vectors a turn, then whole vectors, then a last one that   \
+         * overlaps the one before. */                                      \
+        size_t i = 0;                                                         \
+        for (; i + 4 * bytes <= n; i += 4 * bytes) {                          \
+            name##_vec c, d;                                                  \
+            memcpy(&a, p + i, bytes);                                         \
+            memcpy(&b, p + i + bytes, bytes);                                 \
+            memcpy(&c, p + i + 2 * bytes, bytes);                             \
+            memcpy(&d, p + i + 3 * bytes, bytes);                             \
+            acc |= ((a ^ dead) | (b ^ dead)) | ((c ^ dead) | (d ^ dead));     \
+        }                                                                     \
+        for (; i + bytes <= n; i += bytes) {                                  \
+            memcpy(&a, p + i, bytes);                                         \
+            acc |= a ^ dead;                                                  \
+        }                                                                     \
+        memcpy(&a, p + n - bytes, bytes);                                     \
+        acc |= a ^ dead;                                                      \
+        uint64_t x = 0;                                                       \
+        for (size_t k = 0; k < bytes / 8; k++)                                \
+            x |= acc[k];                                                      \
+        return x == 0;                                                        \
+    }
+
+DEFINE_ALL_DEAD(all_dead_16, 16, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+DEFINE_ALL_DEAD(all_dead_32, 32, __attribute__((target("avx2"))))
+#endif
+
+/* Chosen with the configuration: AVX2 where the processor has it. */
+static int (*all_dead)(const unsigned char *p, size_t n) = all_dead_16;
+
+static void choose_all_dead(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        all_dead = all_dead_32;
+#endif
+}
+
+static void batch_destructor(void *arg);
+
+void vigil__quarantine_configure(size_t bytes, int valgrind)
+{
+    limit = bytes;
+    on_valgrind = valgrind;
+    q.ring.clear = valgrind;
+    /* A batch holds a sixteenth of the quarantine at most, so a few
+     * threads do not hold much beyond the limit; 64 KiB is far more
+     * than QBATCH small blocks need. */
+    batch_limit = limit / 16 < 65536 ? limit / 16 : 65536;
+    choose_all_dead();
+    vigil__treg_init(&registry, batch_destructor);
+}
+
+/* ---- leaving ---- */
+
+static inline void inner_free(const struct qentry *e)
+{
+    e->owner->inner.free(e->owner->inner.ctx, e->base);
+}
+
+/* The block is checked and really freed whatever the check found: it was
+ * freed correctly; the write after free is the bug being reported. */
+static inline void evict(const struct qentry *e, const void *caller, int at_exit)
+{
+    if (on_valgrind)
+        VIGIL_MEM_DEFINED(e->base, e->total);
+    if (__builtin_expect(!all_dead(e->base, e->total), 0))
+        vigil__diagnose_report_freed(e->base, e->total, e->owner->api, caller, at_exit);
+    inner_free(e);
+}
+
+/* A block about to leave has been out of the cache for a long while: load
+ * it, and what the inner free will read (the arena's pool header), before
+ * its turn.  A fixed cap, not the whole of a big block: the check streams
+ * through it. */
+static inline void prefetch_block(const struct qentry *e)
+{
+    const unsigned char *p = e->base;
+    size_t n = e->total < 512 ? e->total : 512;
+    for (size_t off = 0; off < n; off += 64)
+        __builtin_prefetch(p + off);
+    __builtin_prefetch(p + n - 1);
+    if (e->owner->prefetch)
+        e->owner->prefetch(p);
+}
+
+/* How many blocks ahead of its check a block is prefetched: enough to
+ * cover a miss to memory, few enough to stay within the fill buffers. */
+#define PREFETCH_AHEAD 4
+
+/* Check and free blocks that left the quarantine.  Outside the lock: the
+ * inner free takes its own lock. */
+static void evict_all(const struct qentry *out, size_t n, const void *caller, int at_exit)
+{
+    for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+        prefetch_block(&out[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            prefetch_block(&out[i + PREFETCH_AHEAD]);
+        evict(&out[i], caller, at_exit);
+    }
+}
+
+/* ---- the ring ---- */
+
+/* Lock held. */
+static inline struct qentry q_pop(void)
+{
+    struct qentry e = *(const struct qentry *)vigil__ring_front(&q.ring);
+    vigil__ring_drop(&q.ring, sizeof e);
+    q.bytes -= e.total;
+    return e;
+}
+
+/* Lock held: append in[0..nin) to the ring.  What cannot wait there (the
+ * exit check is done, or no memory for a bigger ring) goes to out, to be
+ * checked and freed at once; returns how many did. */
+static size_t q_append(const struct qentry *in, size_t nin, struct qentry *out)
+{
+    size_t k = 0;
+    if (!q.closed) {
+        vigil__ring_reserve(&q.ring, nin);      /* short of it: room for fewer */
+        size_t room = q.ring.cap - q.ring.count;
+        k = room < nin ? room : nin;
+    }
+    if (k) {
+        vigil__ring_push(&q.ring, in, k, sizeof *in);
+        for (size_t i = 0; i < k; i++)
+            q.bytes += in[i].total;
+    }
+    memcpy(out, in + k, (nin - k) * sizeof *in);
+    return nin - k;
+}
+
+/* ---- the batches ---- */
+
+/* Check and free what is left of b's leaving blocks, now. */
+static void batch_drain_out(struct qbatch *b, const void *caller, int at_exit)
+{
+    while (b->out_next < b->out_end) {
+        /* Taken off the list before the inner free, which may come back. */
+        struct qentry e = b->out[b->out_next++];
+        evict(&e, caller, at_exit);
+    }
+}
+
+/* Check and free the next leaving block of b; prefetch a later one.  Out
+ * of line: the free that calls it then needs no stack frame of its own. */
+static __attribute__((noinline)) void batch_evict_one(struct qbatch *b, const void *caller)
+{
+    unsigned i = b->out_next++;
+    if (i + PREFETCH_AHEAD < b->out_end)
+        prefetch_block(&b->out[i + PREFETCH_AHEAD]);
+    struct qentry e = b->out[i];
+    evict(&e, caller, 0);
+}
+
+/* Move nin entries into the ring; the blocks that leave it are checked
+ * and freed.  b, when given, is the caller's batch the entries come from:
+ * emptied, and given the leaving blocks, which its next frees check one by
+ * one.  Without b, or after the exit check, they are checked at once. */
+static void q_move(const struct qentry *in, size_t nin, struct qbatch *b, const void *caller)
+{
+    struct qentry local[2 * QBATCH];
+    struct qentry *out = local;
+    if (b) {
+        batch_drain_out(b, caller, 0);  /* rare: more left than came in */
+        out = b->out;
+    }
+    vigil__lock(&q_lock);
+    size_t nout = q_append(in, nin, out);
+    /* Bounded work per call; a shortfall is made up by the next ones. */
+    while (q.bytes > limit && nout < 2 * QBATCH)
+        out[nout++] = q_pop();
+    int closed = q.closed;
+    if (b) {
+        b->n = 0;
+        b->bytes = 0;
+        b->out_next = 0;
+        b->out_end = (unsigned)nout;
+    }
+    vigil__unlock(&q_lock);
+    if (!b || closed) {
+        evict_all(out, nout, caller, 0);
+        if (b)
+            b->out_next = b->out_end;
+        return;
+    }
+    for (size_t i = 0; i < nout && i < PREFETCH_AHEAD; i++)
+        prefetch_block(&out[i]);
+}
+
+static void batch_destructor(void *arg)
+{
+    struct qbatch *b = arg;
+    my_batch = &qbatch_off;             /* later frees: the locked path */
+    q_move(b->e, b->n, b, vigil__caller);
+    batch_drain_out(b, vigil__caller, 0);
+    vigil__lock(&q_lock);
+    vigil__treg_retire(&registry, b);
+    vigil__unlock(&q_lock);
+}
+
+static void quarantine_at_exit(void);
+
+/* The calling thread's first free: a batch for it (a spare one may hold
+ * blocks from a thread that did not survive a fork: they stay). */
+static __attribute__((noinline)) struct qbatch *batch_claim(void)
+{
+    /* Registered outside the lock: atexit may allocate, and so come back. */
+    if (!atomic_load_explicit(&q_atexit, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&q_atexit, 1, memory_order_relaxed))
+        atexit(quarantine_at_exit);
+    my_batch = &qbatch_off;             /* while claiming: see treg.h */
+    int fresh;
+    struct qbatch *b = vigil__treg_claim(&registry, &fresh);
+    /* A fork may have caught the batch's last owner between filling it and
+     * moving it to the ring: move it now, before it is added to. */
+    if (b && b->n == QBATCH)
+        q_move(b->e, b->n, b, vigil__caller);
+    my_batch = b ? b : &qbatch_off;
+    return my_batch;
+}
+
+static inline void batch_add(struct qbatch *b, const struct qentry *e)
+{
+    b->e[b->n] = *e;
+    /* A forked child may find this thread stopped anywhere here: the entry
+     * is whole before it is counted (x86 stores become visible in order). */
+    atomic_signal_fence(memory_order_release);
+    b->n++;
+    b->bytes += e->total;
+    if (b->out_next < b->out_end)
+        batch_evict_one(b, vigil__caller);
+    if (__builtin_expect(b->n == QBATCH || b->bytes > batch_limit, 0))
+        q_move(b->e, b->n, b, vigil__caller);
+}
+
+static __attribute__((noinline)) void put_slow(const struct vigil_quarantine_owner *owner,
+                                               unsigned char *base, size_t total)
+{
+    struct qentry e = { base, total, owner };
+    if (total > limit) {
+        inner_free(&e);
+        return;
+    }
+    if (on_valgrind)
+        VIGIL_MEM_NOACCESS(base, total);
+    struct qbatch *b = my_batch ? my_batch : batch_claim();
+    if (b != &qbatch_off)
+        batch_add(b, &e);
+    else
+        q_move(&e, 1, NULL, vigil__caller);
+}
+
+/* The common case, a block that leaves the batch short of full, is
+ * batch_add() with nothing to move: a few stores, then at most a tail call
+ * that checks one leaving block. */
+void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned char *base,
+                           size_t total)
+{
+    struct qbatch *b = my_batch;
+    if (__builtin_expect(total > limit || on_valgrind || !b || b->n + 1 >= QBATCH ||
+                         b->bytes + total > batch_limit, 0)) {
+        put_slow(owner, base, total);
+        return;
+    }
+    struct qentry *e = &b->e[b->n];
+    e->base = base;
+    e->total = total;
+    e->owner = owner;
+    atomic_signal_fence(memory_order_release);     /* as in batch_add */
+    b->n++;
+    b->bytes += total;
+    if (b->out_next < b->out_end)
+        batch_evict_one(b, vigil__caller);
+}
+
+/* ---- exit, lookup, fork ---- */
+
+/* Lock held: move a batch's blocks to out, up to room entries, the
+ * leaving ones first. */
+static size_t batch_take(struct qbatch *b, struct qentry *out, size_t room)
+{
+    size_t k = b->out_end - b->out_next < room ? b->out_end - b->out_next : room;
+    memcpy(out, b->out + b->out_next, k * sizeof *out);
+    b->out_next += (unsigned)k;
+    out += k;
+    room -= k;
+    size_t taken = k;
+    k = b->n < room ? b->n : room;
+    memcpy(out, b->e + (b->n - k), k * sizeof *out);
+    b->n -= (unsigned)k;
+    for (size_t i = 0; i < k; i++)
+        b->bytes -= out[i].total;
+    return taken + k;
+}
+
+static void quarantine_at_exit(void)
+{
+    struct qbatch *own = my_batch != &qbatch_off ? my_batch : NULL;
+    my_batch = &qbatch_off;             /* frees from here on: the locked path */
+    for (;;) {
+        struct qentry out[EVICT_BATCH];
+        size_t nout = 0;
+        vigil__lock(&q_lock);
+        /* The exiting thread's batch, the spare ones, then the ring.  The
+         * batches of threads still running are theirs until they flush. */
+        if (own)
+            nout = batch_take(own, out, EVICT_BATCH);
+        for (struct vigil_treg_node *n = registry.spare; n && nout < EVICT_BATCH; n = n->next)
+            nout += batch_take(vigil__treg_object(&registry, n), out + nout, EVICT_BATCH - nout);
+        while (q.ring.count && nout < EVICT_BATCH)
+            out[nout++] = q_pop();
+        /* Frees from later exit handlers cannot be checked any more. */
+        if (nout == 0)
+            q.closed = 1;
+        vigil__unlock(&q_lock);
+        if (nout == 0)
+            return;
+        evict_all(out, nout, NULL, 1);
+    }
+}
+
+static const struct qentry *batch_find(const struct qbatch *b, const unsigned char *base)
+{
+    for (unsigned i = 0; i < b->n; i++)
+        if (b->e[i].base == base)
+            return &b->e[i];
+    for (unsigned i = b->out_next; i < b->out_end; i++)
+        if (b->out[i].base == base)
+            return &b->out[i];
+    return NULL;
+}
+
+/* In this thread's batch, a spare one, or the ring.  A block in another
+ * running thread's batch is not looked for (that batch is its owner's
+ * alone); the report then says less, but it is still a double free. */
+int vigil__quarantine_find(const unsigned char *base, size_t *total, unsigned char *api)
+{
+    const struct qentry *e = NULL;
+    struct qentry found;
+    if (my_batch && my_batch != &qbatch_off && (e = batch_find(my_batch, base))) {
+        found = *e;
+    } else {
+        vigil__lock(&q_lock);
+        for (struct vigil_treg_node *n = registry.spare; n && !e; n = n->next)
+            e = batch_find(vigil__treg_object(&registry, n), base);
+        for (size_t i = 0; i < q.ring.count && !e; i++) {
+            const struct qentry *r = vigil__ring_at(&q.ring, i);
+            if (r->base == base)
+                e = r;
+        }
+        if (e)
+            found = *e;
+        vigil__unlock(&q_lock);
+    }
+    if (!e)
+        return 0;
+    *total = found.total;
+    *api = found.owner->api;
+    return 1;
+}
+
+/* In the forked child, lock held: only the forking thread lives on, and
+ * the other threads' batches become spare ones, their blocks still in
+ * them, checked at exit or after the next new thread takes the batch
+ * over. */
+static void quarantine_child(void)
+{
+    vigil__treg_fork_child(&registry, my_batch, NULL);
+}
