@@ -49,7 +49,7 @@ static volatile size_t n20 = 20, n24 = 24, n32 = 32, n1000 = 1000, back = 1;
 static volatile unsigned char sink;
 #define BYTES(p) ((volatile unsigned char *)(p))
 
-/* Blocks the test leaks: the only pointer is cleared here. */
+/* The only pointer to a block the leak bugs drop: set, then cleared. */
 static void *volatile leaked;
 
 /* Each bug keeps a frame of its own, under its own name: GCC's -O2 would

@@ -14,7 +14,8 @@
 #
 # Usage: fidelity.sh valgrind BUILDDIR SRCDIR [CELLS]
 #            the debug hooks, the preload and the memcheck columns
-#            (VALGRIND, VALGRIND_ANNOTATIONS: as configure found them)
+#            (VALGRIND, VALGRIND_ANNOTATIONS: as configure found them; by
+#            default the PATH's valgrind, and annotations on)
 #        fidelity.sh asan BUILDDIR SRCDIR [CELLS]
 #            the ASan columns, in a tree configured --with-address-sanitizer
 #        fidelity.sh matrix CELLS...
@@ -116,7 +117,9 @@ cell() {
     envs=
     while [ "$1" != -- ]; do envs="$envs $1"; shift; done
     shift
-    env $envs $tmo "$@" >"$log" 2>&1
+    # In a subshell, so that the shell's note on a program killed by a
+    # signal (the debug hooks abort) goes to the log, not the output.
+    (env $envs $tmo "$@"; exit $?) >"$log" 2>&1
     status=$? why= unseen=
 }
 # A run that went on as if nothing happened: that says it all.
@@ -226,7 +229,9 @@ valgrind_half() {
     fi
 
     echo "--- memcheck: VIGIL_MALLOC=arena (the annotated arena) and unset (malloc)"
-    if [ -z "${VALGRIND:-}" ]; then
+    # Set (even empty) by make, as configure found it; by hand, the PATH's.
+    VALGRIND=${VALGRIND-$(command -v valgrind)}
+    if [ -z "$VALGRIND" ]; then
         skipped "memcheck malloc" "valgrind is not installed"; skipped "memcheck arena" "valgrind is not installed"
         return
     elif [ "${VALGRIND_ANNOTATIONS:-yes}" != yes ]; then
