@@ -43,10 +43,18 @@ static void look(const unsigned char *p, size_t usable, struct vigil_view *v)
     memset(v, 0, sizeof *v);
     v->p = p;
     v->domain = -1;
-    unsigned char first[WORD];
-    v->data_dead = vigil__peek(first, p, WORD);
-    for (size_t i = 0; v->data_dead && i < WORD; i++)
-        v->data_dead = first[i] == VIGIL_DEADBYTE;
+    v->usable = usable;
+    /* The inner allocator of a freed block may have written its links over
+     * the first words of the data too (glibc's large bins write four):
+     * any whole word of 0xDD among the first four says "freed". */
+    for (size_t w = 0; w < 4 && !v->data_dead; w++) {
+        unsigned char word[WORD];
+        if (!vigil__peek(word, p + w * WORD, WORD))
+            break;
+        v->data_dead = 1;
+        for (size_t i = 0; i < WORD; i++)
+            v->data_dead &= word[i] == VIGIL_DEADBYTE;
+    }
     if ((uintptr_t)p < HEAD || !vigil__peek(v->head, p - HEAD, HEAD))
         return;
     v->head_ok = 1;
@@ -103,6 +111,12 @@ static enum vigil_verdict classify(const struct vigil_view *v, int want)
      * write running backwards from the data reaches the id before the size.
      * A size is absurd when its tail lies in unmapped memory, too. */
     if (tail_intact || (v->domain >= 0 && v->size_ok && v->tail_ok))
+        return VIGIL_UNDERFLOW;
+    /* Guards damaged on both sides of a block whose size field still names
+     * exactly the inner block it lies in (a size a random pointer's bytes
+     * would not hit): a vigil block, written before its start. */
+    if (v->size_ok && v->tail_ok && v->usable &&
+        v->n + VIGIL_DEBUG_OVERHEAD + VIGIL_DEBUG_ALIGNMENT > v->usable)
         return VIGIL_UNDERFLOW;
     return VIGIL_INVALID;
 }

@@ -24,12 +24,13 @@ struct vigil_view {
     int domain;                 /* of the API id byte; -1 when it is none */
     int pad_guard;              /* the S-1 pad bytes are all 0xFD */
     int head_dead;              /* id and pad bytes are all 0xDD */
-    int data_dead;              /* the S bytes at p are all 0xDD */
+    int data_dead;              /* S bytes in the first 4 S at p are all 0xDD */
     size_t n;                   /* the size field */
     int size_ok;                /* n is plausible, so the tail was looked at */
     int tail_ok;                /* ... and could be read */
     unsigned char tail[VIGIL_DEBUG_TRAILER];
     int tail_guard;             /* the tail's guard bytes are all 0xFD */
+    size_t usable;              /* the inner block's bytes, when known, or 0 */
 };
 
 enum vigil_verdict {

@@ -369,6 +369,29 @@ static void test_double_free_no_quarantine(void)
     }
 }
 
+/* The checker never crashes and names the error right (the most specific
+ * true statement): a double free of a block whose mapping is gone, of a 4
+ * KiB block libc has since written its links into, an 8-byte block damaged
+ * on both sides with its size field intact. */
+static void test_diagnosis_specific(void)
+{
+    const char *large[] = { "VIGIL_MALLOC=malloc_debug", "VIGIL_QUARANTINE=0",
+                            "VIGIL_ABORT=1", NULL };
+    struct child_result r;
+    probe("double-free-large", large, &r);
+    expect_report(&r, "invalid free", "(not a vigil block)");
+    expect_words(&r, "not readable (not mapped)");
+    const char *modes[] = { "VIGIL_MALLOC=malloc_debug", "VIGIL_MALLOC=arena_debug" };
+    for (int m = 0; m < 2; m++) {
+        const char *env[] = { modes[m], "VIGIL_QUARANTINE=0", "VIGIL_ABORT=1", NULL };
+        probe("double-free-4k", env, &r);
+        expect_report(&r, "double free", "(freed before: size and API no longer known)");
+    }
+    const char *arena[] = { "VIGIL_MALLOC=arena_debug", "VIGIL_ABORT=1", NULL };
+    probe("both-sides", arena, &r);
+    expect_report(&r, "buffer underflow", "(8 bytes, API id damaged)");
+}
+
 enum wild { WILD_STACK, WILD_MIDDLE, WILD_MIDDLE8, WILD_LIBC, WILD_UNMAPPED, WILD_REALLOC };
 
 static void invalid_child(void *arg)
@@ -990,6 +1013,7 @@ void register_debug_suite(void)
         { "double free (quarantined)", test_double_free },
         { "double free, quarantine off", test_double_free_no_quarantine },
         { "invalid free, no crash", test_invalid_free },
+        { "the most specific diagnosis, never a crash", test_diagnosis_specific },
         { "realloc both ways", test_realloc },
         { "failing realloc keeps the block", test_realloc_failure },
         { "quarantine eviction: use after free", test_quarantine_eviction },

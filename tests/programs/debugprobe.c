@@ -42,6 +42,33 @@ static int double_free(void)
     return 0;
 }
 
+/* A block big enough to get a mapping of its own from glibc, or one of 4
+ * KiB, freed twice: with the quarantine off, the first free gives it back
+ * to libc (the mapping goes away), the second must be diagnosed, safely. */
+static int double_free_sized(size_t n)
+{
+    char *p = vigil_mem_malloc(n);
+    say("%p\n", p);
+    vigil_mem_free(p);
+    vigil_mem_free(p);
+    return 0;
+}
+
+static int double_free_large(void) { return double_free_sized(200000); }
+static int double_free_4k(void) { return double_free_sized(4096); }
+
+/* An 8-byte block written both before its start and past its end, its size
+ * field intact. */
+static int both_sides(void)
+{
+    char *p = vigil_mem_malloc(8);
+    say("%p\n", p);
+    memset(p - 8, 0, 8);                        /* the API id and the pad */
+    p[8] = 0;
+    vigil_mem_free(p);
+    return 0;
+}
+
 static int reuse(void)
 {
     char *p = vigil_mem_malloc(40);
@@ -106,6 +133,8 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "uaf-exit", uaf_exit }, { "double-free", double_free }, { "reuse", reuse },
         { "continue", keep_going }, { "break", break_at_serial }, { "demo", demo },
+        { "double-free-large", double_free_large }, { "double-free-4k", double_free_4k },
+        { "both-sides", both_sides },
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0) {

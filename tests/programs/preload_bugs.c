@@ -102,6 +102,16 @@ void clean(void)
     free(big);
 }
 
+/* A block with a mapping of its own, freed twice: the first free gives the
+ * mapping back (with the quarantine off), the second must be reported,
+ * not crash the checker. */
+static void bug_double_free_large(void)
+{
+    char *p = malloc(200000);
+    free(p);
+    free_(p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -112,6 +122,7 @@ int main(int argc, char **argv)
         { "double-free", bug_double_free }, { "stack-free", bug_stack_free },
         { "realloc-shrink", bug_realloc_shrink }, { "big-overflow", bug_big_overflow },
         { "write-after-free", bug_write_after_free }, { "clean", clean },
+        { "double-free-large", bug_double_free_large },
     };
     for (size_t i = 0; argc > 1 && i < sizeof bugs / sizeof bugs[0]; i++)
         if (strcmp(argv[1], bugs[i].name) == 0) {

@@ -219,6 +219,63 @@ static void alignments(void)
     done("memalign, aligned_alloc, posix_memalign, valloc, pvalloc: alignments 1 to 1 MiB");
 }
 
+/* malloc_usable_size() is at least the size asked for, for every live
+ * block of every allocation function, and the program may use all of it:
+ * programs that size their writes by it must not overrun. */
+static void usable_is(void *p, size_t n, size_t align)
+{
+    CHECK(p && (uintptr_t)p % align == 0);
+    if (!p)
+        return;
+    size_t u = malloc_usable_size(p);
+    CHECK(u >= n);
+    if (u < n)
+        fprintf(stderr, "usable size %zu of a %zu-byte block (alignment %zu)\n", u, n, align);
+    fill(p, 5, u);
+}
+
+static void usable_sizes(void)
+{
+    static const size_t sizes[] = { 0, 1, 8, 15, 16, 17, 100, 105, 255, 496, 497, 512,
+                                    513, 655, 658, 1000, 4095, 4096, 4097, 70000 };
+    const size_t ns = sizeof sizes / sizeof sizes[0];
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < ns; i++) {
+        size_t n = sizes[i];
+        void *p = malloc_(n), *q = calloc_(1, n);
+        usable_is(p, n, 16);
+        usable_is(q, n, 16);
+        /* realloc growing and shrinking, across the small/large boundary */
+        for (size_t j = 0; j < ns; j++) {
+            void *r = malloc_(n);
+            usable_is(r, n, 16);
+            r = realloc_(r, sizes[j]);
+            usable_is(r, sizes[j], 16);
+            free(r);
+        }
+        for (size_t align = 16; align <= 4096; align *= 2) {
+            void *m = NULL;
+            CHECK(posix_memalign(&m, align, n) == 0);
+            usable_is(m, n, align);
+            free(m);
+            void *a = aligned_alloc(align, n);
+            usable_is(a, n, align);
+            free(a);
+            void *me = memalign_(align, n);
+            usable_is(me, n, align);
+            free(me);
+        }
+        void *v = valloc(n), *pv = pvalloc(n);
+        usable_is(v, n, page);
+        usable_is(pv, n, page);
+        free(v);
+        free(pv);
+        free(p);
+        free(q);
+    }
+    done("malloc_usable_size: at least the size asked for, every function, alignments 16..4096");
+}
+
 static void plugin(const char *path)
 {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -434,6 +491,7 @@ int main(int argc, char **argv)
         reallocs();
         errors();
         alignments();
+        usable_sizes();
         plugin(argv[2]);
         libc_blocks();
         if (all) {

@@ -137,6 +137,10 @@ has "realloc-shrink: the size after the realloc" "$err" '\(40 bytes, API'
 bug big-overflow "buffer overflow" 'called from .*bug_big_overflow\+'
 has "big-overflow: the 5,000-byte block" "$err" '\(5000 bytes, API'
 bug write-after-free "use after free" 'found at exit, when the quarantine was checked'
+run "double free of a block whose mapping is gone: reported" 86 \
+    "$vigil" run --debug --quarantine=0 -- "$bugs" double-free-large
+has "double free of an unmapped block: the checker did not crash" "$err" \
+    "^vigil: invalid free on block 0x[0-9a-f]+ \\(not a vigil block\\)"
 run "clean: exit status 0" 0 "$vigil" run --debug -- "$bugs" clean
 lacks "clean: no report" "$err" '^vigil:'
 run "--error-exitcode chooses the status" 99 "$vigil" run --debug --error-exitcode=99 -- "$bugs" overflow
