@@ -349,33 +349,12 @@ void vigil__heap_free_locked(void *p)
     vigil__hdr_close(pool);
 }
 
-void vigil__heap_release_locked(void *p)
+/* Header open: the verdict on freeing p. */
+static enum vigil_free_verdict verdict_open(const struct vigil_pool *pool, const void *p,
+                                            struct vigil_block_info *info)
 {
-    if (!vigil__annotating()) {
-        vigil__heap_free_locked(p);
-        return;
-    }
-    struct vigil_pool *pool = vigil__pool_of(p);
-    vigil__hdr_open(pool);
-    size_t size = vigil__class_size(pool->cls);
-    vigil__tools_mark_freed(pool, p);
-    vigil__hdr_close(pool);
-    if (!vigil__toolq_put(p, size)) {
-        vigil__heap_free_locked(p);
-        return;
-    }
-    for (void *old; (old = vigil__toolq_evict()) != NULL;)
-        vigil__heap_free_locked(old);
-}
-
-enum vigil_free_verdict vigil__heap_free_verdict(const void *p, struct vigil_block_info *info)
-{
-    struct vigil_pool *pool = vigil__pool_of(p);
     memset(info, 0, sizeof *info);
-    vigil__heap_lock();
-    vigil__hdr_open(pool);
     uint32_t cls = pool->cls, next = pool->nextoffset, idx = pool->arenaindex;
-    vigil__hdr_close(pool);
     enum vigil_free_verdict v = VIGIL_FREE_INTERIOR;
     uintptr_t base = vigil__pool_base(p), first = vigil__pool_first_block(base);
     uintptr_t off = (uintptr_t)p - base;
@@ -394,7 +373,55 @@ enum vigil_free_verdict vigil__heap_free_verdict(const void *p, struct vigil_blo
                                       : VIGIL_FREE_OK;
         }
     }
+    return v;
+}
+
+void vigil__heap_release_locked(void *p)
+{
+    if (!vigil__annotating()) {
+        vigil__heap_free_locked(p);
+        return;
+    }
+    struct vigil_block_info info;
+    vigil__heap_release_checked_locked(p, &info);
+}
+
+enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil_block_info *info)
+{
+    struct vigil_pool *pool = vigil__pool_of(p);
+    vigil__hdr_open(pool);
+    enum vigil_free_verdict v = verdict_open(pool, p, info);
+    if (v != VIGIL_FREE_OK) {
+        vigil__hdr_close(pool);
+        return v;
+    }
+    size_t size = vigil__class_size(pool->cls);
+    vigil__tools_mark_freed(pool, p);
+    vigil__hdr_close(pool);
+    if (!vigil__toolq_put(p, size)) {
+        vigil__heap_free_locked(p);
+        return v;
+    }
+    for (void *old; (old = vigil__toolq_evict()) != NULL;)
+        vigil__heap_free_locked(old);
+    return v;
+}
+
+enum vigil_free_verdict vigil__heap_free_verdict(const void *p, struct vigil_block_info *info)
+{
+    vigil__heap_lock();
+    enum vigil_free_verdict v = vigil__heap_free_verdict_locked(p, info);
     vigil__heap_unlock();
+    return v;
+}
+
+enum vigil_free_verdict vigil__heap_free_verdict_locked(const void *p,
+                                                        struct vigil_block_info *info)
+{
+    struct vigil_pool *pool = vigil__pool_of(p);
+    vigil__hdr_open(pool);
+    enum vigil_free_verdict v = verdict_open(pool, p, info);
+    vigil__hdr_close(pool);
     return v;
 }
 

@@ -280,12 +280,23 @@ static void arena_free_slow(void *p)
         if (vigil__tcache_push(p))
             return;
     }
-    if (refused(p, "free"))
+    if (!vigil__annotating()) {
+        vigil__heap_lock();
+        vigil__heap_release_locked(p);
+        vigil__heap_unlock();
         return;
-    vigil__tools_block_free(p);
+    }
+    /* refused(), in the critical section that frees the block, while its
+     * header is open anyway: one lock and one header a free. */
+    struct vigil_block_info info;
     vigil__heap_lock();
-    vigil__heap_release_locked(p);
+    /* Told to memcheck before the block can be anybody's again; for a bad
+     * free, memcheck reports it there. */
+    vigil__tools_block_free(p);
+    enum vigil_free_verdict v = vigil__heap_release_checked_locked(p, &info);
     vigil__heap_unlock();
+    if (v != VIGIL_FREE_OK)
+        vigil__tools_bad_free(p, v, &info, "free");
 }
 
 void vigil__arena_free(void *ctx, void *p)
