@@ -231,7 +231,7 @@ static void evict_all(const struct qentry *out, size_t n, const void *caller, in
 /* Lock held. */
 static inline struct qentry q_pop(void)
 {
-    struct qentry e = *(const struct qentry *)vigil__ring_front(&q.ring);
+    struct qentry e = *(const struct qentry *)vigil__ring_front(&q.ring, sizeof e);
     vigil__ring_drop(&q.ring, sizeof e);
     q.bytes -= e.total;
     return e;

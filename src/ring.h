@@ -51,10 +51,10 @@ static inline void vigil__ring_push(struct vigil_ring *r, const void *entries, s
  * vigil__ring_drop(): the copy is then a typed move, which the compiler
  * keeps in registers (a memcpy into the caller's array could alias the
  * ring's own fields, and reload them every time). */
-static inline void *vigil__ring_front(const struct vigil_ring *r)
+static inline void *vigil__ring_front(const struct vigil_ring *r, size_t esize)
 {
-    VIGIL_ASSERT(r->count > 0);
-    return r->slots + r->head * r->esize;
+    VIGIL_ASSERT(esize == r->esize && r->count > 0);
+    return r->slots + r->head * esize;
 }
 
 /* Forget the oldest entry (see vigil__ring_pop on clear). */
