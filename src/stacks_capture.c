@@ -15,14 +15,17 @@
  *     them, and the reads are plain loads of the thread's own stack;
  *   - when they are not (not learnt yet, or the capture runs on a signal
  *     stack outside them), a frame is at most MAX_FRAME_BYTES above the
- *     last, and is read with vigil__peek, which cannot fault.
+ *     last, and is read with vigil__peek, which cannot fault (a window
+ *     of up to 512 bytes at a time, within one page).
  */
 #include "config.h"
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "vigil/annotate.h"
+#include "os.h"
 #include "report.h"
 #include "stacks_capture.h"
 
@@ -77,6 +80,10 @@ int vigil__stack_capture(void **frames, int max, int skip)
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     uintptr_t lo = stack_lo, hi = stack_hi;
     int bounded = hi != 0 && fp >= lo && fp < hi;
+    /* The unbounded walk's copy of the stack around the frame being read:
+     * small, as a signal stack may be. */
+    uintptr_t win[64];
+    uintptr_t win_lo = 0, win_len = 0;
     int n = 0;
     while (n < max) {
         uintptr_t rec[2];
@@ -87,8 +94,21 @@ int vigil__stack_capture(void **frames, int max, int skip)
                 break;
             rec[0] = ((const uintptr_t *)fp)[0];
             rec[1] = ((const uintptr_t *)fp)[1];
-        } else if (!vigil__peek(rec, (const void *)fp, sizeof rec)) {
-            break;
+        } else if (fp >= win_lo && fp + sizeof rec <= win_lo + win_len) {
+            memcpy(rec, (const char *)win + (fp - win_lo), sizeof rec);
+        } else {
+            /* One system call reads a window up to the end of fp's page
+             * (the next page may not be mapped): the next frames are
+             * usually in it. */
+            uintptr_t page_end = (fp | (VIGIL_MIN_PAGE - 1)) + 1;
+            win_len = page_end - fp < sizeof win ? page_end - fp : sizeof win;
+            if (win_len < sizeof rec)
+                win_len = sizeof rec;
+            win_lo = fp;
+            if (!vigil__peek(win, (const void *)fp, win_len) &&
+                (win_len = sizeof rec, !vigil__peek(win, (const void *)fp, win_len)))
+                break;
+            memcpy(rec, win, sizeof rec);
         }
         uintptr_t next = rec[0], ret = rec[1];
         if (ret < MIN_CODE_ADDRESS)
