@@ -109,6 +109,24 @@ static Dwfl *session_get(void)
     return session;
 }
 
+/* The line of a, found by asking each compilation unit whether it holds a:
+ * dwfl_module_getsrc finds the unit through .debug_aranges, which clang
+ * does not emit unless told to (-gdwarf-aranges). */
+static const char *line_by_cu(Dwfl_Module *m, uintptr_t a, int *lineno)
+{
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = NULL;
+    while ((cu = dwfl_module_nextcu(m, cu, &bias)) != NULL) {
+        if (dwarf_haspc(cu, a - bias) <= 0)
+            continue;
+        Dwarf_Line *l = dwarf_getsrc_die(cu, a - bias);
+        if (!l || dwarf_lineno(l, lineno) != 0)
+            return NULL;
+        return dwarf_linesrc(l, NULL, NULL);
+    }
+    return NULL;
+}
+
 static int describe_dwfl(uintptr_t a, struct frame_desc *d, int *refreshed)
 {
     Dwfl *s = session_get();
@@ -130,14 +148,16 @@ static int describe_dwfl(uintptr_t a, struct frame_desc *d, int *refreshed)
     GElf_Off off;
     GElf_Sym sym;
     d->func = dwfl_module_addrinfo(m, a, &off, &sym, NULL, NULL, NULL);
+    int lineno = 0;
+    const char *file = NULL;
     Dwfl_Line *line = dwfl_module_getsrc(m, a);
-    if (line) {
-        int lineno = 0;
-        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-        if (file && lineno > 0) {
-            d->file = file;
-            d->line = lineno;
-        }
+    if (line)
+        file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+    else
+        file = line_by_cu(m, a, &lineno);
+    if (file && lineno > 0) {
+        d->file = file;
+        d->line = lineno;
     }
     return 1;
 }
@@ -216,4 +236,16 @@ void vigil__stack_print(struct vigil_report *r, void *const *frames, int n)
         vigil__unlock(&symbolize_lock);
         printing = 0;
     }
+}
+
+void vigil__stack_symbolize_end(void)
+{
+    vigil__lock(&symbolize_lock);
+#ifdef VIGIL_HAVE_LIBDW
+    if (session)
+        dwfl_end(session);
+    session = NULL;
+    session_failed = 0;
+#endif
+    vigil__unlock(&symbolize_lock);
 }

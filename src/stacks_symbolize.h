@@ -29,4 +29,8 @@
 
 void vigil__stack_print(struct vigil_report *r, void *const *frames, int n);
 
+/* End the libdw session (its memory back to malloc); the next print makes
+ * a new one.  For a leak checker's clean exit, and the tests. */
+void vigil__stack_symbolize_end(void);
+
 #endif /* VIGIL_STACKS_SYMBOLIZE_H */
