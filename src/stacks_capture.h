@@ -1,0 +1,37 @@
+/*
+ * stacks_capture.h - the return addresses of the calling thread's stack.
+ *
+ * Two ways, with one contract: frames[0] is where the caller of the capture
+ * returns to, frames[1] its caller's, and so on; skip drops that many of the
+ * innermost frames first (a wrapper's own); at most max are stored; the
+ * count stored is returned.
+ *
+ * vigil__stack_capture walks the frame-pointer chain: a few loads a frame,
+ * the default (see bench/stacks.c for the costs).  It never faults, never
+ * allocates, takes no lock and makes no call that could: it is safe in a
+ * signal handler, before main, and inside malloc.  It stops at the first
+ * frame built without a frame pointer (most of libc, code built with plain
+ * -O2 on x86-64), whose callers are then missing.
+ *
+ * vigil__stack_capture_unwind asks libunwind's local unwinder, which reads
+ * the unwind tables and so passes frames without frame pointers; several
+ * times slower, and 0 frames when vigil was built without libunwind.
+ */
+#ifndef VIGIL_STACKS_CAPTURE_H
+#define VIGIL_STACKS_CAPTURE_H
+
+/* The most frames a stack holds anywhere in vigil (VIGIL_TRACE's limit). */
+#define VIGIL_STACK_MAX_FRAMES 64
+
+int vigil__stack_capture(void **frames, int max, int skip);
+int vigil__stack_capture_unwind(void **frames, int max, int skip);
+
+/* Learn the calling thread's stack bounds (pthread_getattr_np), once per
+ * thread; 1 when they are known.  Not in a signal handler: glibc allocates
+ * in it, and reads /proc/self/maps for the main thread.  A nested call (the
+ * allocation above coming back to vigil) returns 0 at once.  Until a thread
+ * has learnt its bounds, the frame walk checks every frame address instead
+ * and reads it with vigil__peek (a system call a frame): still safe, slower. */
+int vigil__stack_learn_bounds(void);
+
+#endif /* VIGIL_STACKS_CAPTURE_H */
