@@ -266,8 +266,10 @@ static void test_print_fallbacks(void)
     vigil__stack_print(&r, f, 1);
     take_text(&r, text, sizeof text);
     CU_ASSERT_FATAL(nth_line(text, 0, line, sizeof line));
-    if (!VIGIL_RUNNING_ON_VALGRIND())         /* valgrind's own mappings confuse it */
-        CU_ASSERT_PTR_NOT_NULL(strstr(line, " (<unknown module>)"));
+    /* No function is claimed for it.  Which module, if any, libdw takes an
+     * anonymous mapping next to a loaded object for depends on where mmap
+     * put it (and under valgrind, on valgrind's own mappings). */
+    CU_ASSERT_PTR_NULL(strstr(line, " in "));
     CU_ASSERT(strncmp(line, "    #0 0x", 9) == 0);
     munmap(anon, 4096);
 }
