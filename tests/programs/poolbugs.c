@@ -1,5 +1,5 @@
 /* poolbugs.c - seeded bugs in pool blocks, run under memcheck by
- * tests/valgrind.sh and under ASan by tests/asan.sh, which assert the error
+ * tests/tools/valgrind.sh and under ASan by tests/tools/asan.sh, which assert the error
  * each tool gives.
  *   poolbugs use-after-free | read-past-end | read-past-32 | reused-slot |
  *            uninitialised | leak | leak-positions | lsan-roots | clean */

@@ -1,5 +1,5 @@
 /* preload_bugs.c - seeded heap bugs in an ordinary program (plain malloc and
- * free; it does not link vigil), for tests/preload.sh to find through
+ * free; it does not link vigil), for tests/tools/preload.sh to find through
  * `vigil run --debug`.  Each command prints the address of the block it
  * damages, then commits its bug; "clean" does the same work correctly.
  *   preload_bugs overflow | underflow | double-free | stack-free |

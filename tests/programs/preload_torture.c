@@ -1,5 +1,5 @@
 /* preload_torture.c - an ordinary program (plain libc calls; it does not
- * link vigil) that tests/preload.sh runs through libvigil-preload.so, to
+ * link vigil) that tests/tools/preload.sh runs through libvigil-preload.so, to
  * check that every allocation function keeps its promises there.
  *   preload_torture which            the file each allocation function
  *                                    resolves to, one per line
