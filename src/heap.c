@@ -376,16 +376,6 @@ static enum vigil_free_verdict verdict_open(const struct vigil_pool *pool, const
     return v;
 }
 
-void vigil__heap_release_locked(void *p)
-{
-    if (!vigil__annotating()) {
-        vigil__heap_free_locked(p);
-        return;
-    }
-    struct vigil_block_info info;
-    vigil__heap_release_checked_locked(p, &info);
-}
-
 enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil_block_info *info)
 {
     struct vigil_pool *pool = vigil__pool_of(p);
@@ -409,44 +399,13 @@ enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil
 
 enum vigil_free_verdict vigil__heap_free_verdict(const void *p, struct vigil_block_info *info)
 {
-    vigil__heap_lock();
-    enum vigil_free_verdict v = vigil__heap_free_verdict_locked(p, info);
-    vigil__heap_unlock();
-    return v;
-}
-
-enum vigil_free_verdict vigil__heap_free_verdict_locked(const void *p,
-                                                        struct vigil_block_info *info)
-{
     struct vigil_pool *pool = vigil__pool_of(p);
+    vigil__heap_lock();
     vigil__hdr_open(pool);
     enum vigil_free_verdict v = verdict_open(pool, p, info);
     vigil__hdr_close(pool);
+    vigil__heap_unlock();
     return v;
-}
-
-unsigned vigil__heap_class_of(const void *p)
-{
-    struct vigil_pool *pool = vigil__pool_of(p);
-    if (!vigil__annotating())
-        return pool->cls;              /* constant while p is live */
-    vigil__heap_lock();
-    vigil__hdr_open(pool);
-    unsigned cls = pool->cls;
-    vigil__hdr_close(pool);
-    vigil__heap_unlock();
-    return cls;
-}
-
-size_t vigil__heap_requested(const void *p)
-{
-    struct vigil_pool *pool = vigil__pool_of(p);
-    vigil__heap_lock();
-    vigil__hdr_open(pool);
-    size_t n = *vigil__requested_slot(pool->arenaindex, p);
-    vigil__hdr_close(pool);
-    vigil__heap_unlock();
-    return n;
 }
 
 void vigil__heap_set_requested(const void *p, size_t n)

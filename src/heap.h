@@ -29,23 +29,16 @@ void *vigil__heap_alloc_locked(size_t size, bool *grew);
 /* Lock held: p back to its pool, as is (a cached block, or one evicted from
  * the tools' quarantine). */
 void vigil__heap_free_locked(void *p);
-/* Lock held: the program frees p: under the tools it is marked freed and
- * may wait in the tools' quarantine before it goes back to its pool. */
-void vigil__heap_release_locked(void *p);
-/* Annotating, lock held: the same, unless p may not be freed (the verdict
- * says why; p is left as it was). */
+/* Annotating, lock held: the program frees p: it is marked freed and may
+ * wait in the tools' quarantine before it goes back to its pool; unless p
+ * may not be freed (the verdict says why; p is left as it was). */
 enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil_block_info *info);
 
 /* Annotating: may p (one of the arena's addresses) be freed?  info says
  * which block p lies in, for the report when it may not. */
 enum vigil_free_verdict vigil__heap_free_verdict(const void *p, struct vigil_block_info *info);
-enum vigil_free_verdict vigil__heap_free_verdict_locked(const void *p,
-                                                        struct vigil_block_info *info);
 
-/* The size class of live block p. */
-unsigned vigil__heap_class_of(const void *p);
-/* Annotating: the size the program asked for of live block p; set it. */
-size_t vigil__heap_requested(const void *p);
+/* Annotating: the size the program asked for of live block p is now n. */
 void vigil__heap_set_requested(const void *p, size_t n);
 
 /* The block query of table.h: 1 with *usable set to the class size when p

@@ -73,13 +73,8 @@ static inline void vigil__ring_drop(struct vigil_ring *r, size_t esize)
  * would take for a pointer to whatever block is there next. */
 static inline void vigil__ring_pop(struct vigil_ring *r, void *out, size_t esize)
 {
-    VIGIL_ASSERT(esize == r->esize && r->count > 0);
-    unsigned char *at = r->slots + r->head * esize;
-    memcpy(out, at, esize);
-    if (r->clear)
-        memset(at, 0, esize);
-    r->head = (r->head + 1) & (r->cap - 1);
-    r->count--;
+    memcpy(out, vigil__ring_front(r, esize), esize);
+    vigil__ring_drop(r, esize);
 }
 
 #endif /* VIGIL_RING_H */

@@ -242,21 +242,19 @@ static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
     return p;
 }
 
-/* Annotating: a free or realloc of p that would corrupt the pools (p was
- * freed already, or is not the start of a block) is refused.  memcheck
- * reports it, in its words, when told of the free; under ASan vigil reports
- * it in ASan's (arena_tools.c).  Without the tools nothing is looked at: the
- * debug hooks are the check then. */
-static int refused(void *p, const char *op)
+/* Annotating: a realloc of p that would corrupt the pools (p was freed
+ * already, or is not the start of a block) is refused, as the free path
+ * refuses such a free in its own critical section.  memcheck reports it,
+ * in its words, when told of the free; under ASan vigil reports it in
+ * ASan's (arena_tools.c).  Without the tools nothing is looked at: the
+ * debug hooks are the check then.  info says which block p lies in. */
+static int refused(void *p, const char *op, struct vigil_block_info *info)
 {
-    if (!vigil__annotating())
-        return 0;
-    struct vigil_block_info info;
-    enum vigil_free_verdict v = vigil__heap_free_verdict(p, &info);
+    enum vigil_free_verdict v = vigil__heap_free_verdict(p, info);
     if (v == VIGIL_FREE_OK)
         return 0;
     vigil__tools_block_free(p);
-    vigil__tools_bad_free(p, v, &info, op);
+    vigil__tools_bad_free(p, v, info, op);
     return 1;
 }
 
@@ -282,7 +280,7 @@ static void arena_free_slow(void *p)
     }
     if (!vigil__annotating()) {
         vigil__heap_lock();
-        vigil__heap_release_locked(p);
+        vigil__heap_free_locked(p);
         vigil__heap_unlock();
         return;
     }
@@ -313,13 +311,22 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
         return vigil__arena_malloc(ctx, size);
     if (!vigil__arena_owns(p))
         return env.large->realloc(env.large->ctx, p, size);
-    if (refused(p, "realloc")) {
-        errno = EINVAL;
-        return NULL;
+    unsigned cls;
+    size_t cur, old;
+    if (vigil__annotating()) {
+        /* The check reads the class and the requested size anyway. */
+        struct vigil_block_info info;
+        if (refused(p, "realloc", &info)) {
+            errno = EINVAL;
+            return NULL;
+        }
+        cur = info.class_size;
+        cls = vigil__size_class(cur);
+        old = info.requested;
+    } else {
+        cls = vigil__pool_of(p)->cls;  /* constant while p is live */
+        cur = old = vigil__class_size(cls);
     }
-    unsigned cls = vigil__heap_class_of(p);
-    size_t cur = vigil__class_size(cls);
-    size_t old = vigil__annotating() ? vigil__heap_requested(p) : cur;
     /* Stay in place when the block still fits and no more than a quarter of
      * it would be wasted; otherwise move, so a shrunk block frees its room. */
     if (size <= cur && (vigil__size_class(size) == cls || 4 * size >= 3 * cur)) {
