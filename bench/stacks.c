@@ -95,6 +95,8 @@ static void measure(const char *name, capture_fn fn, int learn, long n)
 
 int main(int argc, char **argv)
 {
+    if (!vigil__stack_unwinder_load())
+        fprintf(stderr, "stacks: libunwind not loaded: its row counts nothing\n");
     struct { const char *name; capture_fn fn; int learn; long n; } ways[] = {
         { "fp", vigil__stack_capture, 1, 2000000 },
         { "fp-unbounded", vigil__stack_capture, 0, 200000 },

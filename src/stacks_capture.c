@@ -20,8 +20,11 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vigil/annotate.h"
@@ -29,10 +32,6 @@
 #include "report.h"
 #include "stacks_capture.h"
 
-#ifdef VIGIL_HAVE_LIBUNWIND
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-#endif
 
 /* The largest gap between two frame records believed when the bounds are
  * unknown: a frame with a large local array can be bigger, and the walk
@@ -71,13 +70,13 @@ int vigil__stack_learn_bounds(void)
     return ok;
 }
 
-/* noinline: the walk starts from this function's own frame record, whose
- * return address is the caller's frame 0.  No ASan instrumentation: the
+/* The walk, from the frame record at fp: inlined into the captures, each of
+ * which starts from its own frame record, whose return address is its
+ * caller's frame 0; *last is the last frame record read.  No ASan instrumentation: the
  * words read are other frames' saved registers, between their redzones. */
-VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-int vigil__stack_capture(void **frames, int max, int skip)
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((always_inline))
+static inline int walk(uintptr_t fp, void **frames, int max, int skip, uintptr_t *last)
 {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     uintptr_t lo = stack_lo, hi = stack_hi;
     int bounded = hi != 0 && fp >= lo && fp < hi;
     /* The unbounded walk's copy of the stack around the frame being read:
@@ -117,6 +116,7 @@ int vigil__stack_capture(void **frames, int max, int skip)
             skip--;
         else
             frames[n++] = (void *)ret;
+        *last = fp;
         if (next <= fp || (!bounded && next - fp > MAX_FRAME_BYTES))
             break;
         fp = next;
@@ -124,27 +124,171 @@ int vigil__stack_capture(void **frames, int max, int skip)
     return n;
 }
 
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+int vigil__stack_capture(void **frames, int max, int skip)
+{
+    uintptr_t last = 0;
+    return walk((uintptr_t)__builtin_frame_address(0), frames, max, skip, &last);
+}
+
+/* unw_backtrace from the libunwind vigil__stack_unwinder_load opened; NULL
+ * until then, or for good when there is none. */
+typedef int (*backtrace_fn)(void **, int);
+static _Atomic(backtrace_fn) unw_backtrace_fn;
+
+int vigil__stack_unwinder_load(void)
+{
+#ifdef VIGIL_HAVE_LIBUNWIND
+    static _Atomic int tried;
+    if (atomic_load_explicit(&unw_backtrace_fn, memory_order_acquire))
+        return 1;
+    if (atomic_exchange(&tried, 1))
+        return atomic_load_explicit(&unw_backtrace_fn, memory_order_acquire) != NULL;
+    /* Under memcheck libunwind's probing reads are errors the user would
+     * see, and memcheck shows its own stacks: frame pointers only. */
+    if (VIGIL_RUNNING_ON_VALGRIND())
+        return 0;
+    /* RTLD_LOCAL: its symbols stay out of the global scope (see configure.ac). */
+    void *h = dlopen(VIGIL_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return 0;
+    backtrace_fn fn = (backtrace_fn)dlsym(h, "unw_backtrace");
+    if (!fn)
+        return 0;
+    atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* How many frames of buf the unwinder's first ones are: its own call from
+ * the capture function that asked. */
+#define UNWIND_SELF 1
+
+/* The most frames of vigil's own that may lie between a capture and the
+ * program's call into vigil (preload -> domain -> wrappers -> capture). */
+#define VIGIL_DEPTH 16
+
 /* noinline, so the frame unw_backtrace reports first is this one. */
 __attribute__((noinline))
 int vigil__stack_capture_unwind(void **frames, int max, int skip)
 {
-#ifdef VIGIL_HAVE_LIBUNWIND
-    /* unw_backtrace's first address is in this function (where it returns
-     * to); the caller's frame 0 is the next. */
-    void *buf[1 + 2 * VIGIL_STACK_MAX_FRAMES];
-    int drop = 1 + (skip > 0 ? skip : 0);
-    int want = drop + (max > 0 ? max : 0);
+    backtrace_fn bt = atomic_load_explicit(&unw_backtrace_fn, memory_order_acquire);
+    if (!bt || max <= 0)
+        return 0;
+    /* bt's first address is in this function (where it returns to); the
+     * caller's frame 0 is the next. */
+    void *buf[UNWIND_SELF + VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
+    int drop = UNWIND_SELF + (skip > 0 ? skip : 0);
+    int want = drop + max;
     if (want > (int)(sizeof buf / sizeof buf[0]))
         want = (int)(sizeof buf / sizeof buf[0]);
-    int got = unw_backtrace(buf, want);
+    int got = bt(buf, want);
     int n = 0;
     for (int i = drop; i < got && n < max; i++)
         frames[n++] = buf[i];
     return n;
-#else
-    (void)frames;
-    (void)max;
-    (void)skip;
-    return 0;
-#endif
+}
+
+/*
+ * Which capture a stack gets.  The frame walk is exact as far as its chain
+ * goes, and a few nanoseconds a frame; libunwind reads the unwind tables,
+ * about five times slower (bench/stacks), but passes frames built without
+ * frame pointers, which end the walk's chain early, or (rarely: the frame
+ * pointer register holding a stack address) send it astray.  The walk is
+ * trusted only where it is known to be whole: when its chain ends at the
+ * thread's outermost frame record, the one a whole chain always ends at
+ * (main's, or a thread function's: the frames beyond it are the C
+ * library's, built without frame pointers).  Each thread learns that frame
+ * once, from a capture whose walk and unwind agree: the walk's frames are
+ * the unwinder's first ones and every frame the unwinder found beyond them
+ * is in the C library.  Until then, or where the chain ends elsewhere,
+ * libunwind's stack is taken, when it is loaded.
+ */
+static __attribute__((tls_model("initial-exec"))) _Thread_local uintptr_t base_fp;
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned learn_tries;
+
+/* Captures a thread compares before it stops trying to learn its
+ * outermost frame (code without frame pointers all through). */
+#define LEARN_TRIES 64
+
+static int in_libc(const void *pc)
+{
+    static const void *libc_base;
+    Dl_info self, here;
+    if (!libc_base) {
+        /* abort is the C library's in every link of vigil. */
+        if (!dladdr((const void *)(uintptr_t)abort, &self) || !self.dli_fbase)
+            return 0;
+        libc_base = self.dli_fbase;
+    }
+    return dladdr(pc, &here) && here.dli_fbase == libc_base;
+}
+
+/* Whether walk's n frames, ending at frame record last, are the unwinder's
+ * first n of its u frames, the rest being the C library's: then last is
+ * the thread's outermost frame record. */
+static int whole(void *const *fp, int n, void *const *un, int u)
+{
+    if (n <= 0 || u < n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (fp[i] != un[i])
+            return 0;
+    if (in_libc(fp[n - 1]))
+        return 0;           /* no frame of the program's at all: before main */
+    for (int i = n; i < u; i++)
+        if (!in_libc(un[i]))
+            return 0;
+    return 1;
+}
+
+/* Drop the frames below the program's call into vigil: the first frame
+ * equal to the recorded caller becomes frames[0]. */
+static int from_caller(void **frames, int n)
+{
+    void *caller = vigil__caller;
+    int limit = n < VIGIL_DEPTH ? n : VIGIL_DEPTH;
+    for (int i = 0; caller && i < limit; i++)
+        if (frames[i] == caller) {
+            if (i)
+                memmove(frames, frames + i, (size_t)(n - i) * sizeof *frames);
+            return n - i;
+        }
+    return n;
+}
+
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+int vigil__stack_capture_here(void **frames, int max)
+{
+    if (max <= 0)
+        return 0;
+    if (max > VIGIL_STACK_MAX_FRAMES)
+        max = VIGIL_STACK_MAX_FRAMES;
+    void *buf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
+    int want = VIGIL_DEPTH + max;
+    uintptr_t last = 0;
+    int n = walk((uintptr_t)__builtin_frame_address(0), buf, want, 0, &last);
+    int trusted = n == want || (base_fp && last == base_fp);
+    if (!trusted && atomic_load_explicit(&unw_backtrace_fn, memory_order_relaxed)) {
+        void *ubuf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
+        int u = vigil__stack_capture_unwind(ubuf, want, 1);  /* 1: this function */
+        if (!base_fp && learn_tries < LEARN_TRIES) {
+            learn_tries++;
+            if (whole(buf, n, ubuf, u)) {
+                base_fp = last;
+                u = 0;      /* the walk's frames are the stack */
+            }
+        }
+        if (u > 0) {
+            memcpy(buf, ubuf, (size_t)u * sizeof *buf);
+            n = u;
+        }
+    }
+    n = from_caller(buf, n);
+    if (n > max)
+        n = max;
+    memcpy(frames, buf, (size_t)n * sizeof *frames);
+    return n;
 }

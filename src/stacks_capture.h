@@ -26,6 +26,23 @@
 int vigil__stack_capture(void **frames, int max, int skip);
 int vigil__stack_capture_unwind(void **frames, int max, int skip);
 
+/* What the reports and tracing call: the stack of the program's call into
+ * vigil now running on this thread.  frames[0] is vigil__caller (the return
+ * address the entry point recorded) and the frames inside vigil below it
+ * are dropped, so max counts the program's frames only; when vigil__caller
+ * is not on the stack (not set, or a tail call), nothing is dropped and the
+ * symbolizer leaves vigil's frames out.  The frame walk is used when its
+ * chain reaches the thread's outermost frame; libunwind, when it is loaded,
+ * where the chain breaks earlier (code without frame pointers).  Same
+ * safety as vigil__stack_capture when libunwind is not used. */
+int vigil__stack_capture_here(void **frames, int max);
+
+/* Make libunwind available to vigil__stack_capture_here: dlopen, local to
+ * vigil so its _Unwind_* symbols never shadow libgcc's.  Call where a dlopen
+ * is safe (start-up, vigil_trace_start), not from inside malloc; idempotent;
+ * 1 when libunwind is there. */
+int vigil__stack_unwinder_load(void);
+
 /* Learn the calling thread's stack bounds (pthread_getattr_np), once per
  * thread; 1 when they are known.  Not in a signal handler: glibc allocates
  * in it, and reads /proc/self/maps for the main thread.  A nested call (the

@@ -36,8 +36,9 @@ int stacks_test_a(void **f, int max, int skip, int unwind);
 CHAIN int stacks_test_c(void **f, int max, int skip, int unwind)
 {
     int n;
-    line_c = __LINE__ + 1;
-    n = unwind ? vigil__stack_capture_unwind(f, max, skip) : vigil__stack_capture(f, max, skip);
+    line_c = __LINE__ + 2;      /* the frame walk's and libunwind's call */
+    n = unwind == 2 ? vigil__stack_capture_here(f, max)
+        : unwind ? vigil__stack_capture_unwind(f, max, skip) : vigil__stack_capture(f, max, skip);
     sink++;
     return n;
 }
@@ -132,9 +133,13 @@ static void test_capture_unwind_chain(void)
 {
 #ifdef VIGIL_HAVE_LIBUNWIND
     /* libunwind hands memcheck uninitialised stack bytes as it validates
-     * addresses: not vigil's to suppress. */
-    if (VIGIL_RUNNING_ON_VALGRIND())
+     * addresses: not vigil's to suppress, and vigil does not load it there. */
+    if (VIGIL_RUNNING_ON_VALGRIND()) {
+        CU_ASSERT_EQUAL(vigil__stack_unwinder_load(), 0);
         return;
+    }
+    CU_ASSERT_FATAL(vigil__stack_unwinder_load() == 1);
+    CU_ASSERT_EQUAL(vigil__stack_unwinder_load(), 1);
     check_chain_symbolized(1);
     /* Both captures agree on the return addresses in b and a (c's, and
      * this test's, are at two different calls). */
@@ -159,6 +164,31 @@ static void test_capture_skip(void)
     CU_ASSERT_PTR_NOT_NULL(skipped[1]);            /* this test: another call than all[3]'s */
     CU_ASSERT_EQUAL(stacks_test_a(all, 0, 0, 0), 0);
     CU_ASSERT_EQUAL(stacks_test_a(all, 2, 0, 0), 2);
+}
+
+/* The capture the reports take starts at the program's call into vigil
+ * (vigil__caller), whichever way it is made. */
+static void test_capture_here(void)
+{
+    void *all[8], *here[8];
+    vigil__stack_unwinder_load();
+    int n = stacks_test_a(all, 8, 0, 0);
+    CU_ASSERT_FATAL(n >= 4);
+    void *saved = vigil__caller;
+    vigil__caller = all[1];                       /* b's call of c */
+    for (int round = 0; round < 3; round++) {     /* learning, then learnt */
+        int m = stacks_test_a(here, 8, 0, 2);
+        CU_ASSERT_FATAL(m >= 3);
+        CU_ASSERT_PTR_EQUAL(here[0], all[1]);
+        CU_ASSERT_PTR_EQUAL(here[1], all[2]);
+        CU_ASSERT_PTR_NOT_NULL(here[2]);          /* this test: another call than all[3]'s */
+    }
+    CU_ASSERT_EQUAL(stacks_test_a(here, 1, 0, 2), 1);
+    CU_ASSERT_PTR_EQUAL(here[0], all[1]);
+    /* A caller that is not on the stack drops nothing. */
+    vigil__caller = (void *)(uintptr_t)1;
+    CU_ASSERT(stacks_test_a(here, 8, 0, 2) >= 4);
+    vigil__caller = saved;
 }
 
 /* A thread that never learns its bounds: every frame is read with
@@ -420,6 +450,7 @@ void register_stacks_suite(void)
         { "capture: a -> b -> c, symbolized with file and line", test_capture_chain },
         { "capture with libunwind: the same chain", test_capture_unwind_chain },
         { "capture: skip and max", test_capture_skip },
+        { "capture: from the program's call into vigil", test_capture_here },
         { "capture: a thread that never learnt its bounds", test_capture_unbounded },
         { "capture: in a signal handler, and on a signal stack", test_capture_in_signal_handler },
         { "print: symbol only, module only, no module", test_print_fallbacks },
