@@ -21,9 +21,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "check.h"
 #include "os.h"
@@ -202,6 +204,26 @@ size_t vigil__stack_lost(void)
 size_t vigil__stack_count(void)
 {
     return atomic_load_explicit(&stored, memory_order_relaxed);
+}
+
+void vigil__stack_depot_memory(size_t *records, size_t *index)
+{
+    uint64_t units = atomic_load_explicit(&units_used, memory_order_relaxed);
+    uint64_t limit = atomic_load_explicit(&units_limit, memory_order_relaxed);
+    *records = (size_t)(units < limit ? units : limit) * UNIT;
+    *index = 0;
+    _Atomic uint32_t *t = atomic_load_explicit(&table, memory_order_acquire);
+    size_t page = vigil__os_page_size(), bytes = TABLE_SLOTS * sizeof *t;
+    unsigned char vec[1024];
+    int saved = errno;
+    for (size_t off = 0; t && off < bytes; off += sizeof vec * page) {
+        size_t len = bytes - off < sizeof vec * page ? bytes - off : sizeof vec * page;
+        if (mincore((char *)t + off, len, vec) != 0)
+            break;
+        for (size_t i = 0; i < (len + page - 1) / page; i++)
+            *index += (vec[i] & 1) ? page : 0;
+    }
+    errno = saved;
 }
 
 size_t vigil__stack_depot_limit(size_t bytes)
