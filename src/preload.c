@@ -51,6 +51,7 @@
 #include "request.h"
 #include "settings.h"
 #include "sysalloc.h"
+#include "threads.h"
 
 /* glibc's own allocator, under the names that do not come back here. */
 extern void *__libc_malloc(size_t size);
@@ -541,4 +542,50 @@ size_t malloc_usable_size(void *ptr)
         return n;
     }
     return libc_usable_size(ptr);
+}
+
+/* ---- thread creation ----
+ *
+ * Interposed only to number threads in order of creation, as ASan's
+ * reports do (threads.h): the number is taken here, in the creating thread,
+ * and adopted by the new thread before its start routine runs.  The start
+ * record comes from libc's allocator so that no vigil heap is involved. */
+
+struct thread_start {
+    void *(*fn)(void *);
+    void *arg;
+    unsigned number;
+};
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+static void *thread_start(void *p)
+{
+    struct thread_start s = *(struct thread_start *)p;
+    __libc_free(p);
+    vigil__thread_adopt(s.number);
+    return s.fn(s.arg);
+}
+
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                   void *(*fn)(void *), void *arg)
+{
+    static _Atomic(pthread_create_fn) next;
+    pthread_create_fn real = atomic_load_explicit(&next, memory_order_acquire);
+    if (!real) {
+        real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+        if (!real)
+            return EAGAIN;
+        atomic_store_explicit(&next, real, memory_order_release);
+    }
+    struct thread_start *s = __libc_malloc(sizeof *s);
+    if (!s)
+        return EAGAIN;                      /* what pthread_create says without memory */
+    s->fn = fn;
+    s->arg = arg;
+    s->number = vigil__thread_reserve();
+    int rc = real(thread, attr, thread_start, s);
+    if (rc)
+        __libc_free(s);
+    return rc;
 }

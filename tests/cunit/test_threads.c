@@ -18,6 +18,7 @@
 
 #include "child.h"
 #include "tcache.h"
+#include "threads.h"
 #include "suites.h"
 
 static const vigil_allocator *A = &vigil__arena_allocator;
@@ -363,6 +364,46 @@ static void test_domains_from_threads(void)
     CU_ASSERT_EQUAL(vigil_allocated_blocks(), before);
 }
 
+/* Thread numbers: T0 is the main thread whoever asks first; a thread
+ * vigil did not see created takes the next number at its first question,
+ * and keeps it; a reserved number is the one the thread adopts. */
+static void *ask_number(void *arg)
+{
+    unsigned *out = arg;
+    out[0] = vigil__thread_number();
+    out[1] = vigil__thread_number();
+    return NULL;
+}
+
+static void *adopt_number(void *arg)
+{
+    unsigned *n = arg;
+    vigil__thread_adopt(*n);
+    *n = vigil__thread_number();
+    return NULL;
+}
+
+static void test_thread_numbers(void)
+{
+    unsigned a[2], b[2];
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, ask_number, a) == 0);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(vigil__thread_number(), 0);
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, ask_number, b) == 0);
+    pthread_join(t, NULL);
+    CU_ASSERT(a[0] >= 1);
+    CU_ASSERT_EQUAL(a[1], a[0]);
+    CU_ASSERT(b[0] > a[0]);             /* never reused */
+    CU_ASSERT_EQUAL(b[1], b[0]);
+    unsigned r = vigil__thread_reserve(), got = r;
+    CU_ASSERT(r > b[0]);
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, adopt_number, &got) == 0);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(got, r);
+    CU_ASSERT_EQUAL(vigil__thread_number(), 0);
+}
+
 void register_threads_suite(void)
 {
     static const struct test_case tests[] = {
@@ -374,6 +415,7 @@ void register_threads_suite(void)
         { "fork while threads allocate", test_fork_with_threads },
         { "stress, 8 threads", test_stress_8_threads },
         { "public API from 4 threads", test_domains_from_threads },
+        { "thread numbers: T0 is main, then in order, never reused", test_thread_numbers },
         { NULL, NULL },
     };
     add_suite("threads", tests);

@@ -1,0 +1,39 @@
+/*
+ * threads.c - thread numbers (see threads.h).
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "threads.h"
+
+/* The thread's number plus one; 0 while it has none.  initial-exec: one
+ * load, no __tls_get_addr, so a report in a signal handler may ask. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned number_plus_one;
+
+/* T0 is the main thread's whatever the order of first calls: numbering
+ * other threads starts at 1. */
+static _Atomic unsigned next_number = 1;
+
+unsigned vigil__thread_reserve(void)
+{
+    return atomic_fetch_add_explicit(&next_number, 1, memory_order_relaxed);
+}
+
+void vigil__thread_adopt(unsigned n)
+{
+    number_plus_one = n + 1;
+}
+
+unsigned vigil__thread_number(void)
+{
+    unsigned n = number_plus_one;
+    if (n)
+        return n - 1;
+    /* The main thread is the one whose thread id is the process id. */
+    n = (pid_t)syscall(SYS_gettid) == getpid() ? 0 : vigil__thread_reserve();
+    number_plus_one = n + 1;
+    return n;
+}
