@@ -246,9 +246,8 @@ static int whole(void *const *fp, int n, void *const *un, int u)
 
 /* Drop the frames below the program's call into vigil: the first frame
  * equal to the recorded caller becomes frames[0]. */
-static int from_caller(void **frames, int n)
+static int from_caller(void **frames, int n, void *caller)
 {
-    void *caller = vigil__caller;
     int limit = n < VIGIL_DEPTH ? n : VIGIL_DEPTH;
     for (int i = 0; caller && i < limit; i++)
         if (frames[i] == caller) {
@@ -266,6 +265,9 @@ int vigil__stack_capture_here(void **frames, int max)
         return 0;
     if (max > VIGIL_STACK_MAX_FRAMES)
         max = VIGIL_STACK_MAX_FRAMES;
+    /* Read now: libunwind's first use in a thread allocates its TLS, and
+     * that malloc, coming back to vigil, records a call site of its own. */
+    void *caller = vigil__caller;
     void *buf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
     int want = VIGIL_DEPTH + max;
     uintptr_t last = 0;
@@ -286,7 +288,7 @@ int vigil__stack_capture_here(void **frames, int max)
             n = u;
         }
     }
-    n = from_caller(buf, n);
+    n = from_caller(buf, n, caller);
     if (n > max)
         n = max;
     memcpy(frames, buf, (size_t)n * sizeof *frames);
