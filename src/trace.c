@@ -93,9 +93,13 @@ void vigil__trace_record(void *p, size_t size)
     int saved = errno;
     own = 1;
     if (!bounds_asked) {
-        /* Once a thread: it allocates, which comes back here untraced. */
+        /* Once a thread.  It allocates, which comes back here untraced,
+         * and through the preload records another call site, which the
+         * capture needs to be this one's. */
+        void *caller = vigil__caller;
         bounds_asked = 1;
         vigil__stack_learn_bounds();
+        vigil__caller = caller;
     }
     void *f[VIGIL_STACK_MAX_FRAMES];
     int got = vigil__stack_capture_here(f, n);

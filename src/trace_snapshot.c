@@ -206,13 +206,12 @@ static void print_stack(FILE *out, uint32_t stack)
 {
     void *f[VIGIL_STACK_MAX_FRAMES];
     int n = vigil__stack_get(stack, f, VIGIL_STACK_MAX_FRAMES);
-    int k = 0;
-    char line[VIGIL_REPORT_BUFSIZE];
-    for (int i = 0; i < n; i++)
-        if (vigil__trace_describe_frame(f[i], line, sizeof line))
-            fprintf(out, "    #%d %s\n", k++, line);
-    if (k == 0)
-        fprintf(out, "    (no frame of the program's)\n");
+    struct vigil_report r;
+    vigil__report_init_file(&r, out);
+    vigil__stack_print(&r, f, n);
+    if (r.len == 0)
+        vigil__report_str(&r, "    (no frame of the program's)\n");
+    vigil__report_flush(&r);
 }
 
 static void print_memory(FILE *out, const vigil_trace_snapshot *s)
