@@ -544,18 +544,22 @@ void vigil_trace_stop(void)
     vigil__trace_set_frames(0);
 }
 
+/* These start vigil like any call: VIGIL_TRACE may be what starts tracing. */
 int vigil_trace_frames(void)
 {
+    vigil__ensure_init();
     return vigil__trace_frames();
 }
 
 int vigil_trace_get(const void *ptr, void **frames, int max)
 {
+    vigil__ensure_init();
     return vigil__trace_stack_of(ptr, frames, max);
 }
 
 vigil_trace_snapshot *vigil_trace_take_snapshot(void)
 {
+    vigil__ensure_init();
     int frames = vigil__trace_frames();
     if (!frames) {
         errno = EINVAL;

@@ -28,9 +28,8 @@ int vigil__stack_get(uint32_t id, void **frames, int max);
 size_t vigil__stack_lost(void);
 /* Distinct stacks stored. */
 size_t vigil__stack_count(void);
-/* The depot's memory: bytes of records handed out, and bytes of its index
- * resident (it is mapped whole; a page is touched once a stack hashes to
- * it). */
+/* The depot's memory in use: the resident bytes of its records, and of
+ * its index (mapped whole; a page is touched once a stack hashes to it). */
 void vigil__stack_depot_memory(size_t *records, size_t *index);
 
 /* For the tests: let the depot's records take at most `bytes` of record
