@@ -228,7 +228,13 @@ static int in_libc(const void *pc)
 
 /* Whether walk's n frames, ending at frame record last, are the unwinder's
  * first n of its u frames, the rest being the C library's: then last is
- * the thread's outermost frame record. */
+ * the thread's outermost frame record.  The walk's last frame is where that
+ * record returns to, the C library itself for main and a thread function
+ * (__libc_start_call_main, start_thread); the unwinder's very last frame
+ * may be the program's entry point (_start, built without a frame record),
+ * but any other frame of the program beyond the walk means the walk
+ * stopped short (a capture before main, from a constructor the loader
+ * calls, or from a callback of the C library's, is never learnt). */
 static int whole(void *const *fp, int n, void *const *un, int u)
 {
     if (n <= 0 || u < n)
@@ -236,9 +242,7 @@ static int whole(void *const *fp, int n, void *const *un, int u)
     for (int i = 0; i < n; i++)
         if (fp[i] != un[i])
             return 0;
-    if (in_libc(fp[n - 1]))
-        return 0;           /* no frame of the program's at all: before main */
-    for (int i = n; i < u; i++)
+    for (int i = n; i < u - 1; i++)
         if (!in_libc(un[i]))
             return 0;
     return 1;
