@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "debug.h"
@@ -111,6 +113,7 @@ static void install(vigil_allocator *slot, const vigil_allocator *t)
 }
 
 static void trace_at_exit(void);
+static void keep_stderr(void);
 
 static void init(void)
 {
@@ -154,8 +157,10 @@ static void init(void)
     /* Last: atexit may allocate, and the tables must be usable by then. */
     if (s->mallocstats)
         atexit(print_stats_to_stderr);
-    if (s->trace_top || s->trace_file)
+    if (s->trace_top || s->trace_file) {
+        keep_stderr();
         atexit(trace_at_exit);
+    }
 }
 
 __attribute__((noinline, cold))
@@ -630,35 +635,73 @@ static void trace_file_name(const char *pattern, char *out, size_t size)
     out[n] = '\0';
 }
 
-static void write_trace_file(const char *pattern)
+static void write_trace_file(const char *pattern, FILE *err)
 {
     char path[4096 + 32];
     trace_file_name(pattern, path, sizeof path);
     vigil_trace_snapshot *snap = vigil_trace_take_snapshot();
     if (!snap) {
-        fprintf(stderr, "vigil: VIGIL_TRACE_FILE: %s, %s not written\n",
+        fprintf(err, "vigil: VIGIL_TRACE_FILE: %s, %s not written\n",
                 errno == EINVAL ? "tracing is off at exit" : "no memory for a snapshot", path);
         return;
     }
     FILE *f = fopen(path, "w");
     int ok = f && vigil_trace_snapshot_write(snap, f) == 0;
-    int err = errno;
+    int e = errno;
     if (f && fclose(f) != 0 && ok) {
         ok = 0;
-        err = errno;
+        e = errno;
     }
     if (!ok)
-        fprintf(stderr, "vigil: VIGIL_TRACE_FILE: cannot write %s: %s\n", path, strerror(err));
+        fprintf(err, "vigil: VIGIL_TRACE_FILE: cannot write %s: %s\n", path, strerror(e));
     vigil_trace_snapshot_free(snap);
+}
+
+/* The program's stderr as it was at start-up, for the sites printed at
+ * exit: some programs close stderr in exit handlers of their own
+ * (coreutils' close_stdout), which run before vigil's.  Kept on a high
+ * descriptor, and used only while it is still the same file (a program
+ * may close it and open another there).  -1: none kept. */
+static int exit_fd = -1;
+static dev_t exit_dev;
+static ino_t exit_ino;
+
+static void keep_stderr(void)
+{
+    struct stat st;
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        exit_fd = fd;
+        exit_dev = st.st_dev;
+        exit_ino = st.st_ino;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* A stream on it, to be closed; NULL when it is gone. */
+static FILE *kept_stderr(void)
+{
+    struct stat st;
+    if (exit_fd < 0 || fstat(exit_fd, &st) != 0 || st.st_dev != exit_dev || st.st_ino != exit_ino)
+        return NULL;
+    int fd = dup(exit_fd);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
+    return f;
 }
 
 static void trace_at_exit(void)
 {
     const struct vigil_settings *s = vigil__settings();
     int own = vigil__trace_enter_own();
+    FILE *kept = kept_stderr(), *err = kept ? kept : stderr;
     if (s->trace_file)
-        write_trace_file(s->trace_file);
+        write_trace_file(s->trace_file, err);
     if (s->trace_top)
-        vigil_trace_print_top(stderr, s->trace_top);
+        vigil_trace_print_top(err, s->trace_top);
+    if (kept)
+        fclose(kept);
     vigil__trace_leave_own(own);
 }

@@ -218,10 +218,10 @@ static void print_memory(FILE *out, const vigil_trace_snapshot *s)
 {
     fprintf(out,
             "vigil: trace memory: block table %zu byte(s) for %zu block(s), depot %zu "
-            "byte(s) of stacks and %zu of index for %zu stack(s); lost: %zu trace(s), "
-            "%zu stack(s)\n",
+            "byte(s) of stacks and %zu of index for %zu stack(s); %zu allocation(s) traced; "
+            "lost: %zu trace(s), %zu stack(s)\n",
             s->table.mapped, s->table.live, s->depot_records, s->depot_index, s->stacks,
-            s->table.lost, s->stacks_lost);
+            s->table.recorded, s->table.lost, s->stacks_lost);
 }
 
 size_t vigil__trace_snapshot_print(FILE *out, const vigil_trace_snapshot *s, size_t limit)

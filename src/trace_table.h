@@ -38,8 +38,9 @@ void vigil__trace_table_each(void (*fn)(void *arg, size_t size, uint32_t stack),
 struct vigil_trace_table_stats {
     size_t live;                /* records now */
     size_t mapped;              /* bytes of table memory now mapped */
-    size_t lost;                /* blocks that could not be recorded, since start */
-    size_t recorded;            /* records made, since start */
+    size_t lost;                /* blocks that could not be recorded, since the
+                                   process started */
+    size_t recorded;            /* records made, since the process started */
 };
 void vigil__trace_table_stats(struct vigil_trace_table_stats *out);
 

@@ -150,7 +150,8 @@ static void test_top(void)
     HAS(&r, "vigil: live blocks by allocation site, most bytes first (16 frame(s) traced)\n");
     HAS(&r, "\nvigil: SUMMARY: 9000 byte(s) in 14 live block(s) from 3 allocation site(s), 3 shown\n"
             "vigil: trace memory: block table ");
-    HAS(&r, "; lost: 0 trace(s), 0 stack(s)\nshown=3\n");
+    HAS(&r, " for 14 block(s), depot ");
+    HAS(&r, "; 19 allocation(s) traced; lost: 0 trace(s), 0 stack(s)\nshown=3\n");
     HAS(&r, "from 3 allocation site(s), 2 shown\n");
     HAS(&r, "shown=2\n");
     HAS(&r, " in_site=1\n");
@@ -432,6 +433,13 @@ static void test_at_exit(void)
     }
     if (one)
         unlink(path);
+
+    const char *closed[] = { "VIGIL_TRACE=16", "VIGIL_TRACE_TOP=1", NULL };
+    trace_api("exit-closed", NULL, closed, &r);
+    CHECK(r.exited && r.status == 0 &&
+              strstr(r.err, "\nSite 1: 5000 byte(s) in 1 block(s) allocated from:\n    #0 0x") &&
+              strstr(r.err, "vigil: SUMMARY: 5200 byte(s) in 3 live block(s)"),
+          "stderr closed by the program's exit handler: the sites still printed", &r);
 
     const char *nowhere[] = { "VIGIL_TRACE=4", "VIGIL_TRACE_FILE=/nonexistent/dir/f", NULL };
     trace_api("exit", NULL, nowhere, &r);

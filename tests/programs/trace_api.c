@@ -18,7 +18,9 @@
  *   trace_api lost       the table and the depot kept small: blocks and
  *                        stacks lost, counted, and the program goes on
  *   trace_api env        only what VIGIL_TRACE started (VIGIL_TRACE=2)
- *   trace_api exit       allocate and exit (VIGIL_TRACE_TOP, VIGIL_TRACE_FILE) */
+ *   trace_api exit       allocate and exit (VIGIL_TRACE_TOP, VIGIL_TRACE_FILE)
+ *   trace_api exit-closed  the same, closing stderr in an exit handler that
+ *                        runs before vigil's (as coreutils' close_stdout does) */
 #include "config.h"
 
 #include <errno.h>
@@ -419,9 +421,16 @@ static void mode_env(void)
     vigil_mem_free(p);
 }
 
-static void mode_exit(void)
+static void close_stderr(void)
 {
-    trace_site_raw();
+    fclose(stderr);
+}
+
+static void mode_exit(int close_err)
+{
+    trace_site_raw();                   /* vigil starts: its exit handler first */
+    if (close_err)
+        atexit(close_stderr);
     trace_site_small();
     trace_site_small();
 }
@@ -450,8 +459,8 @@ int main(int argc, char **argv)
         mode_lost();
     else if (strcmp(mode, "env") == 0)
         mode_env();
-    else if (strcmp(mode, "exit") == 0)
-        mode_exit();
+    else if (strcmp(mode, "exit") == 0 || strcmp(mode, "exit-closed") == 0)
+        mode_exit(mode[4] != '\0');
     else {
         fprintf(stderr, "trace_api: unknown mode '%s'\n", mode);
         return 2;

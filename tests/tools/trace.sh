@@ -79,7 +79,7 @@ run "run --trace" 0 "$vigil" run --trace -- "$plain" sites
 has "run --trace: the header" "$err" '^vigil: live blocks by allocation site, most bytes first \(16 frame\(s\) traced\)$'
 sites_of_plain "run --trace"
 has "run --trace: the summary" "$err" '^vigil: SUMMARY: [0-9]+ byte\(s\) in [0-9]+ live block\(s\) from [0-9]+ allocation site\(s\), [0-9]+ shown$'
-has "run --trace: what tracing costs" "$err" '^vigil: trace memory: block table [0-9]+ byte\(s\) for [0-9]+ block\(s\), depot [0-9]+ byte\(s\) of stacks and [0-9]+ of index for [0-9]+ stack\(s\); lost: 0 trace\(s\), 0 stack\(s\)$'
+has "run --trace: what tracing costs" "$err" '^vigil: trace memory: block table [0-9]+ byte\(s\) for [0-9]+ block\(s\), depot [0-9]+ byte\(s\) of stacks and [0-9]+ of index for [0-9]+ stack\(s\); [0-9]+ allocation\(s\) traced; lost: 0 trace\(s\), 0 stack\(s\)$'
 has "run --trace: the caller's frame" "$err" "^    #1 0x[0-9a-f]+ in sites .*trace_plain\.c:[0-9]+$"
 
 run "run --trace: the environment" 0 "$vigil" run --trace -- \
