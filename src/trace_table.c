@@ -129,6 +129,13 @@ static void delete_at(struct shard *s, size_t i)
     s->used--;
 }
 
+/* Lock held: key's slot, or NULL. */
+static struct slot *find(const struct shard *s, uintptr_t key, uint64_t h)
+{
+    struct slot *e = s->cap ? probe(s, key, h) : NULL;
+    return e && e->key == key ? e : NULL;
+}
+
 static void lose(void)
 {
     atomic_fetch_add_explicit(&lost, 1, memory_order_relaxed);
@@ -145,11 +152,9 @@ int vigil__trace_table_put(const void *p, size_t size, uint32_t stack)
     pthread_mutex_lock(&s->lock);
     if (!atomic_load_explicit(&open_, memory_order_relaxed))
         goto out;
-    if (s->cap) {
-        struct slot *e = probe(s, key, h);
-        if (e->key == key)
-            delete_at(s, (size_t)(e - s->slots));   /* a block freed untraced */
-    }
+    struct slot *stale = find(s, key, h);
+    if (stale)
+        delete_at(s, (size_t)(stale - s->slots));   /* a block freed untraced */
     if ((uint64_t)size >= SIZE_LIMIT || stack >= (1u << STACK_BITS)) {
         lose();
         goto out;
@@ -176,22 +181,18 @@ static int lookup(const void *p, size_t *size, uint32_t *stack, int take)
         return 0;
     uint64_t h = mix(key);
     struct shard *s = shard_of(h);
-    int hit = 0;
     pthread_mutex_lock(&s->lock);
-    if (s->cap) {
-        struct slot *e = probe(s, key, h);
-        if (e->key == key) {
-            hit = 1;
-            if (size)
-                *size = (size_t)(e->meta >> STACK_BITS);
-            if (stack)
-                *stack = (uint32_t)(e->meta & ((1u << STACK_BITS) - 1));
-            if (take)
-                delete_at(s, (size_t)(e - s->slots));
-        }
+    struct slot *e = find(s, key, h);
+    if (e) {
+        if (size)
+            *size = (size_t)(e->meta >> STACK_BITS);
+        if (stack)
+            *stack = (uint32_t)(e->meta & ((1u << STACK_BITS) - 1));
+        if (take)
+            delete_at(s, (size_t)(e - s->slots));
     }
     pthread_mutex_unlock(&s->lock);
-    return hit;
+    return e != NULL;
 }
 
 int vigil__trace_table_take(const void *p, size_t *size, uint32_t *stack)

@@ -19,32 +19,8 @@ export VIGIL_PRELOAD
 unset VIGIL_MALLOC VIGIL_MALLOCSTATS VIGIL_QUARANTINE VIGIL_ABORT VIGIL_ERROR_EXITCODE \
       VIGIL_BREAK_SERIAL VIGIL_TRACE VIGIL_TRACE_TOP VIGIL_TRACE_FILE LD_PRELOAD
 
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-out="$tmp/out" err="$tmp/err"
-pass=0 fail=0 skip=0
-
-ok()   { pass=$((pass + 1)); echo "PASS: $1"; }
-skip() { skip=$((skip + 1)); echo "SKIP: $1"; }
-bad()  {
-    fail=$((fail + 1)); echo "FAIL: $1"
-    echo "    stdout:"; tail -n 15 "$out" | sed 's/^/    | /'
-    echo "    stderr:"; head -n 60 "$err" | sed 's/^/    | /'
-}
-
-run() {
-    name=$1 want=$2; shift 2
-    timeout 600 "$@" >"$out" 2>"$err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name"; else echo "    (exit $got, wanted $want)"; bad "$name"; fi
-}
-
-has() {
-    if grep -Eq -- "$3" "$2"; then ok "$1"; else echo "    (no match for: $3)"; bad "$1"; fi
-}
-lacks() {
-    if grep -Eq -- "$3" "$2"; then echo "    (unexpected: $3)"; bad "$1"; else ok "$1"; fi
-}
+# tmp, out, err; run, has, lacks, ok, skip, bad
+. "$src/tests/tools/checks.sh"
 
 # where FUNC: the "trace_plain.c:LINE" the program said FUNC allocates on.
 where() { sed -n "s/^expect $1 //p" "$out" | head -n 1; }
