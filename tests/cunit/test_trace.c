@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "settings.h"
 #include "suites.h"
 
 #define MS_PRINT "/usr/bin/ms_print"
@@ -357,6 +358,24 @@ static void test_lost(void)
 
 /* ---- the environment ---- */
 
+static void test_parse_count(void)
+{
+    static const struct { const char *s; unsigned long v; } good[] = {
+        { "0", 0 }, { "1", 1 }, { "16", 16 }, { "64", 64 }, { "007", 7 },
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        unsigned long v = 1234;
+        CU_ASSERT_TRUE(vigil__parse_count(good[i].s, 64, &v));
+        CU_ASSERT_EQUAL(v, good[i].v);
+    }
+    const char *bad[] = { "", "65", "-1", "+3", " 8", "8 ", "1x", "0x10", "99999999999999999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned long v = 1234;
+        CU_ASSERT_FALSE(vigil__parse_count(bad[i], 64, &v));
+        CU_ASSERT_EQUAL(v, 1234);
+    }
+}
+
 static void test_env(void)
 {
     const char *two[] = { "VIGIL_TRACE=2", NULL };
@@ -475,6 +494,7 @@ void register_trace_suite(void)
         { "8 threads at once agree with the serial count", test_threads },
         { "snapshots compared; massif file read by ms_print", test_snapshot },
         { "a full table and depot: counted, the program goes on", test_lost },
+        { "VIGIL_TRACE's parser", test_parse_count },
         { "VIGIL_TRACE", test_env },
         { "VIGIL_TRACE_TOP and VIGIL_TRACE_FILE at exit", test_at_exit },
         { NULL, NULL },

@@ -35,15 +35,18 @@
 #include "trace_table.h"
 #include "vigil.h"
 
-/* The line of the allocation that follows, printed by its first call. */
+/* The line of the allocation that follows, printed by its first call (a
+ * site's first call is made before any thread runs it). */
 #define EXPECT(name)                                                          \
     do {                                                                      \
         static int said_;                                                     \
-        if (!said_++)                                                         \
+        if (!said_) {                                                         \
+            said_ = 1;                                                        \
             printf("expect %s trace_api.c:%d\n", name, __LINE__ + 1);         \
+        }                                                                     \
     } while (0)
 
-static volatile int sink;
+static _Atomic int sink;             /* threads call the sites too */
 /* Loop counts the compiler cannot see: a loop unrolled would call a site
  * from several addresses, each a stack of its own. */
 static volatile int vary = 1;
@@ -220,15 +223,34 @@ static void mode_before(void)
     vigil_mem_free(keep);
 }
 
+/* The mem domain's allocator, whose realloc to NO_MEMORY bytes fails as
+ * an exhausted allocator's does (a real request that large would be the
+ * sanitizers' error, not a NULL). */
+#define NO_MEMORY ((size_t)123456789)
+static vigil_allocator below;
+
+static void *failing_realloc(void *ctx, void *p, size_t n)
+{
+    if (n == NO_MEMORY) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return below.realloc(ctx, p, n);
+}
+
 static void mode_realloc(void)
 {
+    vigil_get_allocator(VIGIL_DOMAIN_MEM, &below);
+    vigil_allocator failing = below;
+    failing.realloc = failing_realloc;
+    vigil_set_allocator(VIGIL_DOMAIN_MEM, &failing);
     vigil_trace_start(16);
     void *p = trace_site_sized(10);
     void *q = trace_site_realloc(p, 5000);                    /* moves out of the arena */
     void *f[16];
     printf("moved=%d old_untraced=%d\n", p != q, p != q && vigil_trace_get(p, f, 16) == 0);
     errno = 0;
-    void *fail = vigil_mem_realloc(q, (size_t)1 << 46);       /* no memory for that */
+    void *fail = vigil_mem_realloc(q, NO_MEMORY);
     printf("failed=%d enomem=%d\n", fail == NULL, errno == ENOMEM);
     void *r = trace_site_other(300);
     r = trace_site_realloc(r, 200);
@@ -356,7 +378,11 @@ static void mode_threads(int serial)
     vigil_obj_free(trace_site_t2());
     vigil_mem_free(trace_site_t3());
     vigil_mem_free(trace_site_t4(NULL));
-    vigil_trace_start(16);
+    /* Two frames, the site and the thread function: beyond it lies the C
+     * library's thread start, which only libunwind walks, and a build may
+     * have none (ThreadSanitizer's: stacks_capture.c); the frame walk
+     * would read each thread's own leftovers there, a site per thread. */
+    vigil_trace_start(2);
     pthread_t t[THREADS];
     for (int k = 0; k < N(THREADS); k++) {
         if (pthread_create(&t[k], NULL, worker, (void *)(intptr_t)k) != 0)

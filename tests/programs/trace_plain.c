@@ -9,13 +9,14 @@
  *                         aligned_alloc, in five sites of known sizes
  *   trace_plain threads   8 threads at once from two sites, known counts */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static volatile int sink;
+static _Atomic int sink;             /* threads call the sites too */
 static volatile int vary = 1;           /* loop counts the compiler cannot see */
 
 static void say(const char *name, int line)
@@ -29,8 +30,10 @@ static void say(const char *name, int line)
 #define EXPECT(name)                                                          \
     do {                                                                      \
         static int said_;                                                     \
-        if (!said_++)                                                         \
+        if (!said_) {                                                         \
+            said_ = 1;                                                        \
             say(name, __LINE__ + 1);                                          \
+        }                                                                     \
     } while (0)
 
 __attribute__((noinline)) void *plain_big(void)

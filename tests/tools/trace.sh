@@ -93,7 +93,8 @@ sites_of_plain "run --debug --trace"
 lacks "run --debug --trace: no heap error" "$err" '^vigil: (buffer|double|invalid|use|API)'
 
 echo "--- 8 threads at once"
-run "run --trace: threads" 0 "$vigil" run --trace -- "$plain" threads
+# Two frames: the site and the thread function (see trace_api.c's threads).
+run "run --trace=2: threads" 0 "$vigil" run --trace=2 -- "$plain" threads
 site "threads: calloc, half freed" 1 "1200000 byte(s) in 4000 block(s)" plain_t2
 has "threads: malloc, every block of every thread" "$err" '^Site [0-9]+: 43200 byte\(s\) in 1800 block\(s\) allocated from:$'
 has "threads: the worker's frame" "$err" '^    #1 0x[0-9a-f]+ in worker .*trace_plain\.c:[0-9]+$'
