@@ -346,7 +346,7 @@ static void mode_debug(int overflow)
 #define THREADS 8
 
 /* The blocks left live, reachable (a leak checker's run is clean). */
-static void *kept[16384];
+static void *volatile kept[16384];      /* volatile: only ever written */
 static _Atomic unsigned nkept;
 
 static void keep(void *p)
