@@ -34,10 +34,18 @@
 #define STACK_BITS 28
 #define SIZE_LIMIT ((uint64_t)1 << (64 - STACK_BITS))
 
+/* A slot keeps its block's address complemented: memcheck, scanning all
+ * of vigil's memory for pointers as a leak checker does, would otherwise
+ * call every traced block reachable through this table. */
 struct slot {
-    uintptr_t key;                              /* the block; 0: empty */
+    uintptr_t key;                              /* ~the block; 0: empty */
     uint64_t meta;
 };
+
+static inline uintptr_t key_of(const void *p)
+{
+    return ~(uintptr_t)p;
+}
 
 struct shard {
     pthread_mutex_t lock;
@@ -143,8 +151,8 @@ static void lose(void)
 
 int vigil__trace_table_put(const void *p, size_t size, uint32_t stack)
 {
-    uintptr_t key = (uintptr_t)p;
-    if (!key)
+    uintptr_t key = key_of(p);
+    if (!p || !key)
         return 0;
     uint64_t h = mix(key);
     struct shard *s = shard_of(h);
@@ -176,8 +184,8 @@ out:
 
 static int lookup(const void *p, size_t *size, uint32_t *stack, int take)
 {
-    uintptr_t key = (uintptr_t)p;
-    if (!key)
+    uintptr_t key = key_of(p);
+    if (!p || !key)
         return 0;
     uint64_t h = mix(key);
     struct shard *s = shard_of(h);

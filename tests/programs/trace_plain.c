@@ -7,7 +7,9 @@
  *
  *   trace_plain sites     malloc, calloc, realloc, posix_memalign,
  *                         aligned_alloc, in five sites of known sizes
- *   trace_plain threads   8 threads at once from two sites, known counts */
+ *   trace_plain threads   8 threads at once from two sites, known counts
+ *   trace_plain leak      one block of 40 bytes leaked (tracing must not make
+ *                         it reachable to a leak checker) */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -143,6 +145,14 @@ static void threads(void)
         pthread_join(t[k], NULL);
 }
 
+__attribute__((noinline)) void plain_leak(void)
+{
+    char *p = malloc(40);
+    sink++;
+    if (p)
+        memset(p, 'x', 40);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -150,6 +160,8 @@ int main(int argc, char **argv)
         sites();
     else if (strcmp(mode, "threads") == 0)
         threads();
+    else if (strcmp(mode, "leak") == 0)
+        plain_leak();
     else
         return 2;
     return 0;

@@ -123,6 +123,19 @@ else
     bad "--trace-file: one file, named by the process id"
 fi
 
+echo "--- a leak checker still sees leaks (the table holds every block's address)"
+if ! command -v valgrind >/dev/null 2>&1; then
+    skip "valgrind is not installed"
+elif ! "$vigil" info | grep -q '^valgrind annotations: *yes$'; then
+    skip "built without Valgrind annotations"
+else
+    VIGIL_SUPPRESSIONS="$src/supp/vigil.supp"
+    export VIGIL_SUPPRESSIONS
+    run "memcheck --arena under tracing: the leak" 86 env VIGIL_TRACE=16 "$vigil" memcheck --arena \
+        --leak-check=full -- "$plain" leak
+    has "memcheck --arena under tracing: definitely lost" "$err" 'definitely lost: 40 bytes in 1 blocks'
+fi
+
 echo "--- options refused"
 for opt in --trace=0 --trace=65 --trace=x --trace-top=0 --trace-top=many --trace-file=; do
     run "run $opt: refused" 125 "$vigil" run "$opt" -- true
