@@ -70,13 +70,38 @@ static void visit(struct scan *s, uintptr_t v, long leader)
 
 /* The aligned words of [a, b). */
 VIGIL_NO_SANITIZE_ADDRESS
-static void scan_words(struct scan *s, uintptr_t a, uintptr_t b, long leader)
+static void scan_plain(struct scan *s, uintptr_t a, uintptr_t b, long leader)
 {
-    a = (a + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     for (; a + sizeof(uintptr_t) <= b; a += sizeof(uintptr_t)) {
         uintptr_t v = *(const uintptr_t *)a;
         if (v >= s->lo && v < s->hi)
             visit(s, v, leader);
+    }
+}
+
+/* Under ASan, poisoned words are not roots: a freed chunk in ASan's
+ * quarantine, a redzone, a pool block's free slot keep stale addresses
+ * that the program no longer has.  A page with no poisoned byte (the
+ * common case) is read straight through. */
+#define POISON_STEP ((uintptr_t)4096)
+
+static void scan_words(struct scan *s, uintptr_t a, uintptr_t b, long leader)
+{
+    a = (a + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    if (!VIGIL_ASAN_ENABLED) {
+        scan_plain(s, a, b, leader);
+        return;
+    }
+    while (a + sizeof(uintptr_t) <= b) {
+        uintptr_t end = b - a > POISON_STEP ? a + POISON_STEP : b;
+        if (!VIGIL_ASAN_FIRST_POISONED(a, end - a)) {
+            scan_plain(s, a, end, leader);
+        } else {
+            for (uintptr_t w = a; w + sizeof(uintptr_t) <= end; w += sizeof(uintptr_t))
+                if (!VIGIL_ASAN_IS_POISONED(w) && !VIGIL_ASAN_IS_POISONED(w + sizeof(uintptr_t) - 1))
+                    scan_plain(s, w, w + sizeof(uintptr_t), leader);
+        }
+        a = end;
     }
 }
 
