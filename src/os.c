@@ -7,21 +7,138 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "os.h"
 
+/* ---- the registry of vigil's own mappings ----
+ *
+ * Every mapping made here is remembered until it is unmapped, so that a
+ * leak scan can leave vigil's memory out of the program's roots: the
+ * arenas (scanned block by block, only where live blocks are reached) and
+ * the bookkeeping tables, some of which hold the address of every live
+ * block (tracing's table) and would make every block look reachable.  The
+ * registry's own array is mapped (and grown by doubling) here too, and is
+ * a registered region itself. */
+struct region {
+    uintptr_t start, end;
+};
+
+static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct region *regions;
+static size_t nregions, regions_cap;
+static atomic_size_t regions_lost;
+
+static void *raw_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Room for one more region; under regions_lock.  The array is a region
+ * of its own: growing moves that entry to the new array. */
+static int regions_reserve(void)
+{
+    if (nregions < regions_cap)
+        return 1;
+    size_t cap = regions_cap ? 2 * regions_cap : 4096 / sizeof(struct region);
+    struct region *grown = raw_map(cap * sizeof *grown);
+    if (!grown)
+        return 0;
+    struct region self = { (uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown };
+    if (regions) {
+        memcpy(grown, regions, nregions * sizeof *grown);
+        for (size_t i = 0; i < nregions; i++)
+            if (grown[i].start == (uintptr_t)regions)
+                grown[i] = self;
+        munmap(regions, regions_cap * sizeof *regions);
+    } else {
+        grown[nregions++] = self;
+    }
+    regions = grown;
+    regions_cap = cap;
+    return nregions < regions_cap;
+}
+
+static void register_region(void *p, size_t size)
+{
+    pthread_mutex_lock(&regions_lock);
+    if (regions_reserve())
+        regions[nregions++] = (struct region){ (uintptr_t)p, (uintptr_t)p + size };
+    else
+        atomic_fetch_add_explicit(&regions_lost, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&regions_lock);
+}
+
+static void forget_region(void *p, size_t size)
+{
+    uintptr_t a = (uintptr_t)p, b = a + size;
+    pthread_mutex_lock(&regions_lock);
+    for (size_t i = 0; i < nregions; i++) {
+        struct region *r = &regions[i];
+        if (r->end <= a || r->start >= b)
+            continue;
+        /* An unmap of part of a region (never done by vigil, kept exact
+         * anyway): what is left of it stays. */
+        if (r->start < a && r->end > b) {
+            uintptr_t tail_end = r->end;
+            r->end = a;
+            if (regions_reserve())
+                regions[nregions++] = (struct region){ b, tail_end };
+        } else if (r->start < a) {
+            r->end = a;
+        } else if (r->end > b) {
+            r->start = b;
+        } else {
+            regions[i--] = regions[--nregions];
+        }
+    }
+    pthread_mutex_unlock(&regions_lock);
+}
+
+size_t vigil__os_regions(uintptr_t *starts, uintptr_t *ends, size_t max)
+{
+    pthread_mutex_lock(&regions_lock);
+    size_t n = nregions;
+    for (size_t i = 0; i < n && i < max; i++) {
+        starts[i] = regions[i].start;
+        ends[i] = regions[i].end;
+    }
+    pthread_mutex_unlock(&regions_lock);
+    return n;
+}
+
+void *vigil__os_map_unlisted(size_t size)
+{
+    return raw_map(size);
+}
+
+void vigil__os_unmap_unlisted(void *p, size_t size)
+{
+    if (p)
+        munmap(p, size);
+}
+
+size_t vigil__os_regions_lost(void)
+{
+    return atomic_load_explicit(&regions_lost, memory_order_relaxed);
+}
+
 static void *os_alloc(void *ctx, size_t size)
 {
     (void)ctx;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    void *p = raw_map(size);
+    if (p)
+        register_region(p, size);
+    return p;
 }
 
 static void os_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
+    forget_region(ptr, size);
     munmap(ptr, size);
 }
 

@@ -27,6 +27,19 @@ void vigil__arena_source(vigil_arena_allocator *out);
 void *vigil__os_map(size_t size);
 void vigil__os_unmap(void *p, size_t size);
 
+/* vigil's own mappings (those made here and not unmapped since): up to
+ * max of them into starts/ends; the number there are.  For a leak scan,
+ * which leaves them out of the program's roots.  A mapping the registry
+ * could not record (no memory for it) is counted in vigil__os_regions_lost. */
+size_t vigil__os_regions(uintptr_t *starts, uintptr_t *ends, size_t max);
+size_t vigil__os_regions_lost(void);
+
+/* A mapping the registry does not list, and no lock taken: for a leak
+ * scan's own buffers while the other threads are stopped (one of them may
+ * hold the registry's lock).  The scan leaves them out of its roots itself. */
+void *vigil__os_map_unlisted(size_t size);
+void vigil__os_unmap_unlisted(void *p, size_t size);
+
 /* The system page size (sysconf), read once. */
 size_t vigil__os_page_size(void);
 

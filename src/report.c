@@ -32,11 +32,25 @@ void vigil__report_configure(int abort_flag, int exitcode)
 void vigil__report_init(struct vigil_report *r)
 {
     r->len = 0;
+    r->file = NULL;
+}
+
+void vigil__report_init_file(struct vigil_report *r, FILE *out)
+{
+    r->len = 0;
+    r->file = out;
 }
 
 void vigil__report_flush(struct vigil_report *r)
 {
     int saved = errno;
+    if (r->file) {
+        if (r->len)
+            fwrite(r->buf, 1, r->len, r->file);
+        r->len = 0;
+        errno = saved;
+        return;
+    }
     size_t done = 0;
     while (done < r->len) {
         ssize_t n = write(STDERR_FILENO, r->buf + done, r->len - done);

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define VIGIL_REPORT_BUFSIZE 2048
 
@@ -23,10 +24,15 @@ extern __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__cal
 
 struct vigil_report {
     size_t len;
+    FILE *file;                 /* NULL: stderr, by write(2) */
     char buf[VIGIL_REPORT_BUFSIZE];
 };
 
 void vigil__report_init(struct vigil_report *r);
+/* A report for a caller's FILE (vigil_leak_check's, vigil_trace_print_top's):
+ * flushed with fwrite, so only where stdio may be used (not on a damaged
+ * heap, not inside malloc). */
+void vigil__report_init_file(struct vigil_report *r, FILE *out);
 void vigil__report_str(struct vigil_report *r, const char *s);
 void vigil__report_char(struct vigil_report *r, char c);
 void vigil__report_dec(struct vigil_report *r, unsigned long long v);
@@ -37,7 +43,7 @@ void vigil__report_hex(struct vigil_report *r, uintptr_t v);
 void vigil__report_byte(struct vigil_report *r, unsigned char b);
 /* "0x... (symbol+0x12 in /path/file)", or less when dladdr knows less. */
 void vigil__report_address(struct vigil_report *r, const void *addr);
-/* Write what is buffered to stderr. */
+/* Write what is buffered to stderr (or the report's FILE). */
 void vigil__report_flush(struct vigil_report *r);
 /* Write, count the error, then abort() (or _exit(VIGIL_ERROR_EXITCODE))
  * unless VIGIL_ABORT=0. */

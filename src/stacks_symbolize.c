@@ -238,6 +238,35 @@ void vigil__stack_print(struct vigil_report *r, void *const *frames, int n)
     }
 }
 
+int vigil__stack_any_name(void *const *frames, int n,
+                          int (*pred)(const char *name, void *ctx), void *ctx)
+{
+    if (printing)
+        return 0;                       /* from inside a print: nothing known */
+    printing = 1;
+    vigil__lock(&symbolize_lock);
+    learn_own_object();
+    int refreshed = 0, hit = 0;
+    for (int i = 0; i < n && !hit; i++) {
+        uintptr_t a = (uintptr_t)frames[i];
+        if (a)
+            a--;
+        struct frame_desc d = { 0 };
+#ifdef VIGIL_HAVE_LIBDW
+        describe_dwfl(a, &d, &refreshed);
+#endif
+        describe_dladdr(a, &d);
+        if (d.own || own_name(d.func))
+            continue;
+        hit = (d.func && pred(d.func, ctx)) || (d.file && pred(d.file, ctx)) ||
+              (d.module && pred(d.module, ctx));
+    }
+    (void)refreshed;
+    vigil__unlock(&symbolize_lock);
+    printing = 0;
+    return hit;
+}
+
 void vigil__stack_symbolize_end(void)
 {
     vigil__lock(&symbolize_lock);

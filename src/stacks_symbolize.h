@@ -29,6 +29,12 @@
 
 void vigil__stack_print(struct vigil_report *r, void *const *frames, int n);
 
+/* 1 when pred says yes to the function, the source file or the module of
+ * any frame of the stack that is not vigil's (LeakSanitizer's suppressions
+ * match those three); 0 otherwise.  Not from inside a print. */
+int vigil__stack_any_name(void *const *frames, int n,
+                          int (*pred)(const char *name, void *ctx), void *ctx);
+
 /* End the libdw session (its memory back to malloc); the next print makes
  * a new one.  For a leak checker's clean exit, and the tests. */
 void vigil__stack_symbolize_end(void);
