@@ -361,7 +361,8 @@ need_stack() {
     frames=$(stack_under "$heading")
     [ -n "$frames" ] || { miss "no '$heading' with a stack"; return; }
     for f in "$@"; do
-        echo "$frames" | grep -Eq " in $f [^ ]*fidelity\\.c:[0-9]+\$" || miss "'$heading' without $f"
+        # clang's ASan adds the column (fidelity.c:89:24).
+        echo "$frames" | grep -Eq " in $f [^ ]*fidelity\\.c:[0-9]+(:[0-9]+)?\$" || miss "'$heading' without $f"
     done
 }
 # asan_block_stacks BUG: the block's stacks, as ASan gives them for its own
