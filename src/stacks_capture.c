@@ -228,7 +228,13 @@ static int in_libc(const void *pc)
 
 /* Whether walk's n frames, ending at frame record last, are the unwinder's
  * first n of its u frames, the rest being the C library's: then last is
- * the thread's outermost frame record. */
+ * the thread's outermost frame record.  The walk's last frame is where that
+ * record returns to, the C library itself for main and a thread function
+ * (__libc_start_call_main, start_thread); the unwinder's very last frame
+ * may be the program's entry point (_start, built without a frame record),
+ * but any other frame of the program beyond the walk means the walk
+ * stopped short (a capture before main, from a constructor the loader
+ * calls, or from a callback of the C library's, is never learnt). */
 static int whole(void *const *fp, int n, void *const *un, int u)
 {
     if (n <= 0 || u < n)
@@ -236,27 +242,22 @@ static int whole(void *const *fp, int n, void *const *un, int u)
     for (int i = 0; i < n; i++)
         if (fp[i] != un[i])
             return 0;
-    if (in_libc(fp[n - 1]))
-        return 0;           /* no frame of the program's at all: before main */
-    for (int i = n; i < u; i++)
+    for (int i = n; i < u - 1; i++)
         if (!in_libc(un[i]))
             return 0;
     return 1;
 }
 
-/* Drop the frames below the program's call into vigil: the first frame
- * equal to the recorded caller becomes frames[0]. */
-static int from_caller(void **frames, int n)
+/* Where the program's call into vigil is among the first frames: the
+ * first frame equal to the recorded caller; 0 when it is not there. */
+static int caller_at(void *const *frames, int n)
 {
     void *caller = vigil__caller;
     int limit = n < VIGIL_DEPTH ? n : VIGIL_DEPTH;
     for (int i = 0; caller && i < limit; i++)
-        if (frames[i] == caller) {
-            if (i)
-                memmove(frames, frames + i, (size_t)(n - i) * sizeof *frames);
-            return n - i;
-        }
-    return n;
+        if (frames[i] == caller)
+            return i;
+    return 0;
 }
 
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
@@ -271,10 +272,16 @@ int vigil__stack_capture_here(void **frames, int max)
     uintptr_t last = 0;
     int n = walk((uintptr_t)__builtin_frame_address(0), buf, want, 0, &last);
     int trusted = n == want || (base_fp && last == base_fp);
+    /* vigil's own frames keep their records, so the walk finds the
+     * program's call however the program was built. */
+    int from = caller_at(buf, n);
     if (!trusted && atomic_load_explicit(&unw_backtrace_fn, memory_order_relaxed)) {
         void *ubuf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
-        int u = vigil__stack_capture_unwind(ubuf, want, 1);  /* 1: this function */
-        if (!base_fp && learn_tries < LEARN_TRIES) {
+        int learning = !base_fp && learn_tries < LEARN_TRIES;
+        /* Unwinding costs a few nanoseconds a frame: no more than are
+         * kept, but for the comparison that learns the outermost frame. */
+        int u = vigil__stack_capture_unwind(ubuf, learning || !from ? want : from + max, 1);
+        if (learning) {
             learn_tries++;
             if (whole(buf, n, ubuf, u)) {
                 base_fp = last;
@@ -284,11 +291,13 @@ int vigil__stack_capture_here(void **frames, int max)
         if (u > 0) {
             memcpy(buf, ubuf, (size_t)u * sizeof *buf);
             n = u;
+            from = caller_at(buf, n);
         }
     }
-    n = from_caller(buf, n);
+    n -= from;
     if (n > max)
         n = max;
-    memcpy(frames, buf, (size_t)n * sizeof *frames);
+    for (int i = 0; i < n; i++)
+        frames[i] = buf[from + i];
     return n;
 }
