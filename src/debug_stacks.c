@@ -23,9 +23,11 @@ static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char bo
 
 static __attribute__((noinline, cold)) void learn_bounds(void)
 {
+    void *caller = vigil__caller;       /* an allocation there records its own */
     bounds_state = 1;
     vigil__stack_learn_bounds();
     bounds_state = 2;
+    vigil__caller = caller;
 }
 
 /* Set while this thread captures: libunwind allocates its thread-local
@@ -158,6 +160,9 @@ static void print_frames(struct vigil_report *r, void *const *frames, int n)
         vigil__report_str(r, "    (no stack could be captured)\n");
         return;
     }
+    /* What is written so far goes out first: symbolizing reads files and
+     * allocates, on a heap that may be damaged enough to crash it. */
+    vigil__report_flush(r);
     vigil__reporting++;
     vigil__stack_print(r, frames, n);
     vigil__reporting--;

@@ -249,10 +249,9 @@ static int whole(void *const *fp, int n, void *const *un, int u)
 }
 
 /* Where the program's call into vigil is among the first frames: the
- * first frame equal to the recorded caller; 0 when it is not there. */
-static int caller_at(void *const *frames, int n)
+ * first frame equal to caller; 0 when it is not there. */
+static int caller_at(void *const *frames, int n, const void *caller)
 {
-    void *caller = vigil__caller;
     int limit = n < VIGIL_DEPTH ? n : VIGIL_DEPTH;
     for (int i = 0; caller && i < limit; i++)
         if (frames[i] == caller)
@@ -267,6 +266,10 @@ int vigil__stack_capture_here(void **frames, int max)
         return 0;
     if (max > VIGIL_STACK_MAX_FRAMES)
         max = VIGIL_STACK_MAX_FRAMES;
+    /* Read once: libunwind's first use in a thread allocates (its
+     * thread-local state), and an allocation through vigil records its
+     * own caller. */
+    const void *caller = vigil__caller;
     void *buf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
     int want = VIGIL_DEPTH + max;
     uintptr_t last = 0;
@@ -274,7 +277,7 @@ int vigil__stack_capture_here(void **frames, int max)
     int trusted = n == want || (base_fp && last == base_fp);
     /* vigil's own frames keep their records, so the walk finds the
      * program's call however the program was built. */
-    int from = caller_at(buf, n);
+    int from = caller_at(buf, n, caller);
     if (!trusted && atomic_load_explicit(&unw_backtrace_fn, memory_order_relaxed)) {
         void *ubuf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
         int learning = !base_fp && learn_tries < LEARN_TRIES;
@@ -291,7 +294,7 @@ int vigil__stack_capture_here(void **frames, int max)
         if (u > 0) {
             memcpy(buf, ubuf, (size_t)u * sizeof *buf);
             n = u;
-            from = caller_at(buf, n);
+            from = caller_at(buf, n, caller);
         }
     }
     n -= from;

@@ -1101,7 +1101,7 @@ void register_debug_suite(void)
         { "quarantine exit check", test_quarantine_exit },
         { "quarantine: a thread's frees reach the ring at its exit", test_quarantine_thread_exit },
         { "VIGIL_QUARANTINE=0", test_quarantine_off },
-        { "setup is idempotent (overhead 3S)", test_idempotent },
+        { "setup is idempotent (overhead 3S + the origin)", test_idempotent },
         { "hooks over a custom allocator", test_custom_allocator },
         { "names by VIGIL_MALLOC", test_names },
         { "VIGIL_ABORT=0 continues and counts", test_continue },
