@@ -18,21 +18,7 @@ plugin="$build/tests/.libs/preload_plugin.so"
 VIGIL_PRELOAD="$build/.libs/libvigil-preload.so"
 VIGIL_SUPPRESSIONS="$src/supp/vigil.supp"
 export VIGIL_PRELOAD VIGIL_SUPPRESSIONS
-unset VIGIL_MALLOC VIGIL_MALLOCSTATS VIGIL_QUARANTINE VIGIL_ABORT VIGIL_ERROR_EXITCODE \
-      VIGIL_BREAK_SERIAL LD_PRELOAD
-
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-out="$tmp/out" err="$tmp/err"
-pass=0 fail=0 skip=0
-
-ok()   { pass=$((pass + 1)); echo "PASS: $1"; }
-skip() { skip=$((skip + 1)); echo "SKIP: $1"; }
-bad()  {
-    fail=$((fail + 1)); echo "FAIL: $1"
-    echo "    stdout:"; tail -n 15 "$out" | sed 's/^/    | /'
-    echo "    stderr:"; tail -n 30 "$err" | sed 's/^/    | /'
-}
+. "$src/tests/tools/harness.sh"
 
 # run NAME EXPECTED_STATUS COMMAND...: stdout and stderr are kept for the
 # checks that follow; the status must match.

@@ -19,20 +19,8 @@ vigil="$build/tools/vigil"
 
 VIGIL_PRELOAD="$build/.libs/libvigil-preload.so"
 export VIGIL_PRELOAD
-unset VIGIL_MALLOC VIGIL_MALLOCSTATS VIGIL_QUARANTINE VIGIL_ABORT VIGIL_ERROR_EXITCODE \
-      VIGIL_BREAK_SERIAL LD_PRELOAD
-
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-out="$tmp/out" err="$tmp/err"
-pass=0 fail=0 skip=0
-
-ok()   { pass=$((pass + 1)); echo "PASS: $1"; }
-skip() { skip=$((skip + 1)); echo "SKIP: $1"; }
-bad()  {
-    fail=$((fail + 1)); echo "FAIL: $1"
-    echo "    stderr:"; sed 's/^/    | /' "$err" | head -n 80
-}
+bad_lines=60
+. "$src/tests/tools/harness.sh"
 
 if ! grep -q '^#define VIGIL_HAVE_LIBDW 1' "$build/config.h"; then
     skip "stacks: built without libdw, frames have no file:line"
