@@ -57,7 +57,7 @@ static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char ca
  * later threads: an id is the whole process's, so what a table holds stays
  * true for any thread. */
 
-#define IDS 256                 /* a power of two */
+#define IDS 1024                /* a power of two: 136 KiB a thread */
 
 struct id_entry {
     uint32_t id, n;
@@ -129,7 +129,7 @@ static inline uint32_t stack_id(void *const *frames, int n)
     uint64_t h = (uint64_t)n;
     for (int i = 0; i < n; i++)
         h += (uint64_t)(uintptr_t)frames[i] * k[i];
-    struct id_entry *e = &t->e[(h >> 40) & (IDS - 1)];
+    struct id_entry *e = &t->e[(h >> 32) & (IDS - 1)];
     int same = e->id && e->n == (uint32_t)n;
     for (int i = 0; same && i < n; i++)
         same = e->frames[i] == frames[i];

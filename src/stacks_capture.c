@@ -131,6 +131,15 @@ int vigil__stack_capture(void **frames, int max, int skip)
     return walk((uintptr_t)__builtin_frame_address(0), frames, max, skip, &last);
 }
 
+#ifdef VIGIL_HAVE_LIBUNWIND
+/* For the types and the names (UNW_OBJ: _ULx86_64_... on x86-64) only:
+ * libunwind is opened at run time, never linked. */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#define NAME_OF_(x) #x
+#define NAME_OF(x) NAME_OF_(x)
+#endif
+
 /* unw_backtrace from the libunwind vigil__stack_unwinder_load opened; NULL
  * until then, or for good when there is none. */
 typedef int (*backtrace_fn)(void **, int);
@@ -155,6 +164,14 @@ int vigil__stack_unwinder_load(void)
     backtrace_fn fn = (backtrace_fn)dlsym(h, "unw_backtrace");
     if (!fn)
         return 0;
+    /* Each thread its own cache of unwind rules: the shared one takes a
+     * lock, with every signal blocked and unblocked again (two system
+     * calls), at each frame its fast path has not met before. */
+    typedef int (*policy_fn)(unw_addr_space_t, unw_caching_policy_t);
+    policy_fn policy = (policy_fn)dlsym(h, NAME_OF(unw_set_caching_policy));
+    unw_addr_space_t *local = dlsym(h, NAME_OF(unw_local_addr_space));
+    if (policy && local)
+        policy(*local, UNW_CACHE_PER_THREAD);
     atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
     return 1;
 #else
@@ -300,7 +317,8 @@ int vigil__stack_capture_here(void **frames, int max)
     n -= from;
     if (n > max)
         n = max;
-    for (int i = 0; i < n; i++)
-        frames[i] = buf[from + i];
+    /* memcpy: gcc makes a loop of this a rep movs, slow to start for a
+     * few words. */
+    memcpy(frames, buf + from, (size_t)n * sizeof *frames);
     return n;
 }
