@@ -168,10 +168,17 @@ int vigil__stack_unwinder_load(void)
      * lock, with every signal blocked and unblocked again (two system
      * calls), at each frame its fast path has not met before. */
     typedef int (*policy_fn)(unw_addr_space_t, unw_caching_policy_t);
+    typedef int (*size_fn)(unw_addr_space_t, size_t, int);
     policy_fn policy = (policy_fn)dlsym(h, NAME_OF(unw_set_caching_policy));
+    size_fn size = (size_fn)dlsym(h, NAME_OF(unw_set_cache_size));
     unw_addr_space_t *local = dlsym(h, NAME_OF(unw_local_addr_space));
     if (policy && local)
         policy(*local, UNW_CACHE_PER_THREAD);
+    /* A big program meets thousands of call sites; a miss in the default
+     * 128 rules walks the loaded objects (dl_iterate_phdr), signals
+     * blocked. */
+    if (size && local)
+        size(*local, 4096, 0);
     atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
     return 1;
 #else
