@@ -31,6 +31,7 @@
 #define VIGIL_ANNOTATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(VIGIL_USE_VALGRIND) && VIGIL_USE_VALGRIND
 #include <valgrind/valgrind.h>
@@ -165,6 +166,28 @@
  * so an allocator can add what it knows about the address. */
 #define VIGIL_ASAN_SET_REPORT_CALLBACK(fn) \
         VIGIL_ASAN_(__asan_set_error_report_callback((fn)))
+
+/* ASan: the address range [lo, hi) of ASan's shadow memory, which a scan
+ * of the address space (a leak check's) must leave out: terabytes of
+ * reserved mappings.  lo = hi = 0 without ASan. */
+#if VIGIL_ASAN_ENABLED
+#define VIGIL_ASAN_SHADOW_RANGE(lo, hi) do { size_t vigil_s_, vigil_o_; \
+        __asan_get_shadow_mapping(&vigil_s_, &vigil_o_); \
+        (lo) = (uintptr_t)vigil_o_; \
+        (hi) = (uintptr_t)vigil_o_ + (((uintptr_t)1 << 47) >> vigil_s_); } while (0)
+#else
+#define VIGIL_ASAN_SHADOW_RANGE(lo, hi) do { (lo) = 0; (hi) = 0; } while (0)
+#endif
+
+/* ASan: the first poisoned byte of the n bytes at p (freed memory,
+ * redzones), or NULL when there is none; always NULL without ASan. */
+#if VIGIL_ASAN_ENABLED
+#define VIGIL_ASAN_FIRST_POISONED(p, n) __asan_region_is_poisoned((void *)(p), (n))
+#define VIGIL_ASAN_IS_POISONED(p) __asan_address_is_poisoned((const void *)(p))
+#else
+#define VIGIL_ASAN_FIRST_POISONED(p, n) ((void)(p), (void)(n), (void *)0)
+#define VIGIL_ASAN_IS_POISONED(p) ((void)(p), 0)
+#endif
 
 /* ASan: print the calling thread's stack as ASan prints it in its reports
  * ("#0 0x... in function file:line"). */

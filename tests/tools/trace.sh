@@ -16,10 +16,7 @@ plugin="$build/tests/.libs/preload_plugin.so"
 
 VIGIL_PRELOAD="$build/.libs/libvigil-preload.so"
 export VIGIL_PRELOAD
-unset VIGIL_MALLOC VIGIL_MALLOCSTATS VIGIL_QUARANTINE VIGIL_ABORT VIGIL_ERROR_EXITCODE \
-      VIGIL_BREAK_SERIAL VIGIL_TRACE VIGIL_TRACE_TOP VIGIL_TRACE_FILE LD_PRELOAD
-
-# tmp, out, err; run, has, lacks, ok, skip, bad
+# harness.sh, then run, has and lacks
 . "$src/tests/tools/checks.sh"
 
 # where FUNC: the "trace_plain.c:LINE" the program said FUNC allocates on.
