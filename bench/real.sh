@@ -8,6 +8,9 @@
 # Allocators (columns): glibc (no preload); vigil (libvigil-preload.so, the
 # arena); vigil-debug (the same with VIGIL_MALLOC=debug); mimalloc and
 # jemalloc (their .so.2 in LD_PRELOAD, left out when not installed).
+# REAL_ALLOCS names other columns instead (bench/trace.sh): any of those,
+# vigil-trace (VIGIL_TRACE=16) and heaptrack (glibc under `heaptrack`);
+# REAL_RATIOS the extra ratio columns, A/B (default vigil-debug/vigil).
 #
 # Programs (rows), each left out when not installed:
 #   python3   JSON round-trip of 100k objects
@@ -36,24 +39,46 @@ command -v date >/dev/null && [ "$(date +%N)" != "%N" ] ||
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-# ---- allocators: NAME and the environment that selects it ----
+# ---- allocators: NAME, the environment that selects it, and a command
+# the program runs under (heaptrack's) ----
 allocs="glibc vigil vigil-debug"
+ratios=${REAL_RATIOS:-vigil-debug/vigil}
 env_glibc=""
 env_vigil="LD_PRELOAD=$preload"
 env_vigil_debug="LD_PRELOAD=$preload VIGIL_MALLOC=debug"
+env_vigil_trace="LD_PRELOAD=$preload VIGIL_TRACE=16"
+env_heaptrack=""
+found=
 if [ -f "$libdir/libmimalloc.so.2" ]; then
-    allocs="$allocs mimalloc"
+    found="$found mimalloc"
     env_mimalloc="LD_PRELOAD=$libdir/libmimalloc.so.2"
 else
     echo "mimalloc: $libdir/libmimalloc.so.2 not found: column left out"
 fi
 if [ -f "$libdir/libjemalloc.so.2" ]; then
-    allocs="$allocs jemalloc"
+    found="$found jemalloc"
     env_jemalloc="LD_PRELOAD=$libdir/libjemalloc.so.2"
 else
     echo "jemalloc: $libdir/libjemalloc.so.2 not found: column left out"
 fi
+ht=$(command -v heaptrack 2>/dev/null)
+[ -n "$ht" ] && found="$found heaptrack"
+wrap_heaptrack="$ht -o $tmp/heaptrack.out"
+if [ -n "${REAL_ALLOCS:-}" ]; then
+    allocs=
+    for a in $REAL_ALLOCS; do
+        case " glibc vigil vigil-debug vigil-trace $found " in
+        *" $a "*) allocs="$allocs $a" ;;
+        *) echo "$a: not installed: column left out" ;;
+        esac
+    done
+else
+    for a in mimalloc jemalloc; do
+        case " $found " in *" $a "*) allocs="$allocs $a" ;; esac
+    done
+fi
 alloc_env() { eval "echo \"\$env_$(echo "$1" | tr - _)\""; }
+alloc_wrap() { eval "echo \"\${wrap_$(echo "$1" | tr - _):-}\""; }
 
 # ---- programs: NAME and the command, as one shell word list each ----
 find_real() {
@@ -148,6 +173,7 @@ now() { date +%s%N; }
 time_one() {
     eval "cmd=\$cmd_$1"
     envs=$(alloc_env "$2")
+    cmd="$(alloc_wrap "$2") $cmd"
     if [ -n "$perf" ]; then
         # shellcheck disable=SC2086
         LC_ALL=C "$perf" stat -e task-clock -o "$tmp/perf" -- env $envs $cmd >/dev/null 2>"$tmp/stderr"
@@ -215,17 +241,25 @@ table() {
         echo
     done
     echo "$2, ratio to glibc, median of the $rounds rounds' ratios (below 1: faster than glibc);"
-    echo "debug/vigil: the debug hooks' cost"
+    echo "then the ratios $ratios (vigil-debug/vigil: the debug hooks' cost)"
     printf '%-10s' program
     for a in $allocs; do [ "$a" = glibc ] || printf ' %12s' "$a"; done
-    printf ' %12s\n' debug/vigil
+    for q in $ratios; do printf ' %20s' "$q"; done
+    echo
     for p in $progs; do
         printf '%-10s' "$p"
         for a in $allocs; do
             [ "$a" = glibc ] && continue
             printf ' %12s' "$(ratio "$tmp/$1.$p.$a" "$tmp/$1.$p.glibc")"
         done
-        printf ' %12s\n' "$(ratio "$tmp/$1.$p.vigil-debug" "$tmp/$1.$p.vigil")"
+        for q in $ratios; do
+            if [ -f "$tmp/$1.$p.${q%/*}" ] && [ -f "$tmp/$1.$p.${q#*/}" ]; then
+                printf ' %20s' "$(ratio "$tmp/$1.$p.${q%/*}" "$tmp/$1.$p.${q#*/}")"
+            else
+                printf ' %20s' -
+            fi
+        done
+        echo
     done
     echo "$2, spread over the runs, (max - min) / median, %"
     printf '%-10s' program; for a in $allocs; do printf ' %12s' "$a"; done; echo
@@ -239,3 +273,40 @@ table() {
 table t "elapsed time"
 [ -n "$perf" ] && table c "CPU time (user + system, all threads and child processes)"
 [ -n "$perf" ] || echo "(perf stat is not available: elapsed time only, from date)"
+
+# ---- what tracing keeps and costs an allocation (REAL_TRACE_MEMORY=1) ----
+# Each program once more with VIGIL_TRACE=16 and VIGIL_TRACE_TOP=1: every
+# process it runs prints its trace memory line at exit, summed here.  The
+# cost an allocation is the median time traced less untraced (CPU time with
+# perf: every process counted), over the allocations traced.
+median_ns() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%.0f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+per_alloc() {
+    if [ -f "$tmp/$kind.$1.$2" ] && [ -f "$tmp/$kind.$1.$3" ]; then
+        echo "$(median_ns "$tmp/$kind.$1.$2") $(median_ns "$tmp/$kind.$1.$3") $4" |
+            awk '{ printf "%.0f", ($1 - $2) / ($3 > 0 ? $3 : 1) }'
+    else
+        echo -
+    fi
+}
+if [ -n "${REAL_TRACE_MEMORY:-}" ]; then
+    kind=t
+    [ -n "$perf" ] && kind=c
+    echo
+    echo "tracing, 16 frames: what it keeps at exit (every process summed), and its cost an"
+    echo "allocation: ns, (traced - untraced) / allocations, $([ "$kind" = c ] && echo "CPU" || echo "elapsed") time medians"
+    printf '%-10s %9s %12s %12s %10s %11s %11s %7s %12s %12s\n' program processes allocations \
+        live-blocks table-B B/block depot-B stacks vigil-trace heaptrack
+    for p in $progs; do
+        eval "cmd=\$cmd_$p"
+        # shellcheck disable=SC2086
+        env LD_PRELOAD="$preload" VIGIL_TRACE=16 VIGIL_TRACE_TOP=1 $cmd >/dev/null 2>"$tmp/trace.err"
+        set -- $(awk '/^vigil: trace memory: / {
+                n++; table += $6; live += $9; depot += $12 + $17; stacks += $21; allocs += $23 }
+            END { printf "%d %d %d %d %d %d", n, allocs, live, table, depot, stacks }' "$tmp/trace.err")
+        perblock=$(echo "$4 $3" | awk '{ printf "%.1f", $2 > 0 ? $1 / $2 : 0 }')
+        printf '%-10s %9s %12s %12s %10s %11s %11s %7s %12s %12s\n' "$p" "$1" "$2" "$3" "$4" \
+            "$perblock" "$5" "$6" "$(per_alloc "$p" vigil-trace vigil "$2")" \
+            "$(per_alloc "$p" heaptrack glibc "$2")"
+    done
+    echo "(B/block: the table's bytes over the blocks live at exit; it is sized by its peak)"
+fi

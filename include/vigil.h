@@ -95,6 +95,48 @@ VIGIL_API int    vigil_check_block(const void *ptr);
 VIGIL_API void   vigil_dump_block(const void *ptr);
 VIGIL_API size_t vigil_error_count(void);
 
+/* Allocation tracing, in the tracemalloc tradition: while it is on, every
+ * block allocated through a domain (whatever allocator serves it, custom
+ * ones included) is recorded with its allocation stack and size until it
+ * is freed.  VIGIL_TRACE=N starts it at start-up.
+ *
+ * vigil_trace_start: record nframes frames (1..64) from now on; 0, or -1
+ * with errno EINVAL for another count.  Blocks allocated before are not
+ * traced, and are freed as usual.  Called again, it changes the frames
+ * recorded and keeps the records so far.
+ * vigil_trace_stop: stop recording and forget every record.
+ * vigil_trace_frames: the frames being recorded, 0 when off.
+ * vigil_trace_get: ptr's allocation stack, innermost call first (return
+ * addresses, at most max); the frames stored, 0 when ptr is not traced.
+ * vigil_trace_print_top: the live blocks grouped by allocation stack, most
+ * bytes first, each site with its symbolized stack, then a summary; at
+ * most limit sites (0: all); returns the number of sites printed. */
+VIGIL_API int    vigil_trace_start(int nframes);
+VIGIL_API void   vigil_trace_stop(void);
+VIGIL_API int    vigil_trace_frames(void);
+VIGIL_API int    vigil_trace_get(const void *ptr, void **frames, int max);
+VIGIL_API size_t vigil_trace_print_top(FILE *out, size_t limit);
+
+/* Snapshots (tracemalloc's take_snapshot and compare_to): the traced live
+ * blocks grouped by allocation stack at one moment.  A snapshot lives
+ * outside the traced heap and stays valid after vigil_trace_stop.
+ *
+ * vigil_trace_take_snapshot: one taken now; NULL with errno EINVAL when
+ * tracing is off, ENOMEM when there is no memory for it.
+ * vigil_trace_snapshot_compare: print the sites whose live bytes grew from
+ * old to now, most growth first, at most limit (0: all), each with its
+ * stack, then a summary of the change; old may be NULL (nothing before).
+ * Returns the number of sites printed.
+ * vigil_trace_snapshot_write: write snap as a Valgrind massif output file,
+ * which ms_print(1) and massif-visualizer read; 0, or -1 with errno set.
+ * vigil_trace_snapshot_free: give it back (NULL does nothing). */
+typedef struct vigil_trace_snapshot vigil_trace_snapshot;
+VIGIL_API vigil_trace_snapshot *vigil_trace_take_snapshot(void);
+VIGIL_API size_t vigil_trace_snapshot_compare(FILE *out, const vigil_trace_snapshot *old,
+                                              const vigil_trace_snapshot *now, size_t limit);
+VIGIL_API int    vigil_trace_snapshot_write(const vigil_trace_snapshot *snap, FILE *out);
+VIGIL_API void   vigil_trace_snapshot_free(vigil_trace_snapshot *snap);
+
 #ifdef __cplusplus
 }
 #endif

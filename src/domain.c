@@ -3,22 +3,31 @@
  * use from the settings, and the public entry points that dispatch to it.
  *
  * The composition, innermost first: a base allocator (the arena or the
- * system allocator), then each wrapper that is on.  Today that is the debug
- * hooks; tracing and fault injection will wrap above them, in that order, as
- * DESIGN.md draws: each a factory in its own file, and one line in
- * compose().  The base allocators are handed what they need from here (the
- * arena: where large requests go, what to do on a new arena), so nothing
- * below calls back up.
+ * system allocator), then each wrapper that is on: the debug hooks, then
+ * tracing (fault injection will wrap above them), as DESIGN.md draws: each
+ * a factory in its own file, and one line in compose().  The base
+ * allocators are handed what they need from here (the arena: where large
+ * requests go, what to do on a new arena), so nothing below calls back up.
  *
  * The tables are read without a lock on every call, so vigil_set_allocator()
  * belongs before other threads allocate, as with PEP 445's
- * PyMem_SetAllocator().
+ * PyMem_SetAllocator().  Tracing is the exception: vigil_trace_start and
+ * vigil_trace_stop put its wrapper on and take it off at any time, which
+ * changes only the function words of a table (trace.h), and tracing off
+ * leaves the arena's table itself installed, so the inline hits below cost
+ * what they cost without tracing.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "debug.h"
 #include "domain.h"
@@ -30,6 +39,9 @@
 #include "sysalloc.h"
 #include "table.h"
 #include "tcache.h"
+#include "trace.h"
+#include "trace_massif.h"
+#include "trace_snapshot.h"
 
 static vigil_allocator domains[3];
 
@@ -71,13 +83,38 @@ static void wrap_debug(vigil_domain d, vigil_allocator *t)
         *t = w;
 }
 
-static void compose(vigil_domain d, const vigil_allocator *base, int debug)
+/* Domain d's table t gets the tracing wrapper, unless it has it already. */
+static void wrap_trace(vigil_domain d, vigil_allocator *t)
+{
+    vigil_allocator w;
+    if (!vigil__trace_unwrap(t, NULL) && vigil__trace_make(d, t, &w))
+        *t = w;
+}
+
+static void compose(vigil_domain d, const vigil_allocator *base, int debug, int trace)
 {
     vigil_allocator t = *base;
     if (debug)
         wrap_debug(d, &t);
+    if (trace)
+        wrap_trace(d, &t);
     domains[d] = t;
 }
+
+/* A tracing wrapper goes on or off a live domain: its ctx is the inner
+ * table's, so the words written are the functions, and a thread reading
+ * the table meanwhile calls a working pair (trace.h). */
+static void install(vigil_allocator *slot, const vigil_allocator *t)
+{
+    slot->calloc = t->calloc;
+    slot->realloc = t->realloc;
+    slot->free = t->free;
+    slot->malloc = t->malloc;
+    slot->ctx = t->ctx;
+}
+
+static void trace_at_exit(void);
+static void keep_stderr(void);
 
 static void init(void)
 {
@@ -106,9 +143,14 @@ static void init(void)
         base = &vigil__sys_allocator;
     int debug = mode == VIGIL_MODE_DEBUG || mode == VIGIL_MODE_ARENA_DEBUG ||
                 mode == VIGIL_MODE_MALLOC_DEBUG;
-    compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug);
-    compose(VIGIL_DOMAIN_MEM, base, debug);
-    compose(VIGIL_DOMAIN_OBJ, base, debug);
+    int trace = s->trace_frames > 0;
+    if (trace) {
+        vigil__stack_unwinder_load();
+        vigil__trace_set_frames(s->trace_frames);
+    }
+    compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug, trace);
+    compose(VIGIL_DOMAIN_MEM, base, debug, trace);
+    compose(VIGIL_DOMAIN_OBJ, base, debug, trace);
 
     atomic_store_explicit(&ready, 1, memory_order_release);
     initializing = 0;
@@ -116,6 +158,10 @@ static void init(void)
     /* Last: atexit may allocate, and the tables must be usable by then. */
     if (s->mallocstats)
         atexit(print_stats_to_stderr);
+    if (s->trace_top || s->trace_file) {
+        keep_stderr();
+        atexit(trace_at_exit);
+    }
 }
 
 __attribute__((noinline, cold))
@@ -153,8 +199,17 @@ void vigil_set_allocator(vigil_domain d, const vigil_allocator *alloc)
 void vigil_setup_debug_hooks(void)
 {
     vigil__ensure_init();
-    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++)
-        wrap_debug((vigil_domain)d, &domains[d]);
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
+        /* Under tracing, as compose() orders them. */
+        vigil_allocator t = domains[d], inner;
+        int traced = vigil__trace_unwrap(&t, &inner);
+        if (traced)
+            t = inner;
+        wrap_debug((vigil_domain)d, &t);
+        if (traced)
+            wrap_trace((vigil_domain)d, &t);
+        domains[d] = t;
+    }
 }
 
 /* ---- dispatch ---- */
@@ -312,33 +367,68 @@ void vigil__domain_free(vigil_domain d, void *ptr, void *caller)
     free_slow(d, ptr, caller);
 }
 
+/* Domain d's table below a tracing wrapper, which adds nothing to blocks;
+ * *traced says whether there was one. */
+static vigil_allocator untraced(vigil_domain d, int *traced)
+{
+    vigil_allocator inner;
+    int t = vigil__trace_unwrap(&domains[d], &inner);
+    if (traced)
+        *traced = t;
+    return t ? inner : domains[d];
+}
+
 void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *caller)
 {
     vigil__ensure_init();
     vigil__caller = caller;
-    if (!vigil__domain_plain_arena(d))
+    int traced;
+    vigil_allocator below = untraced(d, &traced);
+    if (!vigil__same_table(&below, &vigil__arena_allocator))
         return NULL;
-    return vigil__arena_aligned(align, size);
+    void *p = vigil__arena_aligned(align, size);
+    if (traced)
+        vigil__trace_record(p, size);
+    return p;
+}
+
+void vigil__domain_note_block(vigil_domain d, void *p, size_t size, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    int traced;
+    untraced(d, &traced);
+    if (traced)
+        vigil__trace_record(p, size);
+}
+
+void vigil__domain_note_free(vigil_domain d, const void *p)
+{
+    (void)d;
+    vigil__trace_forget(p);
 }
 
 int vigil__domain_debugged(vigil_domain d)
 {
     vigil__ensure_init();
-    return vigil__debug_unwrap(&domains[d], NULL);
+    vigil_allocator below = untraced(d, NULL);
+    return vigil__debug_unwrap(&below, NULL);
 }
 
 int vigil__domain_plain_arena(vigil_domain d)
 {
     vigil__ensure_init();
-    return vigil__same_table(&domains[d], &vigil__arena_allocator);
+    vigil_allocator below = untraced(d, NULL);
+    return vigil__same_table(&below, &vigil__arena_allocator);
 }
 
 int vigil__domain_block_size(vigil_domain d, const void *p, size_t *n)
 {
     vigil__ensure_init();
-    if (vigil__debug_unwrap(&domains[d], NULL))
-        return vigil__debug_block_size(&domains[d], p, n);
-    if (vigil__same_table(&domains[d], &vigil__arena_allocator))
+    vigil_allocator below = untraced(d, NULL);
+    if (vigil__debug_unwrap(&below, NULL))
+        return vigil__debug_block_size(&below, p, n);
+    if (vigil__same_table(&below, &vigil__arena_allocator))
         return vigil__arena_query.block_size(p, n);
     return 0;
 }
@@ -350,12 +440,15 @@ int vigil__domain_arena_owns(const void *p)
 
 /* ---- what is installed ---- */
 
-/* The base under an optional debug wrapper; *debug says whether it had one. */
+/* The base under optional tracing and debug wrappers; *debug says whether
+ * it had the debug hooks. */
 static vigil_allocator base_of(const vigil_allocator *a, int *debug)
 {
-    vigil_allocator inner;
-    *debug = vigil__debug_unwrap(a, &inner);
-    return *debug ? inner : *a;
+    vigil_allocator below, inner;
+    if (!vigil__trace_unwrap(a, &below))
+        below = *a;
+    *debug = vigil__debug_unwrap(&below, &inner);
+    return *debug ? inner : below;
 }
 
 const char *vigil_allocator_name(void)
@@ -423,4 +516,193 @@ void vigil_dump_block(const void *ptr)
 size_t vigil_error_count(void)
 {
     return vigil__report_errors();
+}
+
+/* ---- tracing's public API ---- */
+
+int vigil_trace_start(int nframes)
+{
+    if (nframes < 1 || nframes > VIGIL_STACK_MAX_FRAMES) {
+        errno = EINVAL;
+        return -1;
+    }
+    vigil__ensure_init();
+    vigil__stack_unwinder_load();
+    vigil__trace_set_frames(nframes);
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
+        vigil_allocator t = domains[d];
+        wrap_trace((vigil_domain)d, &t);
+        install(&domains[d], &t);
+    }
+    return 0;
+}
+
+void vigil_trace_stop(void)
+{
+    vigil__ensure_init();
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
+        vigil_allocator inner;
+        if (vigil__trace_unwrap(&domains[d], &inner))
+            install(&domains[d], &inner);
+    }
+    /* A wrapper the program kept inside a table of its own stays, and
+     * passes every call through from now on. */
+    vigil__trace_set_frames(0);
+}
+
+/* These start vigil like any call: VIGIL_TRACE may be what starts tracing. */
+int vigil_trace_frames(void)
+{
+    vigil__ensure_init();
+    return vigil__trace_frames();
+}
+
+int vigil_trace_get(const void *ptr, void **frames, int max)
+{
+    vigil__ensure_init();
+    return vigil__trace_stack_of(ptr, frames, max);
+}
+
+vigil_trace_snapshot *vigil_trace_take_snapshot(void)
+{
+    vigil__ensure_init();
+    int frames = vigil__trace_frames();
+    if (!frames) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return vigil__trace_snapshot_take(frames, vigil__trace_elapsed_ns());
+}
+
+void vigil_trace_snapshot_free(vigil_trace_snapshot *snap)
+{
+    vigil__trace_snapshot_free(snap);
+}
+
+/* What follows symbolizes, and libdw allocates: through the preload that
+ * is the traced heap, and its blocks are vigil's, not the program's. */
+
+size_t vigil_trace_print_top(FILE *out, size_t limit)
+{
+    int own = vigil__trace_enter_own();
+    size_t shown = 0;
+    vigil_trace_snapshot *snap = vigil_trace_take_snapshot();
+    if (snap)
+        shown = vigil__trace_snapshot_print(out, snap, limit);
+    else if (errno == EINVAL)
+        fprintf(out, "vigil: allocation tracing is off (VIGIL_TRACE=N or vigil_trace_start)\n");
+    else
+        fprintf(out, "vigil: no memory for a snapshot of the traced blocks\n");
+    vigil__trace_snapshot_free(snap);
+    vigil__trace_leave_own(own);
+    return shown;
+}
+
+size_t vigil_trace_snapshot_compare(FILE *out, const vigil_trace_snapshot *old,
+                                    const vigil_trace_snapshot *now, size_t limit)
+{
+    int own = vigil__trace_enter_own();
+    size_t shown = now ? vigil__trace_snapshot_compare(out, old, now, limit) : 0;
+    vigil__trace_leave_own(own);
+    return shown;
+}
+
+int vigil_trace_snapshot_write(const vigil_trace_snapshot *snap, FILE *out)
+{
+    if (!snap || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    int own = vigil__trace_enter_own();
+    int r = vigil__trace_massif_write(snap, out);
+    vigil__trace_leave_own(own);
+    return r;
+}
+
+/* VIGIL_TRACE_FILE's name with "%p" made the process id. */
+static void trace_file_name(const char *pattern, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *c = pattern; *c && n + 1 < size; c++) {
+        if (c[0] == '%' && c[1] == 'p') {
+            n += (size_t)snprintf(out + n, size - n, "%ld", (long)getpid());
+            if (n >= size)
+                n = size - 1;
+            c++;
+        } else {
+            out[n++] = *c;
+        }
+    }
+    out[n] = '\0';
+}
+
+static void write_trace_file(const char *pattern, FILE *err)
+{
+    char path[4096 + 32];
+    trace_file_name(pattern, path, sizeof path);
+    vigil_trace_snapshot *snap = vigil_trace_take_snapshot();
+    if (!snap) {
+        fprintf(err, "vigil: VIGIL_TRACE_FILE: %s, %s not written\n",
+                errno == EINVAL ? "tracing is off at exit" : "no memory for a snapshot", path);
+        return;
+    }
+    FILE *f = fopen(path, "w");
+    int ok = f && vigil_trace_snapshot_write(snap, f) == 0;
+    int e = errno;
+    if (f && fclose(f) != 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok)
+        fprintf(err, "vigil: VIGIL_TRACE_FILE: cannot write %s: %s\n", path, strerror(e));
+    vigil_trace_snapshot_free(snap);
+}
+
+/* The program's stderr as it was at start-up, for the sites printed at
+ * exit: some programs close stderr in exit handlers of their own
+ * (coreutils' close_stdout), which run before vigil's.  Kept on a high
+ * descriptor, and used only while it is still the same file (a program
+ * may close it and open another there).  -1: none kept. */
+static int exit_fd = -1;
+static dev_t exit_dev;
+static ino_t exit_ino;
+
+static void keep_stderr(void)
+{
+    struct stat st;
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        exit_fd = fd;
+        exit_dev = st.st_dev;
+        exit_ino = st.st_ino;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* A stream on it, to be closed; NULL when it is gone. */
+static FILE *kept_stderr(void)
+{
+    struct stat st;
+    if (exit_fd < 0 || fstat(exit_fd, &st) != 0 || st.st_dev != exit_dev || st.st_ino != exit_ino)
+        return NULL;
+    int fd = dup(exit_fd);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
+    return f;
+}
+
+static void trace_at_exit(void)
+{
+    const struct vigil_settings *s = vigil__settings();
+    int own = vigil__trace_enter_own();
+    FILE *kept = kept_stderr(), *err = kept ? kept : stderr;
+    if (s->trace_file)
+        write_trace_file(s->trace_file, err);
+    if (s->trace_top)
+        vigil_trace_print_top(err, s->trace_top);
+    if (kept)
+        fclose(kept);
+    vigil__trace_leave_own(own);
 }

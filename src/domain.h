@@ -24,7 +24,13 @@ void vigil__domain_free(vigil_domain d, void *ptr, void *caller);
  * otherwise, for the caller to ask the system. */
 void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *caller);
 
-/* What is installed on domain d. */
+/* Domain d traces p, a block of size bytes the preload made around the
+ * domain's allocator (over-aligned, from the system), when tracing is on
+ * there; and forgets it as the preload frees it around the domain. */
+void vigil__domain_note_block(vigil_domain d, void *p, size_t size, void *caller);
+void vigil__domain_note_free(vigil_domain d, const void *p);
+
+/* What is installed on domain d (below tracing, which changes no block). */
 int vigil__domain_debugged(vigil_domain d);     /* a debug wrapper on top */
 int vigil__domain_plain_arena(vigil_domain d);  /* the arena, unwrapped */
 

@@ -21,10 +21,22 @@
  * the bookkeeping tables, some of which hold the address of every live
  * block (tracing's table) and would make every block look reachable.  The
  * registry's own array is mapped (and grown by doubling) here too, and is
- * a registered region itself. */
+ * a registered region itself.
+ *
+ * The bounds are kept complemented: a region's start is often a block's
+ * address (an arena's first block), and memcheck, scanning vigil's memory
+ * for pointers as any leak checker does, would take the registry's word
+ * for a pointer to it and call a leaked block reachable. */
 struct region {
     uintptr_t start, end;
 };
+
+static inline struct region hidden(uintptr_t start, uintptr_t end)
+{
+    return (struct region){ ~start, ~end };
+}
+#define START(r) (~(r)->start)
+#define END(r) (~(r)->end)
 
 static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct region *regions;
@@ -47,11 +59,11 @@ static int regions_reserve(void)
     struct region *grown = raw_map(cap * sizeof *grown);
     if (!grown)
         return 0;
-    struct region self = { (uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown };
+    struct region self = hidden((uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown);
     if (regions) {
         memcpy(grown, regions, nregions * sizeof *grown);
         for (size_t i = 0; i < nregions; i++)
-            if (grown[i].start == (uintptr_t)regions)
+            if (START(&grown[i]) == (uintptr_t)regions)
                 grown[i] = self;
         munmap(regions, regions_cap * sizeof *regions);
     } else {
@@ -66,7 +78,7 @@ static void register_region(void *p, size_t size)
 {
     pthread_mutex_lock(&regions_lock);
     if (regions_reserve())
-        regions[nregions++] = (struct region){ (uintptr_t)p, (uintptr_t)p + size };
+        regions[nregions++] = hidden((uintptr_t)p, (uintptr_t)p + size);
     else
         atomic_fetch_add_explicit(&regions_lost, 1, memory_order_relaxed);
     pthread_mutex_unlock(&regions_lock);
@@ -78,19 +90,19 @@ static void forget_region(void *p, size_t size)
     pthread_mutex_lock(&regions_lock);
     for (size_t i = 0; i < nregions; i++) {
         struct region *r = &regions[i];
-        if (r->end <= a || r->start >= b)
+        uintptr_t start = START(r), end = END(r);
+        if (end <= a || start >= b)
             continue;
         /* An unmap of part of a region (never done by vigil, kept exact
          * anyway): what is left of it stays. */
-        if (r->start < a && r->end > b) {
-            uintptr_t tail_end = r->end;
-            r->end = a;
+        if (start < a && end > b) {
+            *r = hidden(start, a);
             if (regions_reserve())
-                regions[nregions++] = (struct region){ b, tail_end };
-        } else if (r->start < a) {
-            r->end = a;
-        } else if (r->end > b) {
-            r->start = b;
+                regions[nregions++] = hidden(b, end);
+        } else if (start < a) {
+            *r = hidden(start, a);
+        } else if (end > b) {
+            *r = hidden(b, end);
         } else {
             regions[i--] = regions[--nregions];
         }
@@ -103,8 +115,8 @@ size_t vigil__os_regions(uintptr_t *starts, uintptr_t *ends, size_t max)
     pthread_mutex_lock(&regions_lock);
     size_t n = nregions;
     for (size_t i = 0; i < n && i < max; i++) {
-        starts[i] = regions[i].start;
-        ends[i] = regions[i].end;
+        starts[i] = START(&regions[i]);
+        ends[i] = END(&regions[i]);
     }
     pthread_mutex_unlock(&regions_lock);
     return n;

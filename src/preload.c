@@ -375,6 +375,7 @@ static inline void do_free(void *ptr, void *caller)
     if (debug_mode) {
         switch (outside_hooks(ptr, &size, 1)) {
         case ALIGNED:
+            vigil__domain_note_free(MEM, ptr);
             vigil__sys_allocator.free(NULL, ptr);
             return;
         case LIBC:
@@ -444,6 +445,8 @@ static void *do_aligned(size_t align, size_t size, void *caller)
             return NULL;
         }
     }
+    if (p)
+        vigil__domain_note_block(MEM, p, size, caller);   /* traced as the domain's */
     return p;
 }
 

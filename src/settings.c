@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -94,7 +95,23 @@ int vigil__parse_size(const char *s, size_t *out)
     return 1;
 }
 
+int vigil__parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return 0;
+    errno = 0;
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v > max)
+        return 0;
+    *out = v;
+    return 1;
+}
+
 static struct vigil_settings cfg;
+/* VIGIL_TRACE_FILE, copied: the environment may change under a pointer
+ * into it before exit, when the file is written. */
+static char trace_file[4096];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void read_environment(void)
@@ -155,6 +172,35 @@ static void read_environment(void)
             vigil__report_bad_setting("VIGIL_BREAK_SERIAL", v, "a serial number (1, 2, ...)");
         else
             cfg.break_serial = n;
+    }
+
+    unsigned long n;
+    v = getenv("VIGIL_TRACE");
+    if (v && *v) {
+        if (vigil__parse_count(v, VIGIL_TRACE_MAX_FRAMES, &n))
+            cfg.trace_frames = (int)n;
+        else
+            vigil__report_bad_setting("VIGIL_TRACE", v,
+                                      "0 (off) or the frames to record, 1 to 64 (16 is usual)");
+    }
+
+    v = getenv("VIGIL_TRACE_TOP");
+    if (v && *v) {
+        if (vigil__parse_count(v, ULONG_MAX, &n))
+            cfg.trace_top = n;
+        else
+            vigil__report_bad_setting("VIGIL_TRACE_TOP", v,
+                                      "0 (off) or the allocation sites to print at exit (10)");
+    }
+
+    v = getenv("VIGIL_TRACE_FILE");
+    if (v && *v) {
+        if (strlen(v) < sizeof trace_file) {
+            memcpy(trace_file, v, strlen(v) + 1);
+            cfg.trace_file = trace_file;
+        } else {
+            vigil__report_bad_setting("VIGIL_TRACE_FILE", v, "a file name shorter than 4096 bytes");
+        }
     }
 
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();

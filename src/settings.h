@@ -26,7 +26,14 @@ struct vigil_settings {
     size_t quarantine;          /* VIGIL_QUARANTINE, bytes */
     int quarantine_set;         /* ... given, not the default */
     unsigned long long break_serial; /* VIGIL_BREAK_SERIAL, 0 = none */
+    int trace_frames;           /* VIGIL_TRACE: frames recorded, 0 = off */
+    size_t trace_top;           /* VIGIL_TRACE_TOP: sites printed at exit, 0 = none */
+    const char *trace_file;     /* VIGIL_TRACE_FILE: a massif file written at
+                                   exit ("%p": the process id), or NULL */
 };
+
+/* VIGIL_TRACE's largest value: the stacks' VIGIL_STACK_MAX_FRAMES. */
+#define VIGIL_TRACE_MAX_FRAMES 64
 
 #define VIGIL_DEFAULT_QUARANTINE ((size_t)4 << 20)
 /* Under memcheck, the annotated arena's default: memcheck's own
@@ -40,6 +47,8 @@ const struct vigil_settings *vigil__settings(void);
 /* Pure parsers, so the tests can reach every branch in one process. */
 int vigil__parse_mode(const char *s, enum vigil_mode *out);
 int vigil__parse_size(const char *s, size_t *out);
+/* A decimal count from 0 to max, digits only. */
+int vigil__parse_count(const char *s, unsigned long max, unsigned long *out);
 /* "default, debug, arena, ...": the accepted VIGIL_MALLOC values, made
  * from the same table the parser reads. */
 const char *vigil__accepted_modes(void);

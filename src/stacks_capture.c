@@ -154,8 +154,10 @@ int vigil__stack_unwinder_load(void)
     if (atomic_exchange(&tried, 1))
         return atomic_load_explicit(&unw_backtrace_fn, memory_order_acquire) != NULL;
     /* Under memcheck libunwind's probing reads are errors the user would
-     * see, and memcheck shows its own stacks: frame pointers only. */
-    if (VIGIL_RUNNING_ON_VALGRIND())
+     * see, and memcheck shows its own stacks: frame pointers only.  Under
+     * ThreadSanitizer its thread-exit destructor takes a mutex after TSan
+     * has finished the thread, which crashes every thread that unwound. */
+    if (VIGIL_RUNNING_ON_VALGRIND() || VIGIL_TSAN_ENABLED)
         return 0;
     /* RTLD_LOCAL: its symbols stay out of the global scope (see configure.ac). */
     void *h = dlopen(VIGIL_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);

@@ -21,9 +21,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "check.h"
 #include "os.h"
@@ -221,6 +223,35 @@ size_t vigil__stack_lost(void)
 size_t vigil__stack_count(void)
 {
     return atomic_load_explicit(&stored, memory_order_relaxed);
+}
+
+/* Bytes of [p, p + bytes) resident (mincore), p page-aligned. */
+static size_t resident(const void *p, size_t bytes)
+{
+    size_t page = vigil__os_page_size(), total = 0;
+    unsigned char vec[1024];
+    int saved = errno;
+    for (size_t off = 0; off < bytes; off += sizeof vec * page) {
+        size_t len = bytes - off < sizeof vec * page ? bytes - off : sizeof vec * page;
+        if (mincore((char *)p + off, len, vec) != 0)
+            break;
+        for (size_t i = 0; i < (len + page - 1) / page; i++)
+            total += (vec[i] & 1) ? page : 0;
+    }
+    errno = saved;
+    return total;
+}
+
+void vigil__stack_depot_memory(size_t *records, size_t *index)
+{
+    *records = 0;
+    for (size_t c = 0; c < MAX_CHUNKS; c++) {
+        char *p = atomic_load_explicit(&chunks[c], memory_order_acquire);
+        if (p)
+            *records += resident(p, CHUNK_BYTES);
+    }
+    _Atomic uint32_t *t = atomic_load_explicit(&table, memory_order_acquire);
+    *index = t ? resident((const void *)t, TABLE_SLOTS * sizeof *t) : 0;
 }
 
 size_t vigil__stack_depot_limit(size_t bytes)

@@ -29,6 +29,9 @@ int vigil__stack_get(uint32_t id, void **frames, int max);
 size_t vigil__stack_lost(void);
 /* Distinct stacks stored. */
 size_t vigil__stack_count(void);
+/* The depot's memory in use: the resident bytes of its records, and of
+ * its index (mapped whole; a page is touched once a stack hashes to it). */
+void vigil__stack_depot_memory(size_t *records, size_t *index);
 
 /* For the tests: let the depot's records take at most `bytes` of record
  * space, counted from the start (0 restores the default); the previous

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
     register_debug_stacks_suite();
     register_threads_suite();
     register_stacks_suite();
+    register_trace_suite();
     register_leak_suite();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

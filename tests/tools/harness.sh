@@ -1,10 +1,10 @@
 # harness.sh - what the shell layers of make check share, sourced by them
-# (preload.sh, stacks.sh): none of the caller's vigil settings, a temporary
+# (preload.sh, stacks.sh, trace.sh): none of the caller's vigil settings, a temporary
 # directory with the last run's stdout and stderr ($out, $err), and the
 # PASS / FAIL / SKIP lines and counts.  bad shows the last run's output,
 # $bad_lines lines of its stderr (default 30).
 unset VIGIL_MALLOC VIGIL_MALLOCSTATS VIGIL_QUARANTINE VIGIL_ABORT VIGIL_ERROR_EXITCODE \
-      VIGIL_BREAK_SERIAL LD_PRELOAD
+      VIGIL_BREAK_SERIAL VIGIL_TRACE VIGIL_TRACE_TOP VIGIL_TRACE_FILE LD_PRELOAD
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

@@ -18,24 +18,8 @@ plugin="$build/tests/.libs/preload_plugin.so"
 VIGIL_PRELOAD="$build/.libs/libvigil-preload.so"
 VIGIL_SUPPRESSIONS="$src/supp/vigil.supp"
 export VIGIL_PRELOAD VIGIL_SUPPRESSIONS
-. "$src/tests/tools/harness.sh"
-
-# run NAME EXPECTED_STATUS COMMAND...: stdout and stderr are kept for the
-# checks that follow; the status must match.
-run() {
-    name=$1 want=$2; shift 2
-    timeout 600 "$@" >"$out" 2>"$err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name"; else echo "    (exit $got, wanted $want)"; bad "$name"; fi
-}
-
-# has NAME FILE PATTERN / lacks NAME FILE PATTERN (grep -E)
-has() {
-    if grep -Eq -- "$3" "$2"; then ok "$1"; else echo "    (no match for: $3)"; bad "$1"; fi
-}
-lacks() {
-    if grep -Eq -- "$3" "$2"; then echo "    (unexpected: $3)"; bad "$1"; else ok "$1"; fi
-}
+# harness.sh, then run, has and lacks
+. "$src/tests/tools/checks.sh"
 
 echo "--- the vigil command"
 run "--version" 0 "$vigil" --version

@@ -1,6 +1,7 @@
 #!/bin/sh
 # tsan.sh - the ThreadSanitizer layer of `make check` (target check-tsan):
-# the CUnit suites that involve threads and the arena, in a tree built with
+# the CUnit suites that involve threads and the arena (tracing too: its 8
+# threads run in a child program of the same tree), in a tree built with
 # -fsanitize=thread, must finish with no ThreadSanitizer report.  (The debug
 # suite's seeded double and invalid frees are memory bugs by design, which
 # ThreadSanitizer reports too, so that suite is left to the other layers.)
@@ -9,7 +10,7 @@ set -u
 build=$1
 log=$(mktemp) ; trap 'rm -f "$log"' EXIT
 TSAN_OPTIONS="halt_on_error=1 exitcode=66 $(printf %s "${TSAN_OPTIONS:-}")" \
-    "$build/tests/unit" config os sysalloc arena domain stats threads >"$log" 2>&1
+    "$build/tests/unit" config os sysalloc arena domain stats threads trace >"$log" 2>&1
 status=$?
 grep -E "tests +[0-9]+|asserts" "$log"
 if [ $status -eq 0 ] && ! grep -q "WARNING: ThreadSanitizer" "$log"; then
