@@ -3,10 +3,9 @@
  * use from the settings, and the public entry points that dispatch to it.
  *
  * The composition, innermost first: a base allocator (the arena or the
- * system allocator), then each wrapper that is on.  Today that is the debug
- * hooks; tracing and fault injection will wrap above them, in that order, as
- * DESIGN.md draws: each a factory in its own file, and one line in
- * compose().  The base allocators are handed what they need from here (the
+ * system allocator), then each wrapper that is on: the debug hooks, and
+ * fault injection outermost (tracing will go between them), as DESIGN.md
+ * draws: each a factory in its own file, and one line in compose().  The base allocators are handed what they need from here (the
  * arena: where large requests go, what to do on a new arena), so nothing
  * below calls back up.
  *
@@ -22,6 +21,7 @@
 
 #include "debug.h"
 #include "domain.h"
+#include "fail.h"
 #include "report.h"
 #include "request.h"
 #include "settings.h"
@@ -69,11 +69,29 @@ static void wrap_debug(vigil_domain d, vigil_allocator *t)
         *t = w;
 }
 
+/* Fault injection is the outermost layer, and out of the API's sight:
+ * vigil_get_allocator and vigil_set_allocator see the table below it, and
+ * a table that is set gets it again, so a custom allocator's allocations
+ * fail as the others do.  Where VIGIL_FAIL is unset it is not there. */
+static void wrap_fail(vigil_domain d, vigil_allocator *t)
+{
+    vigil_allocator w;
+    if (vigil__fail_on(d) && !vigil__fail_unwrap(t, NULL) && vigil__fail_make(d, t, &w))
+        *t = w;
+}
+
+static vigil_allocator below_fail(vigil_domain d)
+{
+    vigil_allocator inner;
+    return vigil__fail_unwrap(&domains[d], &inner) ? inner : domains[d];
+}
+
 static void compose(vigil_domain d, const vigil_allocator *base, int debug)
 {
     vigil_allocator t = *base;
     if (debug)
         wrap_debug(d, &t);
+    wrap_fail(d, &t);
     domains[d] = t;
 }
 
@@ -104,6 +122,7 @@ static void init(void)
         base = &vigil__sys_allocator;
     int debug = mode == VIGIL_MODE_DEBUG || mode == VIGIL_MODE_ARENA_DEBUG ||
                 mode == VIGIL_MODE_MALLOC_DEBUG;
+    vigil__fail_configure(s->fail, s->fail_log, s->fail_file);
     compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug);
     compose(VIGIL_DOMAIN_MEM, base, debug);
     compose(VIGIL_DOMAIN_OBJ, base, debug);
@@ -138,21 +157,28 @@ void vigil_get_allocator(vigil_domain d, vigil_allocator *out)
 {
     vigil__ensure_init();
     if (valid_domain(d))
-        *out = domains[d];
+        *out = below_fail(d);
 }
 
 void vigil_set_allocator(vigil_domain d, const vigil_allocator *alloc)
 {
     vigil__ensure_init();
-    if (valid_domain(d))
-        domains[d] = *alloc;
+    if (valid_domain(d)) {
+        vigil_allocator t = *alloc;
+        wrap_fail(d, &t);
+        domains[d] = t;
+    }
 }
 
 void vigil_setup_debug_hooks(void)
 {
     vigil__ensure_init();
-    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++)
-        wrap_debug((vigil_domain)d, &domains[d]);
+    for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
+        vigil_allocator t = below_fail((vigil_domain)d);
+        wrap_debug((vigil_domain)d, &t);
+        wrap_fail((vigil_domain)d, &t);
+        domains[d] = t;
+    }
 }
 
 /* ---- dispatch ---- */
@@ -319,24 +345,34 @@ void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *cal
     return vigil__arena_aligned(align, size);
 }
 
+int vigil__domain_fails(vigil_domain d, size_t size, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    return vigil__fail_now(d, size);
+}
+
 int vigil__domain_debugged(vigil_domain d)
 {
     vigil__ensure_init();
-    return vigil__debug_unwrap(&domains[d], NULL);
+    vigil_allocator t = below_fail(d);
+    return vigil__debug_unwrap(&t, NULL);
 }
 
 int vigil__domain_plain_arena(vigil_domain d)
 {
     vigil__ensure_init();
-    return vigil__same_table(&domains[d], &vigil__arena_allocator);
+    vigil_allocator t = below_fail(d);
+    return vigil__same_table(&t, &vigil__arena_allocator);
 }
 
 int vigil__domain_block_size(vigil_domain d, const void *p, size_t *n)
 {
     vigil__ensure_init();
-    if (vigil__debug_unwrap(&domains[d], NULL))
-        return vigil__debug_block_size(&domains[d], p, n);
-    if (vigil__same_table(&domains[d], &vigil__arena_allocator))
+    vigil_allocator t = below_fail(d);
+    if (vigil__debug_unwrap(&t, NULL))
+        return vigil__debug_block_size(&t, p, n);
+    if (vigil__same_table(&t, &vigil__arena_allocator))
         return vigil__arena_query.block_size(p, n);
     return 0;
 }
@@ -348,12 +384,15 @@ int vigil__domain_arena_owns(const void *p)
 
 /* ---- what is installed ---- */
 
-/* The base under an optional debug wrapper; *debug says whether it had one. */
+/* The base under optional fault injection and debug wrappers; *debug
+ * says whether it had the debug hooks. */
 static vigil_allocator base_of(const vigil_allocator *a, int *debug)
 {
-    vigil_allocator inner;
-    *debug = vigil__debug_unwrap(a, &inner);
-    return *debug ? inner : *a;
+    vigil_allocator below, inner;
+    if (!vigil__fail_unwrap(a, &below))
+        below = *a;
+    *debug = vigil__debug_unwrap(&below, &inner);
+    return *debug ? inner : below;
 }
 
 const char *vigil_allocator_name(void)

@@ -31,8 +31,58 @@ static struct region *regions;
 static size_t nregions, regions_cap;
 static atomic_size_t regions_lost;
 
-static void *raw_map(size_t size)
+/* ---- the tests' failures (os.h: vigil__os_fail) ---- */
+
+static atomic_uint fail_kinds;
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long fail_skip, fail_left, fail_count;
+
+void vigil__os_fail(unsigned kinds, unsigned long after, unsigned long times)
 {
+    pthread_mutex_lock(&fail_lock);
+    fail_skip = after;
+    fail_left = times ? times : ~0UL;
+    fail_count = 0;
+    atomic_store(&fail_kinds, kinds);
+    pthread_mutex_unlock(&fail_lock);
+}
+
+unsigned long vigil__os_failed(void)
+{
+    pthread_mutex_lock(&fail_lock);
+    unsigned long n = fail_count;
+    pthread_mutex_unlock(&fail_lock);
+    return n;
+}
+
+__attribute__((noinline, cold))
+static int armed_fails(void)
+{
+    int fails = 0;
+    pthread_mutex_lock(&fail_lock);
+    if (fail_skip)
+        fail_skip--;
+    else if (fail_left) {
+        if (fail_left != ~0UL)
+            fail_left--;
+        fail_count++;
+        fails = 1;
+    }
+    pthread_mutex_unlock(&fail_lock);
+    return fails;
+}
+
+/* One predictable branch where no test armed the hook. */
+static inline int test_fails(unsigned kind)
+{
+    return __builtin_expect((atomic_load_explicit(&fail_kinds, memory_order_relaxed) & kind) != 0,
+                            0) && armed_fails();
+}
+
+static void *raw_map(size_t size, unsigned kind)
+{
+    if (test_fails(kind))
+        return NULL;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
@@ -44,7 +94,7 @@ static int regions_reserve(void)
     if (nregions < regions_cap)
         return 1;
     size_t cap = regions_cap ? 2 * regions_cap : 4096 / sizeof(struct region);
-    struct region *grown = raw_map(cap * sizeof *grown);
+    struct region *grown = raw_map(cap * sizeof *grown, VIGIL_OS_REGISTRY);
     if (!grown)
         return 0;
     struct region self = { (uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown };
@@ -112,7 +162,7 @@ size_t vigil__os_regions(uintptr_t *starts, uintptr_t *ends, size_t max)
 
 void *vigil__os_map_unlisted(size_t size)
 {
-    return raw_map(size);
+    return raw_map(size, VIGIL_OS_UNLISTED);
 }
 
 void vigil__os_unmap_unlisted(void *p, size_t size)
@@ -126,13 +176,18 @@ size_t vigil__os_regions_lost(void)
     return atomic_load_explicit(&regions_lost, memory_order_relaxed);
 }
 
-static void *os_alloc(void *ctx, size_t size)
+static void *map_listed(size_t size, unsigned kind)
 {
-    (void)ctx;
-    void *p = raw_map(size);
+    void *p = raw_map(size, kind);
     if (p)
         register_region(p, size);
     return p;
+}
+
+static void *os_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return map_listed(size, VIGIL_OS_ARENA);
 }
 
 static void os_free(void *ctx, void *ptr, size_t size)
@@ -166,7 +221,7 @@ void vigil_set_arena_allocator(const vigil_arena_allocator *alloc)
 
 void *vigil__os_map(size_t size)
 {
-    return os_alloc(NULL, size);
+    return map_listed(size, VIGIL_OS_BOOKKEEPING);
 }
 
 void vigil__os_unmap(void *p, size_t size)

@@ -95,15 +95,32 @@ int vigil__parse_size(const char *s, size_t *out)
 }
 
 static struct vigil_settings cfg;
+/* VIGIL_FAIL and VIGIL_FAIL_FILE, copied: the environment may change
+ * under a pointer into it (setenv) before they are used. */
+static char fail_spec[4096], fail_file[4096];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void read_environment(void)
+/* A copy of v into buf, or NULL with a message when it does not fit. */
+static const char *kept(const char *var, const char *v, char *buf, size_t size,
+                        const char *accepted)
 {
+    size_t n = strlen(v);
+    if (n >= size) {
+        vigil__report_bad_setting(var, v, accepted);
+        return NULL;
+    }
+    memcpy(buf, v, n + 1);
+    return buf;
+}
+
+void vigil__settings_read(const char *(*get)(const char *name))
+{
+    memset(&cfg, 0, sizeof cfg);
     cfg.mode = VIGIL_MODE_DEFAULT;
     cfg.abort_on_error = 1;
     cfg.quarantine = VIGIL_DEFAULT_QUARANTINE;
 
-    const char *v = getenv("VIGIL_MALLOC");
+    const char *v = get("VIGIL_MALLOC");
     if (v && *v) {
         if (vigil__parse_mode(v, &cfg.mode))
             cfg.mode_set = 1;
@@ -111,10 +128,28 @@ static void read_environment(void)
             vigil__report_bad_setting("VIGIL_MALLOC", v, vigil__accepted_modes());
     }
 
-    v = getenv("VIGIL_MALLOCSTATS");
+    v = get("VIGIL_MALLOCSTATS");
     cfg.mallocstats = v && *v;
 
-    v = getenv("VIGIL_QUARANTINE");
+    /* VIGIL_FAIL's syntax is fault injection's own (fail_spec.c): it is
+     * parsed, and refused when malformed, where it is used. */
+    v = get("VIGIL_FAIL");
+    if (v && *v)
+        cfg.fail = kept("VIGIL_FAIL", v, fail_spec, sizeof fail_spec,
+                        "a list of items shorter than 4096 bytes");
+    v = get("VIGIL_FAIL_LOG");
+    if (v && *v) {
+        if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)
+            cfg.fail_log = *v == '1';
+        else
+            vigil__report_bad_setting("VIGIL_FAIL_LOG", v, "0, 1");
+    }
+    v = get("VIGIL_FAIL_FILE");
+    if (v && *v)
+        cfg.fail_file = kept("VIGIL_FAIL_FILE", v, fail_file, sizeof fail_file,
+                             "a file name shorter than 4096 bytes");
+
+    v = get("VIGIL_QUARANTINE");
     if (v && *v) {
         if (vigil__parse_size(v, &cfg.quarantine)) {
             cfg.quarantine_set = 1;
@@ -125,7 +160,7 @@ static void read_environment(void)
         }
     }
 
-    v = getenv("VIGIL_ABORT");
+    v = get("VIGIL_ABORT");
     if (v && *v) {
         if (strcmp(v, "0") == 0)
             cfg.abort_on_error = 0;
@@ -135,7 +170,7 @@ static void read_environment(void)
             vigil__report_bad_setting("VIGIL_ABORT", v, "0, 1");
     }
 
-    v = getenv("VIGIL_ERROR_EXITCODE");
+    v = get("VIGIL_ERROR_EXITCODE");
     if (v && *v) {
         char *end;
         errno = 0;
@@ -146,7 +181,7 @@ static void read_environment(void)
             cfg.error_exitcode = (int)n;
     }
 
-    v = getenv("VIGIL_BREAK_SERIAL");
+    v = get("VIGIL_BREAK_SERIAL");
     if (v && *v) {
         char *end;
         errno = 0;
@@ -158,6 +193,16 @@ static void read_environment(void)
     }
 
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
+}
+
+static const char *from_environment(const char *name)
+{
+    return getenv(name);
+}
+
+static void read_environment(void)
+{
+    vigil__settings_read(from_environment);
 }
 
 const struct vigil_settings *vigil__settings(void)
