@@ -9,12 +9,14 @@
  * its allocations are numbered exactly as its arguments are.
  *
  * An argument is DOMAIN.OP=SIZE, or DOMAIN.OP=SIZE*COUNT for COUNT of them
- * on one line as '.' (served) and 'X' (failed); DOMAIN is raw, mem or obj
+ * on one line as '.' (served) and 'X' (failed; 'D' for a realloc whose old
+ * block is then not what it was); DOMAIN is raw, mem or obj
  * (ignored by the libc build); OP is malloc, calloc (SIZE bytes as SIZE
  * elements of 1), realloc (the last block served grows to SIZE), or, in the
  * libc build, posix_memalign, aligned_alloc, memalign (64-byte aligned).
  * Each line: "N OP SIZE: ok" or ": ENOMEM" (errno checked), and for a
- * realloc that failed, whether the old block is still whole.
+ * realloc that failed, whether the old block is still whole.  Every block
+ * served is filled (byte j = j) and kept until the end, then freed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -150,20 +152,20 @@ int main(int argc, char **argv)
             void *p = do_op(dom, op, size, is_realloc ? last : NULL);
             int failed = p == NULL;
             const char *what = !failed ? "ok" : errno == ENOMEM ? "ENOMEM" : "NULL, errno not ENOMEM";
-            if (count) {
-                if (len + 2 < sizeof line)
-                    line[len++] = failed ? 'X' : '.';
-            } else {
-                len = (size_t)snprintf(line, sizeof line, "%u %s.%s %lu: %s", n, dom, op, size, what);
-            }
+            size_t bad = 0;
             if (failed && is_realloc && last) {
                 /* The old block must be as it was, and still usable. */
                 const unsigned char *b = last;
-                size_t bad = 0;
                 for (size_t j = 0; j < last_size; j++)
                     bad += b[j] != (unsigned char)j;
-                len += (size_t)snprintf(line + len, sizeof line - len, bad ? ", old block damaged"
-                                                                           : ", old block kept");
+            }
+            if (count) {
+                if (len + 2 < sizeof line)
+                    line[len++] = !failed ? '.' : bad ? 'D' : 'X';
+            } else {
+                len = (size_t)snprintf(line, sizeof line, "%u %s.%s %lu: %s%s", n, dom, op, size,
+                                       what, !(failed && is_realloc && last) ? ""
+                                             : bad ? ", old block damaged" : ", old block kept");
             }
             if (!failed) {
                 for (size_t j = 0; j < size; j++)
