@@ -18,33 +18,10 @@ export VIGIL_PRELOAD
 unset VIGIL_MALLOC VIGIL_MALLOCSTATS VIGIL_QUARANTINE VIGIL_ABORT VIGIL_ERROR_EXITCODE \
       VIGIL_BREAK_SERIAL VIGIL_FAIL VIGIL_FAIL_LOG VIGIL_FAIL_FILE LD_PRELOAD
 
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-out="$tmp/out" err="$tmp/err"
-pass=0 fail=0
+# tmp, out, err; run, has, lacks, ok, skip, bad
+. "$src/tests/tools/checks.sh"
 
-ok()  { pass=$((pass + 1)); echo "PASS: $1"; }
-bad() {
-    fail=$((fail + 1)); echo "FAIL: $1"
-    echo "    stdout:"; tail -n 25 "$out" | sed 's/^/    | /'
-    echo "    stderr:"; tail -n 25 "$err" | sed 's/^/    | /'
-}
-
-# run NAME EXPECTED_STATUS COMMAND...: stdout and stderr kept for the checks.
-run() {
-    name=$1 want=$2; shift 2
-    timeout 300 "$@" >"$out" 2>"$err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name"; else echo "    (exit $got, wanted $want)"; bad "$name"; fi
-}
-
-# has NAME FILE PATTERN / lacks NAME FILE PATTERN (grep -E); is NAME FILE TEXT (all of it)
-has() {
-    if grep -Eq -- "$3" "$2"; then ok "$1"; else echo "    (no match for: $3)"; bad "$1"; fi
-}
-lacks() {
-    if grep -Eq -- "$3" "$2"; then echo "    (unexpected: $3)"; bad "$1"; else ok "$1"; fi
-}
+# is NAME FILE TEXT: the whole of FILE is TEXT.
 is() {
     if [ "$(cat "$2")" = "$3" ]; then ok "$1"; else echo "    (wanted: $3)"; bad "$1"; fi
 }
