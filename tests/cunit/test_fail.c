@@ -536,9 +536,9 @@ static void test_site_annotated(void)
 {
 #ifdef VIGIL_ASAN_BUILD
     site("annotated", "VIGIL_MALLOC",
-         "no table for the first arena: NULL, ENOMEM yes, refused 1; served again: yes; "
-         "no ring for the tools' quarantine: 0 of 50 freed blocks held (freed at once); "
-         "memory back: 50 held; heap consistent: yes\n");
+         "no table for the first arena: refused 1, the block from the system allocator yes; "
+         "an arena once memory is back: yes; no ring for the tools' quarantine: 0 of 50 freed "
+         "blocks held (freed at once); memory back: 50 held; heap consistent: yes\n");
 #else
     site("annotated", "VIGIL_MALLOC", "not annotating\n");
 #endif
