@@ -21,10 +21,26 @@
  * the bookkeeping tables, some of which hold the address of every live
  * block (tracing's table) and would make every block look reachable.  The
  * registry's own array is mapped (and grown by doubling) here too, and is
- * a registered region itself. */
+ * a registered region itself.
+ *
+ * The bounds are kept complemented: an arena's start is the address of
+ * its first block whenever the first pool's header lies at the end of its
+ * page, and memcheck, which scans vigil's mappings for pointers, would
+ * take the word for a pointer to that block and call a leak of it still
+ * reachable (no word vigil keeps may equal a block's address). */
 struct region {
-    uintptr_t start, end;
+    uintptr_t start, end;       /* hidden(): complemented */
 };
+
+static inline uintptr_t hidden(uintptr_t a)
+{
+    return ~a;
+}
+
+static inline struct region region_of(uintptr_t start, uintptr_t end)
+{
+    return (struct region){ hidden(start), hidden(end) };
+}
 
 static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct region *regions;
@@ -97,11 +113,11 @@ static int regions_reserve(void)
     struct region *grown = raw_map(cap * sizeof *grown, VIGIL_OS_REGISTRY);
     if (!grown)
         return 0;
-    struct region self = { (uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown };
+    struct region self = region_of((uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown);
     if (regions) {
         memcpy(grown, regions, nregions * sizeof *grown);
         for (size_t i = 0; i < nregions; i++)
-            if (grown[i].start == (uintptr_t)regions)
+            if (hidden(grown[i].start) == (uintptr_t)regions)
                 grown[i] = self;
         munmap(regions, regions_cap * sizeof *regions);
     } else {
@@ -116,7 +132,7 @@ static void register_region(void *p, size_t size)
 {
     pthread_mutex_lock(&regions_lock);
     if (regions_reserve())
-        regions[nregions++] = (struct region){ (uintptr_t)p, (uintptr_t)p + size };
+        regions[nregions++] = region_of((uintptr_t)p, (uintptr_t)p + size);
     else
         atomic_fetch_add_explicit(&regions_lost, 1, memory_order_relaxed);
     pthread_mutex_unlock(&regions_lock);
@@ -127,20 +143,19 @@ static void forget_region(void *p, size_t size)
     uintptr_t a = (uintptr_t)p, b = a + size;
     pthread_mutex_lock(&regions_lock);
     for (size_t i = 0; i < nregions; i++) {
-        struct region *r = &regions[i];
-        if (r->end <= a || r->start >= b)
+        uintptr_t start = hidden(regions[i].start), end = hidden(regions[i].end);
+        if (end <= a || start >= b)
             continue;
         /* An unmap of part of a region (never done by vigil, kept exact
          * anyway): what is left of it stays. */
-        if (r->start < a && r->end > b) {
-            uintptr_t tail_end = r->end;
-            r->end = a;
+        if (start < a && end > b) {
+            regions[i] = region_of(start, a);
             if (regions_reserve())
-                regions[nregions++] = (struct region){ b, tail_end };
-        } else if (r->start < a) {
-            r->end = a;
-        } else if (r->end > b) {
-            r->start = b;
+                regions[nregions++] = region_of(b, end);
+        } else if (start < a) {
+            regions[i] = region_of(start, a);
+        } else if (end > b) {
+            regions[i] = region_of(b, end);
         } else {
             regions[i--] = regions[--nregions];
         }
@@ -153,8 +168,8 @@ size_t vigil__os_regions(uintptr_t *starts, uintptr_t *ends, size_t max)
     pthread_mutex_lock(&regions_lock);
     size_t n = nregions;
     for (size_t i = 0; i < n && i < max; i++) {
-        starts[i] = regions[i].start;
-        ends[i] = regions[i].end;
+        starts[i] = hidden(regions[i].start);
+        ends[i] = hidden(regions[i].end);
     }
     pthread_mutex_unlock(&regions_lock);
     return n;

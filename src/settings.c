@@ -113,6 +113,18 @@ static const char *kept(const char *var, const char *v, char *buf, size_t size,
     return buf;
 }
 
+/* A variable of 0 or 1 into *out, left as it is when unset or refused. */
+static void read_switch(const char *(*get)(const char *name), const char *var, int *out)
+{
+    const char *v = get(var);
+    if (!v || !*v)
+        return;
+    if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)
+        *out = *v == '1';
+    else
+        vigil__report_bad_setting(var, v, "0, 1");
+}
+
 void vigil__settings_read(const char *(*get)(const char *name))
 {
     memset(&cfg, 0, sizeof cfg);
@@ -137,13 +149,7 @@ void vigil__settings_read(const char *(*get)(const char *name))
     if (v && *v)
         cfg.fail = kept("VIGIL_FAIL", v, fail_spec, sizeof fail_spec,
                         "a list of items shorter than 4096 bytes");
-    v = get("VIGIL_FAIL_LOG");
-    if (v && *v) {
-        if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)
-            cfg.fail_log = *v == '1';
-        else
-            vigil__report_bad_setting("VIGIL_FAIL_LOG", v, "0, 1");
-    }
+    read_switch(get, "VIGIL_FAIL_LOG", &cfg.fail_log);
     v = get("VIGIL_FAIL_FILE");
     if (v && *v)
         cfg.fail_file = kept("VIGIL_FAIL_FILE", v, fail_file, sizeof fail_file,
@@ -160,15 +166,7 @@ void vigil__settings_read(const char *(*get)(const char *name))
         }
     }
 
-    v = get("VIGIL_ABORT");
-    if (v && *v) {
-        if (strcmp(v, "0") == 0)
-            cfg.abort_on_error = 0;
-        else if (strcmp(v, "1") == 0)
-            cfg.abort_on_error = 1;
-        else
-            vigil__report_bad_setting("VIGIL_ABORT", v, "0, 1");
-    }
+    read_switch(get, "VIGIL_ABORT", &cfg.abort_on_error);
 
     v = get("VIGIL_ERROR_EXITCODE");
     if (v && *v) {
