@@ -106,9 +106,40 @@ static inline uint16_t *vigil__requested_slot(uint32_t idx, const void *p)
     return &vigil__requested_table[idx][((uintptr_t)p - base) / VIGIL_ALIGNMENT];
 }
 
+/* Under ASan, where each pool block was allocated and freed, for vigil's
+ * notes in ASan's reports: ASan keeps stacks only of its own chunks, and
+ * says nothing of who allocated or freed memory poisoned by hand.  The
+ * record (stack ids of the depot and thread numbers) lives in the block's
+ * redzone, the gap after it (arena.h), which ASan keeps poisoned and the
+ * program cannot reach without a report: no memory of its own, and next to
+ * the block.  Written at the allocation (the free half cleared), completed
+ * at the free; it lasts while the block waits in the quarantine and on its
+ * pool's free list, until the slot is handed out again.  Outside ASan none
+ * of this exists. */
+#if VIGIL_ASAN_ENABLED
+struct vigil_block_history {
+    uint32_t alloc_stack, alloc_thread;
+    uint32_t free_stack, free_thread;   /* 0, 0 while the block is live */
+};
+_Static_assert(sizeof(struct vigil_block_history) <= VIGIL_TOOL_GAP,
+               "a block's history fits in its redzone");
+/* The depot id of the program's stack now (16 frames, as ASan's
+ * malloc_context_size keeps 30: enough to name the caller's callers). */
+uint32_t vigil__tools_stack_here(void);
+/* The live block at p, in a class of class_size bytes, was allocated here. */
+void vigil__tools_note_alloc(void *p, size_t class_size);
+#else
+static inline uint32_t vigil__tools_stack_here(void)
+{
+    return 0;
+}
+#endif
+
 /* Annotating, heap lock held, header open: p is no-access over its whole
- * class and remembered as freed, for the ASan report callback. */
-void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p);
+ * class and remembered as freed, for the ASan report callback; under ASan,
+ * freed_at (vigil__tools_stack_here of the free) and the thread are
+ * written down. */
+void vigil__tools_mark_freed(const struct vigil_pool *pool, void *p, uint32_t freed_at);
 
 /* The program now owns n bytes at p / gives p back / resizes p in place.
  * Described to memcheck as malloc'd blocks, so its reports about them are
@@ -125,8 +156,12 @@ static inline void vigil__tools_block_alloc(void *p, size_t n)
 {
     (void)p;
     (void)n;
-    if (vigil__annotating())
+    if (vigil__annotating()) {
         VIGIL_BLOCK_ALLOC(p, n, 0);
+#if VIGIL_ASAN_ENABLED
+        vigil__tools_note_alloc(p, vigil__class_size(vigil__size_class(n)));
+#endif
+    }
 }
 
 static inline void vigil__tools_block_free(void *p)
@@ -136,13 +171,21 @@ static inline void vigil__tools_block_free(void *p)
         VIGIL_BLOCK_FREE(p, 0);
 }
 
-static inline void vigil__tools_block_resize(void *p, size_t old_n, size_t new_n)
+/* In place, in a block of class_size bytes.  Under ASan the block's
+ * allocation stack becomes this call's: ASan's realloc always gives a new
+ * chunk, allocated by the realloc. */
+static inline void vigil__tools_block_resize(void *p, size_t class_size, size_t old_n,
+                                             size_t new_n)
 {
     (void)p;
+    (void)class_size;
     (void)old_n;
     (void)new_n;
     if (!vigil__annotating())
         return;
+#if VIGIL_ASAN_ENABLED
+    vigil__tools_note_alloc(p, class_size);
+#endif
     /* memcheck refuses to resize a block to or from 0 bytes ("Invalid
      * free"): the block is given back and taken again, in place. */
     if (old_n && new_n) {

@@ -7,8 +7,10 @@
  * (debug_diagnose.c), which says what is wrong.
  *
  * The common path (a healthy block) costs two memsets and a few compares,
- * and on free an append to the thread's own batch of the quarantine, which
- * takes a lock once a batch, not once a free.  It reads a header directly
+ * a stack capture on malloc and on free (the block's origin, for the
+ * reports: debug_stacks.h), and on free an append to the thread's own
+ * batch of the quarantine, which takes a lock once a batch, not once a
+ * free.  It reads a header directly
  * only within the 4 KiB frame of the pointer itself, and a tail only where
  * it cannot fault; anything else is left to the diagnosis, which reads
  * through vigil__peek().
@@ -29,6 +31,7 @@
 #include "debug_block.h"
 #include "debug_diagnose.h"
 #include "debug_quarantine.h"
+#include "debug_stacks.h"
 #include "lock.h"
 #include "os.h"
 #include "report.h"
@@ -87,8 +90,10 @@ static inline void guards_close(const unsigned char *p, size_t n)
     }
 }
 
-/* Write everything around the n data bytes at p but the data itself. */
-static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n)
+/* Write everything around the n data bytes at p but the data itself; o is
+ * where the block is being allocated. */
+static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
+                        struct vigil_origin o)
 {
     size_t guard = VIGIL_DEBUG_GUARD_WORD;
     vigil__debug_put_be(p - HEAD, n);
@@ -100,6 +105,7 @@ static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n)
     if (s == break_serial)
         raise(SIGTRAP);
 #endif
+    vigil__debug_put_origin(p + n + VIGIL_DEBUG_ORIGIN_AT, o);
     guards_close(p, n);
 }
 
@@ -214,7 +220,7 @@ static size_t known_usable(const unsigned char *p)
  * *np set, when the block is healthy after all; 0 after a report
  * (VIGIL_ABORT=0). */
 static int diagnose(const struct debug_ctx *c, const unsigned char *p, enum vigil_debug_op op,
-                    const void *caller, size_t *np)
+                    size_t *np)
 {
     int saved = errno;
     int domain = c ? (int)c->domain : -1;
@@ -228,23 +234,22 @@ static int diagnose(const struct debug_ctx *c, const unsigned char *p, enum vigi
     /* A double free's report says what the block was, while the quarantine
      * still has it. */
     struct vigil_freed freed;
-    size_t total;
-    int known = vd == VIGIL_DOUBLE_FREE &&
-                vigil__quarantine_find(p - HEAD, &total, &freed.api);
-    if (known)
-        freed.n = total - OVERHEAD;
-    vigil__diagnose_report(vd, &v, domain, op, caller, known ? &freed : NULL);
+    int known = vd == VIGIL_DOUBLE_FREE && vigil__quarantine_find(p - HEAD, &freed);
+    vigil__diagnose_report(vd, &v, domain, op, known ? &freed : NULL);
     errno = saved;
     return 0;
 }
 
 /* ---- the wrapper's functions ---- */
 
-/* The block passed its checks: fill it and hand it to the quarantine. */
-static void release(const struct debug_ctx *c, unsigned char *base, size_t total)
+/* The block of n bytes at p passed its checks: fill it and hand it to the
+ * quarantine, with its origin, which the fill overwrites, and the free's. */
+static void release(const struct debug_ctx *c, unsigned char *p, size_t n,
+                    struct vigil_origin freed)
 {
-    memset(base, VIGIL_DEADBYTE, total);
-    vigil__quarantine_put(&c->owner, base, total);
+    struct vigil_origin alloc = vigil__debug_get_origin(p + n + VIGIL_DEBUG_ORIGIN_AT);
+    memset(p - HEAD, VIGIL_DEADBYTE, n + OVERHEAD);
+    vigil__quarantine_put(&c->owner, p - HEAD, n + OVERHEAD, alloc, freed);
 }
 
 static void *debug_malloc(void *ctx, size_t n)
@@ -261,7 +266,7 @@ static void *debug_malloc(void *ctx, size_t n)
     }
     unsigned char *p = base + HEAD;
     fresh(p, n);
-    seal(c, p, n);
+    seal(c, p, n, vigil__debug_origin_here());
     return p;
 }
 
@@ -282,7 +287,7 @@ static void *debug_calloc(void *ctx, size_t nelem, size_t elsize)
         errno = ENOMEM;
         return NULL;
     }
-    seal(c, base + HEAD, n);
+    seal(c, base + HEAD, n, vigil__debug_origin_here());
     return base + HEAD;
 }
 
@@ -294,9 +299,9 @@ static void debug_free(void *ctx, void *ptr)
     if (!p)
         return;
     guards_open(p);
-    if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, vigil__caller, &n))
+    if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n))
         return;                         /* a bad free does not free */
-    release(c, p - HEAD, n + OVERHEAD);
+    release(c, p, n, vigil__debug_origin_here());
 }
 
 /* Shrinking keeps the block where it is, filling what it drops with 0xDD,
@@ -315,7 +320,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     if (!p)
         return debug_malloc(ctx, n);
     guards_open(p);
-    if (!intact(c, p, &old) && !diagnose(c, p, VIGIL_OP_REALLOC, vigil__caller, &old)) {
+    if (!intact(c, p, &old) && !diagnose(c, p, VIGIL_OP_REALLOC, &old)) {
         errno = EINVAL;
         return NULL;                    /* the block is left as it was */
     }
@@ -323,9 +328,12 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
         errno = ENOMEM;
         return NULL;
     }
+    /* The realloc is where the block it returns is allocated, and where
+     * the one it moves from is freed. */
+    struct vigil_origin here = vigil__debug_origin_here();
     if (shrink_in_place(old, n)) {
         memset(p + n, VIGIL_DEADBYTE, old - n + TRAILER);
-        seal(c, p, n);
+        seal(c, p, n, here);
         if (on_valgrind)                /* the dropped tail, past the guard */
             VIGIL_MEM_NOACCESS(p + n + TRAILER, old - n);
         return p;
@@ -339,8 +347,8 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     size_t keep = n < old ? n : old;
     memcpy(q, p, keep);
     fresh(q + keep, n - keep);
-    seal(c, q, n);
-    release(c, p - HEAD, old + OVERHEAD);
+    seal(c, q, n, here);
+    release(c, p, old, here);
     return q;
 }
 
@@ -431,7 +439,8 @@ int vigil__debug_check_block(const void *ptr, const void *caller)
     if (!ptr)
         return 0;
     guards_open(ptr);
-    int healthy = diagnose(NULL, ptr, VIGIL_OP_CHECK, caller, &n);
+    vigil__caller = (void *)caller;     /* where the report's stack starts */
+    int healthy = diagnose(NULL, ptr, VIGIL_OP_CHECK, &n);
     if (healthy)
         guards_close(ptr, n);
     return healthy ? 0 : 1;

@@ -8,17 +8,23 @@
  * sizeof(size_t); p is what the application gets):
  *
  *   p-2S         p-S  p-S+1        p               p+n          p+n+S
- *   +------------+----+------------+---------------+------------+--------+
- *   | size n     | id | S-1 x 0xFD | n data bytes  | S x 0xFD   | serial |
- *   | big-endian |    |            | 0xCD when new |            | option |
- *   +------------+----+------------+---------------+------------+--------+
+ *   +------------+----+------------+---------------+------------+--------+-------------+
+ *   | size n     | id | S-1 x 0xFD | n data bytes  | S x 0xFD   | serial | origin      |
+ *   | big-endian |    |            | 0xCD when new |            | option | stack, Tn   |
+ *   +------------+----+------------+---------------+------------+--------+-------------+
  *
  * The size is stored big-endian and the serial too, so both read as numbers
  * in a hex dump.  id is 'r', 'm' or 'o', the domain whose wrapper made the
- * block.  Freeing fills the whole block, header included, with 0xDD: that is
- * how a second free is told from a first, and how the quarantine tells that
- * nobody wrote to the block while it waited.  The data stays 16-byte aligned
- * because 2S is 16 on the 64-bit targets vigil supports.
+ * block.  The origin is where the block was allocated: the stack depot's id
+ * of the allocating call's stack and the allocating thread's number (two
+ * 32-bit words, native order), for the reports' "allocated by thread T<n>
+ * here:".  It comes last so that the part DESIGN.md fixes (header, data,
+ * tail guard, serial) is where it always was.  Freeing fills the whole
+ * block, header included, with 0xDD: that is how a second free is told from
+ * a first, and how the quarantine tells that nobody wrote to the block
+ * while it waited (the origin moves to the quarantine's entry first).  The
+ * data stays 16-byte aligned because 2S is 16 on the 64-bit targets vigil
+ * supports.
  */
 #ifndef VIGIL_DEBUG_BLOCK_H
 #define VIGIL_DEBUG_BLOCK_H
@@ -30,10 +36,14 @@
 #define VIGIL_DEBUG_WORD        sizeof(size_t)
 #define VIGIL_DEBUG_HEAD        (2 * VIGIL_DEBUG_WORD)
 #ifdef VIGIL_SERIALNO
-#define VIGIL_DEBUG_TRAILER     (2 * VIGIL_DEBUG_WORD)
+#define VIGIL_DEBUG_SERIAL      VIGIL_DEBUG_WORD
 #else
-#define VIGIL_DEBUG_TRAILER     VIGIL_DEBUG_WORD
+#define VIGIL_DEBUG_SERIAL      0
 #endif
+/* Where the origin lies, from the end of the data. */
+#define VIGIL_DEBUG_ORIGIN_AT   (VIGIL_DEBUG_WORD + VIGIL_DEBUG_SERIAL)
+#define VIGIL_DEBUG_ORIGIN      8
+#define VIGIL_DEBUG_TRAILER     (VIGIL_DEBUG_ORIGIN_AT + VIGIL_DEBUG_ORIGIN)
 #define VIGIL_DEBUG_OVERHEAD    (VIGIL_DEBUG_HEAD + VIGIL_DEBUG_TRAILER)
 
 #define VIGIL_CLEANBYTE         0xCD    /* new data (malloc, realloc's growth) */
@@ -91,6 +101,27 @@ static inline size_t vigil__debug_get_be(const unsigned char *s)
     size_t v;
     memcpy(&v, s, VIGIL_DEBUG_WORD);
     return VIGIL_DEBUG_TO_BE(v);
+}
+
+/* Where a block was allocated, or freed: the depot's id of the call's
+ * stack (0: none recorded) and the thread's number. */
+struct vigil_origin {
+    uint32_t stack;
+    uint32_t thread;
+};
+
+_Static_assert(sizeof(struct vigil_origin) == VIGIL_DEBUG_ORIGIN, "the origin is two words");
+
+static inline void vigil__debug_put_origin(unsigned char *d, struct vigil_origin o)
+{
+    memcpy(d, &o, sizeof o);
+}
+
+static inline struct vigil_origin vigil__debug_get_origin(const unsigned char *s)
+{
+    struct vigil_origin o;
+    memcpy(&o, s, sizeof o);
+    return o;
 }
 
 #endif /* VIGIL_DEBUG_BLOCK_H */

@@ -14,6 +14,7 @@
 
 #include "debug_block.h"
 #include "debug_diagnose.h"
+#include "debug_stacks.h"
 #include "report.h"
 
 #define WORD    VIGIL_DEBUG_WORD
@@ -163,28 +164,18 @@ static void hex_bytes(struct vigil_report *r, const unsigned char *b, size_t n)
     }
 }
 
-static void caller_line(struct vigil_report *r, const char *api_fn, const void *caller)
-{
-    vigil__report_str(r, "    in ");
-    vigil__report_str(r, api_fn);
-    vigil__report_str(r, ", called from ");
-    vigil__report_address(r, caller);
-    vigil__report_char(r, '\n');
-}
-
-/* The name of the function the program called: "vigil_mem_free". */
-static void api_function(char *out, size_t size, int domain, enum vigil_debug_op op)
+/* The name of the function the program called, then `then`: "vigil_mem_free"
+ * and " called". */
+static void api_function(char *out, size_t size, int domain, enum vigil_debug_op op,
+                         const char *then)
 {
     static const char *const ops[] = { "free", "realloc" };
-    if (op == VIGIL_OP_CHECK || domain < 0) {
-        strncpy(out, "vigil_check_block", size - 1);
-        out[size - 1] = '\0';
-        return;
-    }
+    int check = op == VIGIL_OP_CHECK || domain < 0;
     /* No snprintf: it may allocate, and the heap is suspect. */
     size_t len = 0;
-    const char *parts[] = { "vigil_", vigil__diagnose_domain_name(domain), "_", ops[op] };
-    for (size_t i = 0; i < 4; i++)
+    const char *parts[] = { "vigil_", check ? "check_block" : vigil__diagnose_domain_name(domain),
+                            check ? "" : "_", check ? "" : ops[op], then };
+    for (size_t i = 0; i < 5; i++)
         for (const char *s = parts[i]; *s && len + 1 < size; s++)
             out[len++] = *s;
     out[len] = '\0';
@@ -316,16 +307,28 @@ static void dump_view(struct vigil_report *r, const struct vigil_view *v)
 #endif
 }
 
+/* Where a live block the hooks made was allocated: the origin after its
+ * tail guard, found by its size. */
+static void alloc_origin(struct vigil_report *r, const struct vigil_view *v)
+{
+    if (v->tail_ok) {
+        vigil__debug_print_origin(r, "allocated",
+                                  vigil__debug_get_origin(v->tail + VIGIL_DEBUG_ORIGIN_AT));
+        return;
+    }
+    vigil__report_str(r, v->size_ok ? "\nallocated by: not known: the record of it after "
+                                       "the data is not readable\n"
+                                     : "\nallocated by: not known: the record of it after "
+                                       "the data is found by the size field, which is damaged\n");
+}
+
 /* ---- the reports ---- */
 
 void vigil__diagnose_report(enum vigil_verdict vd, const struct vigil_view *v, int domain,
-                            enum vigil_debug_op op, const void *caller,
-                            const struct vigil_freed *freed)
+                            enum vigil_debug_op op, const struct vigil_freed *freed)
 {
     struct vigil_report r;
     const unsigned char *p = v->p;
-    char fn[32];
-    api_function(fn, sizeof fn, domain, op);
     first_line(&r, verdict_names[vd], p);
 
     switch (vd) {
@@ -369,7 +372,7 @@ void vigil__diagnose_report(enum vigil_verdict vd, const struct vigil_view *v, i
         }
         if (vd == VIGIL_MISMATCH) {
             char freed_with[32];
-            api_function(freed_with, sizeof freed_with, domain, op);
+            api_function(freed_with, sizeof freed_with, domain, op, "");
             vigil__report_str(&r, "    allocated with vigil_");
             vigil__report_str(&r, vigil__diagnose_domain_name(v->domain));
             vigil__report_str(&r, "_malloc, ");
@@ -390,7 +393,15 @@ void vigil__diagnose_report(enum vigil_verdict vd, const struct vigil_view *v, i
     if (op == VIGIL_OP_CHECK)
         vigil__report_str(&r, "    found by vigil_check_block: this is what freeing the "
                               "block now would report\n");
-    caller_line(&r, fn, caller);
+    char called[48];
+    api_function(called, sizeof called, domain, op, " called");
+    vigil__debug_print_call(&r, called);
+    if (vd == VIGIL_DOUBLE_FREE && freed) {
+        vigil__debug_print_origin(&r, "freed", freed->freed);
+        vigil__debug_print_origin(&r, "previously allocated", freed->alloc);
+    } else if (vd != VIGIL_DOUBLE_FREE && vd != VIGIL_INVALID) {
+        alloc_origin(&r, v);
+    }
     vigil__report_error(&r);
 }
 
@@ -406,9 +417,10 @@ static size_t first_not_dead(const unsigned char *p, size_t n)
 /* The rare slow path of the quarantine's check: the block is mapped (it
  * was freed correctly and waited in the quarantine), so it is read
  * directly, byte by byte. */
-void vigil__diagnose_report_freed(const unsigned char *base, size_t total, unsigned char api,
-                                  const void *caller, int at_exit)
+void vigil__diagnose_report_freed(const unsigned char *base, const struct vigil_freed *f,
+                                  int at_exit)
 {
+    size_t total = f->n + VIGIL_DEBUG_OVERHEAD;
     size_t bad = first_not_dead(base, total);
     if (bad == total)
         return;
@@ -418,7 +430,7 @@ void vigil__diagnose_report_freed(const unsigned char *base, size_t total, unsig
     long long off = (long long)bad - (long long)HEAD;
     struct vigil_report r;
     first_line(&r, "use after free", base + HEAD);
-    size_and_api(&r, total - VIGIL_DEBUG_OVERHEAD, api);
+    size_and_api(&r, f->n, f->api);
     vigil__report_str(&r, "    byte ");
     vigil__report_sdec(&r, off);
     vigil__report_str(&r, " of the freed block was changed (at ");
@@ -439,10 +451,10 @@ void vigil__diagnose_report_freed(const unsigned char *base, size_t total, unsig
     if (at_exit) {
         vigil__report_str(&r, "    found at exit, when the quarantine was checked\n");
     } else {
-        vigil__report_str(&r, "    found when the block left the quarantine, in a call from ");
-        vigil__report_address(&r, caller);
-        vigil__report_char(&r, '\n');
+        vigil__debug_print_call(&r, "found when the block left the quarantine, in a call");
     }
+    vigil__debug_print_origin(&r, "freed", f->freed);
+    vigil__debug_print_origin(&r, "previously allocated", f->alloc);
     vigil__report_error(&r);
 }
 
@@ -470,5 +482,7 @@ void vigil__diagnose_dump(const unsigned char *p, size_t usable)
         vigil__report_char(&r, '\n');
     }
     dump_view(&r, &v);
+    if (vd != VIGIL_DOUBLE_FREE && vd != VIGIL_INVALID)
+        alloc_origin(&r, &v);
     vigil__report_flush(&r);
 }

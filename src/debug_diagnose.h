@@ -52,20 +52,23 @@ enum vigil_verdict vigil__diagnose(const unsigned char *p, int want, size_t usab
 struct vigil_freed {
     size_t n;                   /* the size the program had asked for */
     unsigned char api;          /* its API id */
+    struct vigil_origin alloc;  /* where it was allocated */
+    struct vigil_origin freed;  /* where it was freed */
 };
 
 /* Report the verdict vd on v (not VIGIL_HEALTHY); domain is the wrapper's
- * that was called, -1 for vigil_check_block.  freed: for a double free,
- * the block's entry in the quarantine, or NULL when it is no longer there.
- * Returns only when VIGIL_ABORT=0. */
+ * that was called, -1 for vigil_check_block; the bad call is the program's
+ * call now running (vigil__caller).  freed: for a double free, the block's
+ * entry in the quarantine, or NULL when it is no longer there.  Returns
+ * only when VIGIL_ABORT=0. */
 void vigil__diagnose_report(enum vigil_verdict vd, const struct vigil_view *v, int domain,
-                            enum vigil_debug_op op, const void *caller,
-                            const struct vigil_freed *freed);
+                            enum vigil_debug_op op, const struct vigil_freed *freed);
 
-/* A block that left the quarantine was written to (its fast check failed):
- * say where.  caller: the call that evicted it, unless at_exit. */
-void vigil__diagnose_report_freed(const unsigned char *base, size_t total, unsigned char api,
-                                  const void *caller, int at_exit);
+/* The block at base, which the quarantine held as f, was written to after
+ * it was freed (its fast check failed): say where.  Found when it left the
+ * quarantine in the program's call now running, or at exit. */
+void vigil__diagnose_report_freed(const unsigned char *base, const struct vigil_freed *f,
+                                  int at_exit);
 
 /* vigil_dump_block's text; usable as for vigil__diagnose. */
 void vigil__diagnose_dump(const unsigned char *p, size_t usable);

@@ -30,6 +30,7 @@ struct qentry {
     unsigned char *base;
     size_t total;
     const struct vigil_quarantine_owner *owner;
+    struct vigil_origin alloc, freed;   /* the block's own were filled over */
 };
 
 /* Configuration, set before the first block is put. */
@@ -183,14 +184,23 @@ static inline void inner_free(const struct qentry *e)
     e->owner->inner.free(e->owner->inner.ctx, e->base);
 }
 
+/* What the quarantine knew of the block, for a report. */
+static struct vigil_freed freed_of(const struct qentry *e)
+{
+    return (struct vigil_freed){ e->total - VIGIL_DEBUG_OVERHEAD, e->owner->api,
+                                 e->alloc, e->freed };
+}
+
 /* The block is checked and really freed whatever the check found: it was
  * freed correctly; the write after free is the bug being reported. */
-static inline void evict(const struct qentry *e, const void *caller, int at_exit)
+static inline void evict(const struct qentry *e, int at_exit)
 {
     if (on_valgrind)
         VIGIL_MEM_DEFINED(e->base, e->total);
-    if (__builtin_expect(!all_dead(e->base, e->total), 0))
-        vigil__diagnose_report_freed(e->base, e->total, e->owner->api, caller, at_exit);
+    if (__builtin_expect(!all_dead(e->base, e->total), 0)) {
+        struct vigil_freed f = freed_of(e);
+        vigil__diagnose_report_freed(e->base, &f, at_exit);
+    }
     inner_free(e);
 }
 
@@ -215,14 +225,14 @@ static inline void prefetch_block(const struct qentry *e)
 
 /* Check and free blocks that left the quarantine.  Outside the lock: the
  * inner free takes its own lock. */
-static void evict_all(const struct qentry *out, size_t n, const void *caller, int at_exit)
+static void evict_all(const struct qentry *out, size_t n, int at_exit)
 {
     for (size_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
         prefetch_block(&out[i]);
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n)
             prefetch_block(&out[i + PREFETCH_AHEAD]);
-        evict(&out[i], caller, at_exit);
+        evict(&out[i], at_exit);
     }
 }
 
@@ -269,38 +279,38 @@ static inline void forget(struct qentry *e, size_t n)
 }
 
 /* Check and free what is left of b's leaving blocks, now. */
-static void batch_drain_out(struct qbatch *b, const void *caller, int at_exit)
+static void batch_drain_out(struct qbatch *b, int at_exit)
 {
     while (b->out_next < b->out_end) {
         /* Taken off the list before the inner free, which may come back. */
         struct qentry e = b->out[b->out_next];
         forget(&b->out[b->out_next++], 1);
-        evict(&e, caller, at_exit);
+        evict(&e, at_exit);
     }
 }
 
 /* Check and free the next leaving block of b; prefetch a later one.  Out
  * of line: the free that calls it then needs no stack frame of its own. */
-static __attribute__((noinline)) void batch_evict_one(struct qbatch *b, const void *caller)
+static __attribute__((noinline)) void batch_evict_one(struct qbatch *b)
 {
     unsigned i = b->out_next++;
     if (i + PREFETCH_AHEAD < b->out_end)
         prefetch_block(&b->out[i + PREFETCH_AHEAD]);
     struct qentry e = b->out[i];
     forget(&b->out[i], 1);
-    evict(&e, caller, 0);
+    evict(&e, 0);
 }
 
 /* Move nin entries into the ring; the blocks that leave it are checked
  * and freed.  b, when given, is the caller's batch the entries come from:
  * emptied, and given the leaving blocks, which its next frees check one by
  * one.  Without b, or after the exit check, they are checked at once. */
-static void q_move(const struct qentry *in, size_t nin, struct qbatch *b, const void *caller)
+static void q_move(const struct qentry *in, size_t nin, struct qbatch *b)
 {
     struct qentry local[2 * QBATCH];
     struct qentry *out = local;
     if (b) {
-        batch_drain_out(b, caller, 0);  /* rare: more left than came in */
+        batch_drain_out(b, 0);          /* rare: more left than came in */
         out = b->out;
     }
     vigil__lock(&q_lock);
@@ -318,7 +328,7 @@ static void q_move(const struct qentry *in, size_t nin, struct qbatch *b, const 
     }
     vigil__unlock(&q_lock);
     if (!b || closed) {
-        evict_all(out, nout, caller, 0);
+        evict_all(out, nout, 0);
         if (b)
             b->out_next = b->out_end;
         return;
@@ -331,8 +341,8 @@ static void batch_destructor(void *arg)
 {
     struct qbatch *b = arg;
     my_batch = &qbatch_off;             /* later frees: the locked path */
-    q_move(b->e, b->n, b, vigil__caller);
-    batch_drain_out(b, vigil__caller, 0);
+    q_move(b->e, b->n, b);
+    batch_drain_out(b, 0);
     vigil__lock(&q_lock);
     vigil__treg_retire(&registry, b);
     vigil__unlock(&q_lock);
@@ -354,7 +364,7 @@ static __attribute__((noinline)) struct qbatch *batch_claim(void)
     /* A fork may have caught the batch's last owner between filling it and
      * moving it to the ring: move it now, before it is added to. */
     if (b && b->n == QBATCH)
-        q_move(b->e, b->n, b, vigil__caller);
+        q_move(b->e, b->n, b);
     my_batch = b ? b : &qbatch_off;
     return my_batch;
 }
@@ -368,49 +378,52 @@ static inline void batch_add(struct qbatch *b, const struct qentry *e)
     b->n++;
     b->bytes += e->total;
     if (b->out_next < b->out_end)
-        batch_evict_one(b, vigil__caller);
+        batch_evict_one(b);
     if (__builtin_expect(b->n == QBATCH || b->bytes > batch_limit, 0))
-        q_move(b->e, b->n, b, vigil__caller);
+        q_move(b->e, b->n, b);
 }
 
-static __attribute__((noinline)) void put_slow(const struct vigil_quarantine_owner *owner,
-                                               unsigned char *base, size_t total)
+static __attribute__((noinline)) void put_slow(const struct qentry *in)
 {
-    struct qentry e = { base, total, owner };
+    struct qentry e = *in;
+    size_t total = e.total;
     if (total > limit) {
         inner_free(&e);
         return;
     }
     if (on_valgrind)
-        VIGIL_MEM_NOACCESS(base, total);
+        VIGIL_MEM_NOACCESS(e.base, total);
     struct qbatch *b = my_batch ? my_batch : batch_claim();
     if (b != &qbatch_off)
         batch_add(b, &e);
     else
-        q_move(&e, 1, NULL, vigil__caller);
+        q_move(&e, 1, NULL);
 }
 
 /* The common case, a block that leaves the batch short of full, is
  * batch_add() with nothing to move: a few stores, then at most a tail call
  * that checks one leaving block. */
 void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned char *base,
-                           size_t total)
+                           size_t total, struct vigil_origin alloc, struct vigil_origin freed)
 {
     struct qbatch *b = my_batch;
     if (__builtin_expect(total > limit || on_valgrind || !b || b->n + 1 >= QBATCH ||
                          b->bytes + total > batch_limit, 0)) {
-        put_slow(owner, base, total);
+        struct qentry e = { base, total, owner, alloc, freed };
+        put_slow(&e);
         return;
     }
     struct qentry *e = &b->e[b->n];
     e->base = base;
     e->total = total;
     e->owner = owner;
+    e->alloc = alloc;
+    e->freed = freed;
     atomic_signal_fence(memory_order_release);     /* as in batch_add */
     b->n++;
     b->bytes += total;
     if (b->out_next < b->out_end)
-        batch_evict_one(b, vigil__caller);
+        batch_evict_one(b);
 }
 
 /* ---- exit, lookup, fork ---- */
@@ -455,7 +468,7 @@ static void quarantine_at_exit(void)
         vigil__unlock(&q_lock);
         if (nout == 0)
             return;
-        evict_all(out, nout, NULL, 1);
+        evict_all(out, nout, 1);
     }
 }
 
@@ -473,7 +486,7 @@ static const struct qentry *batch_find(const struct qbatch *b, const unsigned ch
 /* In this thread's batch, a spare one, or the ring.  A block in another
  * running thread's batch is not looked for (that batch is its owner's
  * alone); the report then says less, but it is still a double free. */
-int vigil__quarantine_find(const unsigned char *base, size_t *total, unsigned char *api)
+int vigil__quarantine_find(const unsigned char *base, struct vigil_freed *f)
 {
     const struct qentry *e = NULL;
     struct qentry found;
@@ -494,8 +507,7 @@ int vigil__quarantine_find(const unsigned char *base, size_t *total, unsigned ch
     }
     if (!e)
         return 0;
-    *total = found.total;
-    *api = found.owner->api;
+    *f = freed_of(&found);
     return 1;
 }
 

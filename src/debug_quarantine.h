@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "debug_block.h"
+#include "debug_diagnose.h"
 #include "table.h"
 #include "vigil.h"
 
@@ -27,14 +29,15 @@ struct vigil_quarantine_owner {
 void vigil__quarantine_configure(size_t limit, int on_valgrind);
 
 /* Keep the freed block [base, base + total), every byte of it 0xDD, of
- * owner's; the oldest blocks leave, are checked for writes and freed.  A
- * block bigger than the whole quarantine is freed at once. */
+ * owner's, allocated at alloc and freed at freed; the oldest blocks leave,
+ * are checked for writes and freed.  A block bigger than the whole
+ * quarantine is freed at once. */
 void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned char *base,
-                           size_t total);
+                           size_t total, struct vigil_origin alloc, struct vigil_origin freed);
 
-/* 1, with the block's total size and API id, when the block at base is
- * still in the quarantine where this thread may look (a double free's
- * report says what it was). */
-int vigil__quarantine_find(const unsigned char *base, size_t *total, unsigned char *api);
+/* 1, with what is known of it in *f, when the block at base is still in
+ * the quarantine where this thread may look (a double free's report says
+ * what it was, and where it was allocated and freed). */
+int vigil__quarantine_find(const unsigned char *base, struct vigil_freed *f);
 
 #endif /* VIGIL_DEBUG_QUARANTINE_H */

@@ -25,6 +25,7 @@
 #include "report.h"
 #include "request.h"
 #include "settings.h"
+#include "stacks_capture.h"
 #include "stats.h"
 #include "sysalloc.h"
 #include "table.h"
@@ -52,6 +53,7 @@ static void configure_debug(void)
     const struct vigil_settings *s = vigil__settings();
     struct vigil_debug_settings ds = { s->quarantine, s->running_on_valgrind, s->break_serial };
     vigil__debug_configure(&ds);
+    vigil__stack_unwinder_load();   /* the blocks' stacks, where frame pointers are missing */
 }
 
 /* The block query a wrapper made over t may use: the arena's, or none. */

@@ -10,10 +10,18 @@
  * the same failures on every run, and prob= draws from a hash of (seed, k)
  * rather than from a generator whose state the threads would share.
  *
- * Recording a failure (VIGIL_FAIL_LOG, VIGIL_FAIL_FILE) captures and
- * symbolizes the stack, and the symbolizer allocates: through the preload
- * that is this very wrapper again.  A thread-local flag makes whatever a
- * thread allocates while it records no candidate, and leaves it uncounted.
+ * Only the program's own calls are candidates.  What vigil allocates
+ * while it serves one comes back here through the preload's malloc: the
+ * debug hooks' stack capture (pthread_getattr_np, libunwind's first use in
+ * a thread, whose TLS the dynamic loader allocates and aborts without),
+ * a report's symbolizer, and this file's own record of a failure
+ * (VIGIL_FAIL_LOG, VIGIL_FAIL_FILE: the stack captured and symbolized,
+ * stdio for the file).  A thread-local depth, raised while the wrapper
+ * calls down and while it records, makes all of that no candidate and
+ * leaves it uncounted, so the numbering is the program's alone, the same
+ * with the debug hooks as without.  The record is also written as a
+ * report is (vigil__reporting raised: the preload sends what the
+ * symbolizer allocates to the C library).
  */
 #include "config.h"
 
@@ -41,7 +49,8 @@ static int log_stderr;
 /* VIGIL_FAIL_FILE, as the settings keep it. */
 static const char *log_file;
 
-static __attribute__((tls_model("initial-exec"))) _Thread_local int recording;
+/* This thread is inside the wrapper (below it, or recording). */
+static __attribute__((tls_model("initial-exec"))) _Thread_local int nested;
 
 /* The frames recorded with a failure: as many as a report shows. */
 #define LOG_FRAMES 16
@@ -177,7 +186,8 @@ static void record_to_file(unsigned long long nfail, unsigned long long k, size_
 __attribute__((noinline, cold))
 static void record(unsigned long long nfail, unsigned long long k, size_t size)
 {
-    recording = 1;
+    nested++;
+    vigil__reporting++;
     void *frames[LOG_FRAMES];
     int n = vigil__stack_capture_here(frames, LOG_FRAMES);
     if (log_stderr) {
@@ -187,14 +197,15 @@ static void record(unsigned long long nfail, unsigned long long k, size_t size)
     }
     if (log_file)
         record_to_file(nfail, k, size, frames, n);
-    recording = 0;
+    vigil__reporting--;
+    nested--;
 }
 
 /* Whether this allocation of size bytes fails: counted when a candidate;
  * 1 with errno ENOMEM when it is to fail. */
 static int inject(size_t size)
 {
-    if (!injecting || size < spec.size || recording)
+    if (!injecting || nested || size < spec.size)
         return 0;
     unsigned long long k = atomic_fetch_add_explicit(&candidates, 1, memory_order_relaxed) + 1;
     if (!triggers_agree(k))
@@ -225,7 +236,10 @@ static void *fail_malloc(void *ctx, size_t n)
     const struct fail_ctx *c = ctx;
     if (inject(n))
         return NULL;
-    return c->inner.malloc(c->inner.ctx, n);
+    nested++;
+    void *p = c->inner.malloc(c->inner.ctx, n);
+    nested--;
+    return p;
 }
 
 static void *fail_calloc(void *ctx, size_t nelem, size_t elsize)
@@ -235,7 +249,10 @@ static void *fail_calloc(void *ctx, size_t nelem, size_t elsize)
     /* A product that overflows is the inner allocator's to refuse. */
     if (vigil__calloc_size(nelem, elsize, &n) && inject(n))
         return NULL;
-    return c->inner.calloc(c->inner.ctx, nelem, elsize);
+    nested++;
+    void *p = c->inner.calloc(c->inner.ctx, nelem, elsize);
+    nested--;
+    return p;
 }
 
 /* Failing before the inner realloc is called leaves the old block as it
@@ -245,13 +262,20 @@ static void *fail_realloc(void *ctx, void *ptr, size_t n)
     const struct fail_ctx *c = ctx;
     if (inject(n))
         return NULL;
-    return c->inner.realloc(c->inner.ctx, ptr, n);
+    nested++;
+    void *p = c->inner.realloc(c->inner.ctx, ptr, n);
+    nested--;
+    return p;
 }
 
+/* Not a candidate, but what it does below (a report's symbolizer, say)
+ * is vigil's. */
 static void fail_free(void *ctx, void *ptr)
 {
     const struct fail_ctx *c = ctx;
+    nested++;
     c->inner.free(c->inner.ctx, ptr);
+    nested--;
 }
 
 /* ---- making and taking apart ---- */

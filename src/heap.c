@@ -376,7 +376,8 @@ static enum vigil_free_verdict verdict_open(const struct vigil_pool *pool, const
     return v;
 }
 
-enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil_block_info *info)
+enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil_block_info *info,
+                                                           uint32_t freed_at)
 {
     struct vigil_pool *pool = vigil__pool_of(p);
     vigil__hdr_open(pool);
@@ -386,7 +387,7 @@ enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil
         return v;
     }
     size_t size = vigil__class_size(pool->cls);
-    vigil__tools_mark_freed(pool, p);
+    vigil__tools_mark_freed(pool, p, freed_at);
     vigil__hdr_close(pool);
     if (!vigil__toolq_put(p, size)) {
         vigil__heap_free_locked(p);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "arena.h"
 #include "arena_tools.h"
@@ -29,10 +30,12 @@ void *vigil__heap_alloc_locked(size_t size, bool *grew);
 /* Lock held: p back to its pool, as is (a cached block, or one evicted from
  * the tools' quarantine). */
 void vigil__heap_free_locked(void *p);
-/* Annotating, lock held: the program frees p: it is marked freed and may
- * wait in the tools' quarantine before it goes back to its pool; unless p
- * may not be freed (the verdict says why; p is left as it was). */
-enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil_block_info *info);
+/* Annotating, lock held: the program frees p: it is marked freed (freed_at:
+ * the free's stack, arena_tools.h) and may wait in the tools' quarantine
+ * before it goes back to its pool; unless p may not be freed (the verdict
+ * says why; p is left as it was). */
+enum vigil_free_verdict vigil__heap_release_checked_locked(void *p, struct vigil_block_info *info,
+                                                           uint32_t freed_at);
 
 /* Annotating: may p (one of the arena's addresses) be freed?  info says
  * which block p lies in, for the report when it may not. */

@@ -28,6 +28,11 @@
  * (__libc_malloc and friends): calling malloc would come back here.  That
  * switch is made before vigil allocates anything (vigil__sys_use).
  *
+ * While this thread writes a report's stacks (vigil__reporting), the
+ * symbolizer's libraries allocate: their blocks come from the C library,
+ * not from the heap the report is about, and go back there when freed (then
+ * or later, as libc's own blocks do).
+ *
  * The application's call site is passed down from here (the domains'
  * vigil__domain_* functions take it), so the debug reports name the
  * program's code rather than this file.  Everything else is the domains':
@@ -282,6 +287,8 @@ static size_t libc_usable_size(void *ptr)
 
 static inline void *do_malloc(size_t size, void *caller)
 {
+    if (__builtin_expect(vigil__reporting, 0))
+        return __libc_malloc(size);
     if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, 0);
     return vigil__domain_malloc(MEM, size, caller);
@@ -315,6 +322,12 @@ static int libc_block(const void *p)
     return (next & PREV_INUSE) && (next & ~(size_t)FLAGS) >= sizeof head;
 }
 
+/* A block of libc's, not one of the arena's that looks like one. */
+static int libc_own_block(const void *p)
+{
+    return libc_block(p) && !vigil__domain_arena_owns(p);
+}
+
 enum outside { INSIDE, ALIGNED, LIBC };
 
 /* Debug mode: whether ptr is a block the debug hooks did not make and must
@@ -330,17 +343,28 @@ static enum outside outside_hooks(const void *ptr, size_t *size, int take)
         return INSIDE;
     if (reg_lookup(ptr, size, take))
         return ALIGNED;
-    if (libc_block(ptr) && !vigil__domain_arena_owns(ptr)) {
+    if (libc_own_block(ptr)) {
         *size = libc_usable_size((void *)ptr);
         return LIBC;
     }
     return INSIDE;
 }
 
+/* Writing a report: ptr is the symbolizer's, from the C library (made
+ * while reporting), unless it is a vigil block it was handed. */
+static int reporting_libc_block(const void *ptr)
+{
+    return __builtin_expect(vigil__reporting, 0) && libc_own_block(ptr);
+}
+
 static inline void do_free(void *ptr, void *caller)
 {
     if (!ptr || in_boot(ptr))
         return;
+    if (reporting_libc_block(ptr)) {
+        __libc_free(ptr);
+        return;
+    }
     if (__builtin_expect(!ready(), 0)) {
         /* Starting up, with a block that is not a bootstrap block: nobody
          * has had a vigil block yet, so it is libc's. */
@@ -378,6 +402,8 @@ static void *do_realloc(void *ptr, size_t size, void *caller)
         return do_malloc(size, caller);
     if (vigil__impossible(size))
         return NULL;
+    if (reporting_libc_block(ptr))
+        return __libc_realloc(ptr, size);
     if (in_boot(ptr))
         return move(ptr, boot_size(ptr), size, caller);
     if (__builtin_expect(!ready(), 0))
@@ -400,6 +426,8 @@ static void *do_aligned(size_t align, size_t size, void *caller)
         errno = ENOMEM;
         return NULL;
     }
+    if (__builtin_expect(vigil__reporting, 0))
+        return __libc_memalign(align, size);
     if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, align);
     if (vigil__domain_fails(MEM, size, caller))
@@ -452,6 +480,8 @@ void *calloc(size_t nelem, size_t elsize)
     size_t total;
     if (!vigil__calloc_size(nelem, elsize, &total))
         return NULL;
+    if (__builtin_expect(vigil__reporting, 0))
+        return __libc_calloc(nelem, elsize);
     if (__builtin_expect(!ready(), 0))
         return boot_alloc(total, 0);
     return vigil__domain_calloc(MEM, nelem, elsize, CALLER);

@@ -18,6 +18,7 @@
 #include "report.h"
 
 __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
+__attribute__((tls_model("initial-exec"))) _Thread_local int vigil__reporting;
 
 static _Atomic size_t errors;
 static _Atomic int abort_on_error = 1;
@@ -64,11 +65,28 @@ void vigil__report_flush(struct vigil_report *r)
     errno = saved;
 }
 
+/* The buffer is full: write its whole lines, keep the partial last one. */
+static void flush_lines(struct vigil_report *r)
+{
+    size_t keep = 0;
+    while (keep < r->len && r->buf[r->len - 1 - keep] != '\n')
+        keep++;
+    if (keep == r->len) {
+        vigil__report_flush(r);         /* one line longer than the buffer */
+        return;
+    }
+    size_t whole = r->len - keep;
+    r->len = whole;
+    vigil__report_flush(r);
+    memmove(r->buf, r->buf + whole, keep);
+    r->len = keep;
+}
+
 static void put(struct vigil_report *r, const char *s, size_t n)
 {
     while (n > 0) {
         if (r->len == sizeof r->buf)
-            vigil__report_flush(r);
+            flush_lines(r);
         size_t room = sizeof r->buf - r->len;
         size_t take = n < room ? n : room;
         memcpy(r->buf + r->len, s, take);

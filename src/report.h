@@ -22,6 +22,13 @@
  * reports.  initial-exec: one store, no __tls_get_addr on the way in. */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
 
+/* Nonzero while this thread symbolizes a report's stacks.  The libraries
+ * that do it (libdw) allocate, and the heap a report is about may be
+ * damaged: the preload library serves this thread's allocations from the C
+ * library meanwhile, never from vigil's heap.  Raised and lowered around
+ * the symbolizer by whoever prints a stack. */
+extern __attribute__((tls_model("initial-exec"))) _Thread_local int vigil__reporting;
+
 struct vigil_report {
     size_t len;
     FILE *file;                 /* NULL: stderr, by write(2) */
@@ -43,7 +50,10 @@ void vigil__report_hex(struct vigil_report *r, uintptr_t v);
 void vigil__report_byte(struct vigil_report *r, unsigned char b);
 /* "0x... (symbol+0x12 in /path/file)", or less when dladdr knows less. */
 void vigil__report_address(struct vigil_report *r, const void *addr);
-/* Write what is buffered to stderr (or the report's FILE). */
+/* Write what is buffered to stderr (or the report's FILE).  A report
+ * longer than the buffer is written in pieces of whole lines as it fills
+ * (a longer line is cut), so nothing is lost and lines of two threads'
+ * reports do not mix. */
 void vigil__report_flush(struct vigil_report *r);
 /* Write, count the error, then abort() (or _exit(VIGIL_ERROR_EXITCODE))
  * unless VIGIL_ABORT=0. */

@@ -131,6 +131,15 @@ int vigil__stack_capture(void **frames, int max, int skip)
     return walk((uintptr_t)__builtin_frame_address(0), frames, max, skip, &last);
 }
 
+#ifdef VIGIL_HAVE_LIBUNWIND
+/* For the types and the names (UNW_OBJ: _ULx86_64_... on x86-64) only:
+ * libunwind is opened at run time, never linked. */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#define NAME_OF_(x) #x
+#define NAME_OF(x) NAME_OF_(x)
+#endif
+
 /* unw_backtrace from the libunwind vigil__stack_unwinder_load opened; NULL
  * until then, or for good when there is none. */
 typedef int (*backtrace_fn)(void **, int);
@@ -155,6 +164,21 @@ int vigil__stack_unwinder_load(void)
     backtrace_fn fn = (backtrace_fn)dlsym(h, "unw_backtrace");
     if (!fn)
         return 0;
+    /* Each thread its own cache of unwind rules: the shared one takes a
+     * lock, with every signal blocked and unblocked again (two system
+     * calls), at each frame its fast path has not met before. */
+    typedef int (*policy_fn)(unw_addr_space_t, unw_caching_policy_t);
+    typedef int (*size_fn)(unw_addr_space_t, size_t, int);
+    policy_fn policy = (policy_fn)dlsym(h, NAME_OF(unw_set_caching_policy));
+    size_fn size = (size_fn)dlsym(h, NAME_OF(unw_set_cache_size));
+    unw_addr_space_t *local = dlsym(h, NAME_OF(unw_local_addr_space));
+    if (policy && local)
+        policy(*local, UNW_CACHE_PER_THREAD);
+    /* A big program meets thousands of call sites; a miss in the default
+     * 128 rules walks the loaded objects (dl_iterate_phdr), signals
+     * blocked. */
+    if (size && local)
+        size(*local, 4096, 0);
     atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
     return 1;
 #else
@@ -228,7 +252,13 @@ static int in_libc(const void *pc)
 
 /* Whether walk's n frames, ending at frame record last, are the unwinder's
  * first n of its u frames, the rest being the C library's: then last is
- * the thread's outermost frame record. */
+ * the thread's outermost frame record.  The walk's last frame is where that
+ * record returns to, the C library itself for main and a thread function
+ * (__libc_start_call_main, start_thread); the unwinder's very last frame
+ * may be the program's entry point (_start, built without a frame record),
+ * but any other frame of the program beyond the walk means the walk
+ * stopped short (a capture before main, from a constructor the loader
+ * calls, or from a callback of the C library's, is never learnt). */
 static int whole(void *const *fp, int n, void *const *un, int u)
 {
     if (n <= 0 || u < n)
@@ -236,27 +266,21 @@ static int whole(void *const *fp, int n, void *const *un, int u)
     for (int i = 0; i < n; i++)
         if (fp[i] != un[i])
             return 0;
-    if (in_libc(fp[n - 1]))
-        return 0;           /* no frame of the program's at all: before main */
-    for (int i = n; i < u; i++)
+    for (int i = n; i < u - 1; i++)
         if (!in_libc(un[i]))
             return 0;
     return 1;
 }
 
-/* Drop the frames below the program's call into vigil: the first frame
- * equal to the recorded caller becomes frames[0]. */
-static int from_caller(void **frames, int n)
+/* Where the program's call into vigil is among the first frames: the
+ * first frame equal to caller; 0 when it is not there. */
+static int caller_at(void *const *frames, int n, const void *caller)
 {
-    void *caller = vigil__caller;
     int limit = n < VIGIL_DEPTH ? n : VIGIL_DEPTH;
     for (int i = 0; caller && i < limit; i++)
-        if (frames[i] == caller) {
-            if (i)
-                memmove(frames, frames + i, (size_t)(n - i) * sizeof *frames);
-            return n - i;
-        }
-    return n;
+        if (frames[i] == caller)
+            return i;
+    return 0;
 }
 
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
@@ -266,15 +290,25 @@ int vigil__stack_capture_here(void **frames, int max)
         return 0;
     if (max > VIGIL_STACK_MAX_FRAMES)
         max = VIGIL_STACK_MAX_FRAMES;
+    /* Read once: libunwind's first use in a thread allocates (its
+     * thread-local state), and an allocation through vigil records its
+     * own caller. */
+    const void *caller = vigil__caller;
     void *buf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
     int want = VIGIL_DEPTH + max;
     uintptr_t last = 0;
     int n = walk((uintptr_t)__builtin_frame_address(0), buf, want, 0, &last);
     int trusted = n == want || (base_fp && last == base_fp);
+    /* vigil's own frames keep their records, so the walk finds the
+     * program's call however the program was built. */
+    int from = caller_at(buf, n, caller);
     if (!trusted && atomic_load_explicit(&unw_backtrace_fn, memory_order_relaxed)) {
         void *ubuf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
-        int u = vigil__stack_capture_unwind(ubuf, want, 1);  /* 1: this function */
-        if (!base_fp && learn_tries < LEARN_TRIES) {
+        int learning = !base_fp && learn_tries < LEARN_TRIES;
+        /* Unwinding costs a few nanoseconds a frame: no more than are
+         * kept, but for the comparison that learns the outermost frame. */
+        int u = vigil__stack_capture_unwind(ubuf, learning || !from ? want : from + max, 1);
+        if (learning) {
             learn_tries++;
             if (whole(buf, n, ubuf, u)) {
                 base_fp = last;
@@ -284,11 +318,14 @@ int vigil__stack_capture_here(void **frames, int max)
         if (u > 0) {
             memcpy(buf, ubuf, (size_t)u * sizeof *buf);
             n = u;
+            from = caller_at(buf, n, caller);
         }
     }
-    n = from_caller(buf, n);
+    n -= from;
     if (n > max)
         n = max;
-    memcpy(frames, buf, (size_t)n * sizeof *frames);
+    /* memcpy: gcc makes a loop of this a rep movs, slow to start for a
+     * few words. */
+    memcpy(frames, buf + from, (size_t)n * sizeof *frames);
     return n;
 }

@@ -183,10 +183,29 @@ uint32_t vigil__stack_put(void *const *frames, int n)
     return lose();
 }
 
+/* Whether id is the start of a whole record: the reports read ids from
+ * memory a bug may have overwritten (a debug block's trailer), and a
+ * garbage id must give no stack rather than one made of other bytes. */
+static int record_valid(uint32_t id, const struct record *rec)
+{
+    uint64_t off = (uint64_t)id - 1;
+    uint64_t room = CHUNK_UNITS - off % CHUNK_UNITS;    /* units to the chunk's end */
+    if (room < sizeof(struct record) / UNIT)
+        return 0;
+    uint64_t max_n = (room - sizeof(struct record) / UNIT) * (UNIT / sizeof(void *));
+    uint64_t n = rec->n;
+    if (n == 0 || n > VIGIL_STACK_DEPOT_MAX_FRAMES || n > max_n)
+        return 0;
+    uint64_t units = (sizeof(struct record) + n * sizeof(void *) + UNIT - 1) / UNIT;
+    if (off + units > atomic_load_explicit(&units_used, memory_order_relaxed))
+        return 0;
+    return rec->hash == stack_hash(rec->frames, (int)n);
+}
+
 int vigil__stack_get(uint32_t id, void **frames, int max)
 {
     const struct record *rec = record_at(id);
-    if (!rec)
+    if (!rec || !record_valid(id, rec))
         return 0;
     int n = (int)rec->n < max ? (int)rec->n : max;
     if (n > 0)

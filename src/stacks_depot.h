@@ -21,7 +21,8 @@
  * 0 when the depot cannot grow (counted as a stack lost) or n <= 0. */
 uint32_t vigil__stack_put(void *const *frames, int n);
 /* Copy up to max frames of stack id into frames; the count copied, 0 for
- * an id put never returned. */
+ * an id put never returned (any 32-bit value may be asked: the reports
+ * read ids from memory a bug may have overwritten). */
 int vigil__stack_get(uint32_t id, void **frames, int max);
 
 /* Stacks that could not be stored, since start. */

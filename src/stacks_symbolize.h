@@ -18,9 +18,11 @@
  * the symbol table and DWARF; the session is made at the first print,
  * reused, and refreshed once when an address is in no module it knows (a
  * library loaded since).  libdw allocates with malloc: through the API
- * that is the C library's; in the preload library it is vigil's mem domain,
- * so a report on a damaged heap symbolizes on that heap.  Without libdw,
- * dladdr gives exported function names and modules only.
+ * that is the C library's; in the preload library it would be vigil's mem
+ * domain, the heap being reported on, so a caller raises vigil__reporting
+ * (report.h) around the print and the preload sends those allocations to
+ * the C library.  Without libdw, dladdr gives exported function names and
+ * modules only.
  */
 #ifndef VIGIL_STACKS_SYMBOLIZE_H
 #define VIGIL_STACKS_SYMBOLIZE_H

@@ -285,13 +285,15 @@ static void arena_free_slow(void *p)
         return;
     }
     /* refused(), in the critical section that frees the block, while its
-     * header is open anyway: one lock and one header a free. */
+     * header is open anyway: one lock and one header a free.  The free's
+     * stack (ASan only) is taken before the lock, which it does not need. */
     struct vigil_block_info info;
+    uint32_t freed_at = vigil__tools_stack_here();
     vigil__heap_lock();
     /* Told to memcheck before the block can be anybody's again; for a bad
      * free, memcheck reports it there. */
     vigil__tools_block_free(p);
-    enum vigil_free_verdict v = vigil__heap_release_checked_locked(p, &info);
+    enum vigil_free_verdict v = vigil__heap_release_checked_locked(p, &info, freed_at);
     vigil__heap_unlock();
     if (v != VIGIL_FREE_OK)
         vigil__tools_bad_free(p, v, &info, "free");
@@ -332,7 +334,7 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
     if (size <= cur && (vigil__size_class(size) == cls || 4 * size >= 3 * cur)) {
         if (vigil__annotating()) {
             vigil__heap_set_requested(p, size);
-            vigil__tools_block_resize(p, old, size);
+            vigil__tools_block_resize(p, cur, old, size);
         }
         return p;
     }

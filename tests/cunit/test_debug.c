@@ -138,6 +138,59 @@ static void expect_words(const struct child_result *r, const char *words)
     }
 }
 
+/* The line of this file that ends in the comment holding marker, so the
+ * expected lines of the stacks follow the source. */
+static int source_line(const char *marker)
+{
+    char want[64], line[512];
+    snprintf(want, sizeof want, "/* %s */\n", marker);
+    FILE *f = fopen(__FILE__, "r");
+    int n = 0, found = 0;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        n++;
+        size_t ll = strlen(line), wl = strlen(want);
+        found = ll >= wl && strcmp(line + ll - wl, want) == 0;
+    }
+    if (f)
+        fclose(f);
+    CU_ASSERT_TRUE_FATAL(found);
+    return n;
+}
+
+/* The report has a stack headed by the line heading, whose first frame
+ * is "#0 0x... in func .../test_debug.c:LINE", LINE the one of marker
+ * (func NULL: any frame). */
+static void expect_stack(const struct child_result *r, const char *heading, const char *func,
+                         const char *marker)
+{
+    int line = func ? source_line(marker) : 0;
+    char want[256], frame[512] = "";
+    snprintf(want, sizeof want, "\n%s\n    #0 0x", heading);
+    const char *s = strstr(r->err, want);
+    int ok = s != NULL;
+    if (s) {
+        s += strlen(want) - strlen("    #0 0x");
+        size_t n = strcspn(s, "\n");
+        if (n >= sizeof frame)
+            n = sizeof frame - 1;
+        memcpy(frame, s, n);
+        frame[n] = '\0';
+    }
+    if (ok && func) {
+        char in[128], at[64];
+        snprintf(in, sizeof in, " in %s ", func);
+        snprintf(at, sizeof at, "/test_debug.c:%d", line);
+        size_t fl = strlen(frame), al = strlen(at);
+        ok = strstr(frame, in) && fl > al && strcmp(frame + fl - al, at) == 0;
+    }
+    CU_ASSERT_TRUE(ok);
+    if (!ok) {
+        fprintf(stderr, "\nwant after \"%s\": #0 in %s at test_debug.c:%d; got: %s\n",
+                heading, func ? func : "(any)", line, frame);
+        show(heading, r);
+    }
+}
+
 /* The child ran to the end with nothing to report. */
 static void expect_clean(const struct child_result *r, const char *what)
 {
@@ -230,21 +283,23 @@ static void test_fills(void)
 
 /* ---- detections ---- */
 
+
 static void overflow_child(void *arg)
 {
     (void)arg;
     vigil_setup_debug_hooks();
-    char *p = vigil_mem_malloc(16);
+    char *p = vigil_mem_malloc(16);  /* @overflow-alloc */
     announce(p);
     p[16] = 'x';
     vigil_mem_free(p);
 }
 
+
 static void overflow_realloc_child(void *arg)
 {
     (void)arg;
     vigil_setup_debug_hooks();
-    char *p = vigil_obj_malloc(30);
+    char *p = vigil_obj_malloc(30);  /* @overflow-realloc-alloc */
     announce(p);
     memset(p, 'a', 32);
     p = vigil_obj_realloc(p, 100);
@@ -258,12 +313,17 @@ static void test_overflow(void)
     expect_words(&r, "at p+16: 0x78 *** OUCH");
     expect_words(&r, "the 7 pad bytes before the data are 0xfd, as expected");
     expect_words(&r, "data at p: cd cd");
-    expect_words(&r, "in vigil_mem_free, called from 0x");
+    /* The free is a tail call at -O2: the bad call's frame #0 is whoever
+     * called overflow_child; the allocation's is overflow_child. */
+    expect_stack(&r, "vigil_mem_free called by thread T0 here:", NULL, NULL);
+    expect_stack(&r, "allocated by thread T0 here:", "overflow_child", "@overflow-alloc");
 
     run_debug(overflow_realloc_child, NULL, &r);
     expect_report(&r, "buffer overflow", "(30 bytes, API 'o')");
     expect_words(&r, "at p+31: 0x61 *** OUCH");
-    expect_words(&r, "in vigil_obj_realloc, called from 0x");
+    expect_stack(&r, "vigil_obj_realloc called by thread T0 here:", NULL, NULL);
+    expect_stack(&r, "allocated by thread T0 here:", "overflow_realloc_child",
+                 "@overflow-realloc-alloc");
 }
 
 static void underflow_child(void *arg)
@@ -451,7 +511,7 @@ static void test_invalid_free(void)
         if (w == WILD_MIDDLE8)
             expect_words(&r, "not 16-byte aligned");
         if (w == WILD_REALLOC)
-            expect_words(&r, "in vigil_mem_realloc");
+            expect_words(&r, "\nvigil_mem_realloc called by thread T0 here:\n    #0 0x");
         if (r.signo != SIGABRT)
             fprintf(stderr, "invalid free (%s) did not abort\n", names[w]);
     }
@@ -586,18 +646,19 @@ static void test_realloc_failure(void)
 
 /* ---- the quarantine ---- */
 
+
 static void eviction_child(void *arg)
 {
     (void)arg;
     vigil_setup_debug_hooks();
-    char *p = vigil_mem_malloc(32);
+    char *p = vigil_mem_malloc(32);  /* @eviction-alloc */
     announce(p);
-    vigil_mem_free(p);
+    vigil_mem_free(p);  /* @eviction-free */
     p[3] = 'x';
     /* Other frees push it out. */
     size_t pushed = 0;
     while (pushed < 2 * quarantine() + 4096) {
-        vigil_mem_free(vigil_mem_malloc(200));
+        vigil_mem_free(vigil_mem_malloc(200));  /* @eviction-push */
         pushed += 200 + VIGIL_DEBUG_OVERHEAD;
     }
     /* Not reached: the report aborts. */
@@ -611,18 +672,23 @@ static void test_quarantine_eviction(void)
     run_debug(eviction_child, NULL, &r);
     expect_report(&r, "use after free", "(32 bytes, API 'm')");
     expect_words(&r, "byte 3 of the freed block was changed");
-    expect_words(&r, "found when the block left the quarantine, in a call from 0x");
+    expect_stack(&r, "found when the block left the quarantine, in a call by thread T0 here:",
+                 "eviction_child", "@eviction-push");
+    expect_stack(&r, "freed by thread T0 here:", "eviction_child", "@eviction-free");
+    expect_stack(&r, "previously allocated by thread T0 here:", "eviction_child",
+                 "@eviction-alloc");
 }
 
 /* A thread's frees wait in a batch of its own before they reach the shared
  * ring; when the thread ends, its batch must go to the ring, where later
  * frees from other threads push the block out and check it. */
+
 static void *uaf_thread(void *arg)
 {
     (void)arg;
-    char *p = vigil_mem_malloc(40);
+    char *p = vigil_mem_malloc(40);  /* @uaf-thread-alloc */
     announce(p);
-    vigil_mem_free(p);
+    vigil_mem_free(p);  /* @uaf-thread-free */
     p[7] = 'z';
     return NULL;
 }
@@ -637,11 +703,12 @@ static void thread_exit_child(void *arg)
         exit(70);
     size_t pushed = 0;
     while (pushed < 2 * quarantine() + 4096) {
-        vigil_mem_free(vigil_mem_malloc(200));
+        vigil_mem_free(vigil_mem_malloc(200));  /* @thread-exit-push */
         pushed += 200 + VIGIL_DEBUG_OVERHEAD;
     }
     /* Not reached: the report aborts. */
 }
+
 
 static void test_quarantine_thread_exit(void)
 {
@@ -651,7 +718,13 @@ static void test_quarantine_thread_exit(void)
     run_debug(thread_exit_child, NULL, &r);
     expect_report(&r, "use after free", "(40 bytes, API 'm')");
     expect_words(&r, "byte 7 of the freed block was changed");
-    expect_words(&r, "found when the block left the quarantine, in a call from 0x");
+    expect_stack(&r, "found when the block left the quarantine, in a call by thread T0 here:",
+                 "thread_exit_child", "@thread-exit-push");
+    /* Through the API a thread is numbered at its first call into vigil:
+     * the thread is T1, and the pushing main thread T0. */
+    expect_stack(&r, "freed by thread T1 here:", "uaf_thread", "@uaf-thread-free");
+    expect_stack(&r, "previously allocated by thread T1 here:", "uaf_thread",
+                 "@uaf-thread-alloc");
 }
 
 static void exit_child(void *arg)
@@ -869,11 +942,12 @@ static void test_continue(void)
         show("VIGIL_ABORT=0", &r);
 }
 
+
 static void check_block_child(void *arg)
 {
     (void)arg;
     vigil_setup_debug_hooks();
-    char *p = vigil_mem_malloc(16);
+    char *p = vigil_mem_malloc(16);  /* @check-block-alloc */
     CHILD_CHECK(vigil_check_block(p) == 0, 70);
     CHILD_CHECK(vigil_check_block(NULL) == 0, 71);
     vigil_dump_block(p);
@@ -900,7 +974,8 @@ static void test_check_block(void)
     }
     CU_ASSERT_TRUE(r.signaled && r.signo == SIGABRT);
     expect_words(&r, "at p+17: 0x21 *** OUCH");
-    expect_words(&r, "in vigil_check_block, called from 0x");
+    expect_stack(&r, "vigil_check_block called by thread T0 here:", NULL, NULL);
+    expect_stack(&r, "allocated by thread T0 here:", "check_block_child", "@check-block-alloc");
 }
 
 /* ---- threads ---- */
@@ -1026,7 +1101,7 @@ void register_debug_suite(void)
         { "quarantine exit check", test_quarantine_exit },
         { "quarantine: a thread's frees reach the ring at its exit", test_quarantine_thread_exit },
         { "VIGIL_QUARANTINE=0", test_quarantine_off },
-        { "setup is idempotent (overhead 3S)", test_idempotent },
+        { "setup is idempotent (overhead 3S + the origin)", test_idempotent },
         { "hooks over a custom allocator", test_custom_allocator },
         { "names by VIGIL_MALLOC", test_names },
         { "VIGIL_ABORT=0 continues and counts", test_continue },

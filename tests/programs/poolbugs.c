@@ -1,10 +1,15 @@
 /* poolbugs.c - seeded bugs in pool blocks, run under memcheck by
  * tests/tools/valgrind.sh and under ASan by tests/tools/asan.sh, which assert the error
- * each tool gives.
+ * each tool gives, and under ASan the stacks of vigil's note: the lines that
+ * allocate and free are tagged "AT: name" (the test finds the line there).
+ * Built with -g -fno-inline -fno-optimize-sibling-calls, so every function
+ * keeps its frame and name.
  *   poolbugs use-after-free | read-past-end | read-past-32 | reused-slot |
+ *            double-free | free-interior | realloc-past-end | thread-block |
  *            uninitialised | leak | leak-positions | lsan-roots | clean */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,15 +22,15 @@ static volatile unsigned char sink;
 
 static void use_after_free(void)
 {
-    unsigned char *p = vigil_mem_malloc(24);
+    unsigned char *p = vigil_mem_malloc(24);    /* AT: uaf-alloc */
     memset(p, 1, 24);
-    vigil_mem_free(p);
+    vigil_mem_free(p);                          /* AT: uaf-free */
     sink = p[4];
 }
 
 static void read_past_end(void)
 {
-    unsigned char *p = vigil_mem_malloc(20);
+    unsigned char *p = vigil_mem_malloc(20);    /* AT: past-end-alloc */
     memset(p, 1, 20);
     sink = p[20];
     vigil_mem_free(p);
@@ -51,6 +56,67 @@ static void reused_slot(void)
     sink = p[8];
     for (int i = 0; i < 200; i++)
         vigil_mem_free(again[i]);
+}
+
+/* The free and the alloc in functions of their own, so the stacks have a
+ * caller to name. */
+static void *volatile slot;
+__attribute__((noinline)) static void make_block(size_t n)
+{
+    slot = vigil_mem_malloc(n);                 /* AT: make-block */
+    memset(slot, 1, n);
+}
+
+__attribute__((noinline)) static void drop_block(void)
+{
+    vigil_mem_free(slot);                       /* AT: drop-block */
+}
+
+static void double_free(void)
+{
+    make_block(32);                             /* AT: double-free-make */
+    drop_block();                               /* AT: double-free-drop */
+    vigil_mem_free(slot);                       /* AT: double-free */
+}
+
+static void free_interior(void)
+{
+    make_block(40);                             /* AT: interior-make */
+    vigil_mem_free((char *)slot + 8);           /* AT: free-interior */
+}
+
+/* Grown in place (20 to 24 bytes, both class 32): the block's allocation
+ * is the realloc now, as ASan's realloc would say. */
+static void realloc_past_end(void)
+{
+    unsigned char *p = vigil_mem_malloc(20);
+    memset(p, 1, 20);
+    unsigned char *q = vigil_mem_realloc(p, 24); /* AT: realloc */
+    printf("realloc-past-end: %s\n", q == p ? "in place" : "moved");
+    fflush(stdout);
+    memset(q, 1, 24);
+    sink = q[24];
+    vigil_mem_free(q);
+}
+
+/* A block allocated by a second thread (T1), freed and read by the main
+ * thread (T0). */
+static void *thread_make(void *arg)
+{
+    (void)arg;
+    make_block(24);                             /* AT: thread-make */
+    return NULL;
+}
+
+static void thread_block(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_make, NULL) != 0 || pthread_join(t, NULL) != 0) {
+        fprintf(stderr, "poolbugs: no thread\n");
+        return;
+    }
+    drop_block();                               /* AT: thread-drop */
+    sink = ((volatile unsigned char *)slot)[2];
 }
 
 /* A malloc'd block whose only pointer lives in a pool block: reachable. */
@@ -156,6 +222,10 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "read-past-end")) read_past_end();
     else if (!strcmp(what, "read-past-32")) read_past_32();
     else if (!strcmp(what, "reused-slot")) reused_slot();
+    else if (!strcmp(what, "double-free")) double_free();
+    else if (!strcmp(what, "free-interior")) free_interior();
+    else if (!strcmp(what, "realloc-past-end")) realloc_past_end();
+    else if (!strcmp(what, "thread-block")) thread_block();
     else if (!strcmp(what, "lsan-roots")) lsan_roots();
     else if (!strcmp(what, "uninitialised")) uninitialised();
     else if (!strcmp(what, "leak")) leak();

@@ -60,7 +60,9 @@ caught: reported, in the tool's own words.  memcheck and ASan: the words
   each uses for the same bug in a malloc'd block, in a stack that names the
   bug's function and line (for a pool block ASan may say use-after-poison,
   its one word for memory poisoned by hand, when vigil's line names the
-  block: past the end of a live one, inside a freed one).  The debug hooks:
+  block: past the end of a live one, inside a freed one); under ASan, with
+  the block's allocation stack and, once freed, its free stack (vigil's
+  note gives them for a pool block).  The debug hooks:
   "vigil: <error> on block ..." and a failing exit status.
 MISSED: not reported, or not in those words (the FAIL lines say what is
   missing).  silent: the clean program, exit 0 and no report.
@@ -343,10 +345,42 @@ asan_cell() {
     *)  need_words "$kind" ;;
     esac
     need_re "frame 'in $(fn_of $2) .../fidelity.c:$(line_of $2)'" " in $(fn_of $2) [^ ]*fidelity\\.c:$(line_of $2)"
+    asan_block_stacks $2
     # Pool-block leaks under ASan are a later issue's (leak checking).
     case $mode/$2 in
     arena/leak-small|arena/leak-first) done_cell xfail "leak checking issue" ;;
     *) done_cell ;;
+    esac
+}
+
+# The stack under the line HEADING (up to the blank line ASan ends it with).
+stack_under() { awk -v h="$1" 'f && /^$/ { exit } f { print } $0 == h { f = 1 }' "$log"; }
+# need_stack HEADING FUNCTION...: that stack has a frame in each function.
+need_stack() {
+    heading=$1; shift
+    frames=$(stack_under "$heading")
+    [ -n "$frames" ] || { miss "no '$heading' with a stack"; return; }
+    for f in "$@"; do
+        # clang's ASan adds the column (fidelity.c:89:24).
+        echo "$frames" | grep -Eq " in $f [^ ]*fidelity\\.c:[0-9]+(:[0-9]+)?\$" || miss "'$heading' without $f"
+    done
+}
+# asan_block_stacks BUG: the block's stacks, as ASan gives them for its own
+# chunks and vigil's note for a pool block: where it was allocated (in
+# filled, called by the bug's function) and, once freed, where it was freed.
+asan_block_stacks() {
+    fn=$(fn_of $1)
+    case $1 in
+    overflow-*|underflow-slot|free-interior)
+        need_stack "allocated by thread T0 here:" filled $fn ;;
+    uaf-read|uaf-write|double-free)
+        need_stack "freed by thread T0 here:" $fn
+        need_stack "previously allocated by thread T0 here:" filled $fn ;;
+    uaf-reuse)
+        # b's history, not a's, which had the same slot before.
+        need_stack "allocated by thread T0 here:" filled reuse_alloc_b
+        stack_under "allocated by thread T0 here:" | grep -q reuse_alloc_a &&
+            miss "'allocated by' with a's stack (reuse_alloc_a)" ;;
     esac
 }
 

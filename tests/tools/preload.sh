@@ -18,21 +18,7 @@ plugin="$build/tests/.libs/preload_plugin.so"
 VIGIL_PRELOAD="$build/.libs/libvigil-preload.so"
 VIGIL_SUPPRESSIONS="$src/supp/vigil.supp"
 export VIGIL_PRELOAD VIGIL_SUPPRESSIONS
-unset VIGIL_MALLOC VIGIL_MALLOCSTATS VIGIL_QUARANTINE VIGIL_ABORT VIGIL_ERROR_EXITCODE \
-      VIGIL_BREAK_SERIAL LD_PRELOAD
-
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-out="$tmp/out" err="$tmp/err"
-pass=0 fail=0 skip=0
-
-ok()   { pass=$((pass + 1)); echo "PASS: $1"; }
-skip() { skip=$((skip + 1)); echo "SKIP: $1"; }
-bad()  {
-    fail=$((fail + 1)); echo "FAIL: $1"
-    echo "    stdout:"; tail -n 15 "$out" | sed 's/^/    | /'
-    echo "    stderr:"; tail -n 30 "$err" | sed 's/^/    | /'
-}
+. "$src/tests/tools/harness.sh"
 
 # run NAME EXPECTED_STATUS COMMAND...: stdout and stderr are kept for the
 # checks that follow; the status must match.
@@ -118,25 +104,44 @@ for mode in arena debug; do
 done
 
 echo "--- seeded bugs in an unmodified program: vigil run --debug"
-# bug NAME REPORT-WORDS WHERE: the report's first line names the error and
-# the very block the program printed; WHERE is the function the report says
-# the bad call came from.
+# The first frame of the stack under the line HEADING of the report.
+first_frame() {
+    awk -v h="$1" 'f { print; exit } $0 == h { f = 1 }' "$err"
+}
+
+# bug NAME REPORT-WORDS WHERE [CALL]: the report's first line names the
+# error and the very block the program printed; WHERE is the function of
+# the bad call's first frame, the program's call of CALL (default free;
+# every frame of every stack is asserted by tests/tools/stacks.sh).
 bug() {
     run "$1: exit status 86" 86 "$vigil" run --debug -- "$bugs" "$1"
     addr=$(head -n 1 "$out")
     has "$1: '$2' on the block" "$err" "^vigil: $2 on block $addr \\("
-    has "$1: the call that found it" "$err" "$3"
+    if first_frame "vigil_mem_${4:-free} called by thread T0 here:" |
+        grep -Eq "^    #0 0x[0-9a-f]+ in $3[ (]"; then
+        ok "$1: the call that found it"
+    else
+        echo "    (the bad call's first frame is not in $3)"; bad "$1: the call that found it"
+    fi
     lacks "$1: exit, not abort" "$err" 'aborting'
 }
-bug overflow "buffer overflow" 'called from .*bug_overflow\+'
-bug underflow "buffer underflow" 'called from .*bug_underflow\+'
-bug double-free "double free" 'called from .*bug_double_free\+'
-bug stack-free "invalid free" 'called from .*bug_stack_free\+'
-bug realloc-shrink "buffer overflow" 'called from .*bug_realloc_shrink\+'
+bug overflow "buffer overflow" bug_overflow
+bug underflow "buffer underflow" bug_underflow
+bug double-free "double free" bug_double_free
+bug stack-free "invalid free" bug_stack_free
+bug realloc-shrink "buffer overflow" bug_realloc_shrink
 has "realloc-shrink: the size after the realloc" "$err" '\(40 bytes, API'
-bug big-overflow "buffer overflow" 'called from .*bug_big_overflow\+'
+has "realloc-shrink: allocated by the realloc" "$err" '^allocated by thread T0 here:$'
+bug big-overflow "buffer overflow" bug_big_overflow
 has "big-overflow: the 5,000-byte block" "$err" '\(5000 bytes, API'
-bug write-after-free "use after free" 'found at exit, when the quarantine was checked'
+run "write-after-free: exit status 86" 86 "$vigil" run --debug -- "$bugs" write-after-free
+has "write-after-free: 'use after free' on the block" "$err" "^vigil: use after free on block $(head -n 1 "$out") \\("
+has "write-after-free: found at exit" "$err" 'found at exit, when the quarantine was checked'
+if first_frame "freed by thread T0 here:" | grep -Eq "^    #0 0x[0-9a-f]+ in bug_write_after_free[ (]"; then
+    ok "write-after-free: where it was freed"
+else
+    bad "write-after-free: where it was freed"
+fi
 run "double free of a block whose mapping is gone: reported" 86 \
     "$vigil" run --debug --quarantine=0 -- "$bugs" double-free-large
 has "double free of an unmapped block: the checker did not crash" "$err" \

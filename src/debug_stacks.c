@@ -1,0 +1,219 @@
+/*
+ * debug_stacks.c - the debug hooks' stacks (see debug_stacks.h): recorded
+ * on every allocation and free, written only in a report.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "debug_stacks.h"
+#include "lock.h"
+#include "report.h"
+#include "stacks.h"
+#include "threads.h"
+#include "treg.h"
+#include "vigil/annotate.h"
+
+/* The frame walk reads a thread's stack with plain loads once it knows the
+ * stack's bounds, and through a system call a frame until then: each
+ * thread learns them at its first capture.  0: not yet; 1: learning (the
+ * allocation pthread_getattr_np makes may come back here, and must not
+ * learn again); 2: learnt, or given up (the walk is safe without). */
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char bounds_state;
+
+static __attribute__((noinline, cold)) void learn_bounds(void)
+{
+    /* Under memcheck the walk's plain loads would be errors of the
+     * program's: in code without frame pointers the chain runs through
+     * words the program never wrote.  Without the bounds every frame is
+     * read with vigil__peek, which memcheck does not see. */
+    if (VIGIL_RUNNING_ON_VALGRIND()) {
+        bounds_state = 2;
+        return;
+    }
+    void *caller = vigil__caller;       /* an allocation there records its own */
+    bounds_state = 1;
+    vigil__stack_learn_bounds();
+    bounds_state = 2;
+    vigil__caller = caller;
+}
+
+/* Set while this thread captures: libunwind allocates its thread-local
+ * state at a thread's first unwind (the loader's __tls_get_addr calls
+ * malloc), and through the preload that allocation comes back here; it is
+ * vigil's own and gets no stack, rather than an endless recursion. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char capturing;
+
+/* ---- the ids of the stacks a thread met last ----
+ *
+ * A program allocates from a few hundred stacks, again and again, and the
+ * depot's insertion (a strong hash of every frame, a probe, a compare)
+ * costs more than the capture.  Each thread keeps the ids of the stacks it
+ * met last in a direct-mapped table, indexed by a hash that needs one
+ * multiply a frame, all independent, and checked by comparing the frames:
+ * a stack seen before costs that hash and one compare.  The tables are
+ * per-thread objects of a registry (treg.h), from vigil__os_map, reused by
+ * later threads: an id is the whole process's, so what a table holds stays
+ * true for any thread. */
+
+#define IDS 1024                /* a power of two: 136 KiB a thread */
+
+struct id_entry {
+    uint32_t id, n;
+    void *frames[VIGIL_DEBUG_FRAMES];
+};
+
+struct id_table {
+    struct vigil_treg_node node;
+    struct id_entry e[IDS];
+};
+
+static void ids_child(void);
+VIGIL_LOCK_DEFINE(ids_lock, ids_child);
+static void lock_ids(void) { vigil__lock(&ids_lock); }
+static void unlock_ids(void) { vigil__unlock(&ids_lock); }
+static struct vigil_treg ids_registry = {
+    .lock = lock_ids, .unlock = unlock_ids, .size = sizeof(struct id_table),
+};
+static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
+
+/* The thread's table: &ids_off while it claims one, after its destructor
+ * ran, or when it could get none (the depot is asked every time then). */
+static struct id_table ids_off;
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct id_table *my_ids;
+
+static void ids_destructor(void *arg)
+{
+    my_ids = &ids_off;
+    lock_ids();
+    vigil__treg_retire(&ids_registry, arg);
+    unlock_ids();
+}
+
+static void ids_init(void)
+{
+    vigil__treg_init(&ids_registry, ids_destructor);
+}
+
+static void ids_child(void)
+{
+    vigil__treg_fork_child(&ids_registry, my_ids, NULL);
+}
+
+static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
+{
+    my_ids = &ids_off;          /* pthread_setspecific may allocate: see treg.h */
+    pthread_once(&ids_once, ids_init);
+    int fresh;
+    struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
+    my_ids = t ? t : &ids_off;
+    return my_ids;
+}
+
+static inline uint32_t stack_id(void *const *frames, int n)
+{
+    /* Odd constants, one a frame: the products are independent, so the
+     * hash takes about a cycle a frame. */
+    static const uint64_t k[VIGIL_DEBUG_FRAMES] = {
+        0x9e3779b97f4a7c15u, 0xbf58476d1ce4e5b9u, 0x94d049bb133111ebu, 0xd6e8feb86659fd93u,
+        0xa0761d6478bd642fu, 0xe7037ed1a0b428dbu, 0x8ebc6af09c88c6e3u, 0x589965cc75374cc3u,
+        0x1d8e4e27c47d124fu, 0xc2b2ae3d27d4eb4fu, 0x165667b19e3779f9u, 0x85ebca77c2b2ae63u,
+        0x27d4eb2f165667c5u, 0xff51afd7ed558ccdu, 0xc4ceb9fe1a85ec53u, 0x2545f4914f6cdd1du,
+    };
+    struct id_table *t = my_ids;
+    if (__builtin_expect(!t, 0))
+        t = ids_claim();
+    if (t == &ids_off)
+        return vigil__stack_put(frames, n);
+    uint64_t h = (uint64_t)n;
+    for (int i = 0; i < n; i++)
+        h += (uint64_t)(uintptr_t)frames[i] * k[i];
+    struct id_entry *e = &t->e[(h >> 32) & (IDS - 1)];
+    int same = e->id && e->n == (uint32_t)n;
+    for (int i = 0; same && i < n; i++)
+        same = e->frames[i] == frames[i];
+    if (__builtin_expect(same, 1))
+        return e->id;
+    uint32_t id = vigil__stack_put(frames, n);
+    if (id) {
+        e->id = id;
+        e->n = (uint32_t)n;
+        for (int i = 0; i < n; i++)
+            e->frames[i] = frames[i];
+    }
+    return id;
+}
+
+struct vigil_origin vigil__debug_origin_here(void)
+{
+    if (__builtin_expect(bounds_state == 0, 0))
+        learn_bounds();
+    unsigned thread = vigil__thread_number();
+    if (__builtin_expect(capturing, 0))
+        return (struct vigil_origin){ 0, thread };
+    capturing = 1;
+    void *frames[VIGIL_DEBUG_FRAMES];
+    int n = vigil__stack_capture_here(frames, VIGIL_DEBUG_FRAMES);
+    uint32_t id = n > 0 ? stack_id(frames, n) : 0;
+    capturing = 0;
+    return (struct vigil_origin){ id, thread };
+}
+
+/* The symbolizer's libraries allocate: while they run, the preload sends
+ * this thread's allocations to the C library, not to the heap being
+ * reported on (report.h). */
+static void print_frames(struct vigil_report *r, void *const *frames, int n)
+{
+    if (n <= 0) {
+        vigil__report_str(r, "    (no stack could be captured)\n");
+        return;
+    }
+    /* What is written so far goes out first: symbolizing reads files and
+     * allocates, on a heap that may be damaged enough to crash it. */
+    vigil__report_flush(r);
+    vigil__reporting++;
+    vigil__stack_print(r, frames, n);
+    vigil__reporting--;
+}
+
+static void by_thread(struct vigil_report *r, const char *what, const char *verb, unsigned t)
+{
+    vigil__report_str(r, what);
+    vigil__report_str(r, verb);
+    vigil__report_str(r, " by thread T");
+    vigil__report_dec(r, t);
+    vigil__report_str(r, " here:\n");
+}
+
+void vigil__debug_print_call(struct vigil_report *r, const char *what)
+{
+    void *frames[VIGIL_DEBUG_FRAMES];
+    int n = vigil__stack_capture_here(frames, VIGIL_DEBUG_FRAMES);
+    by_thread(r, what, "", vigil__thread_number());
+    print_frames(r, frames, n);
+}
+
+void vigil__debug_print_origin(struct vigil_report *r, const char *what, struct vigil_origin o)
+{
+    void *frames[VIGIL_DEBUG_FRAMES];
+    vigil__report_char(r, '\n');
+    if (!o.stack) {
+        by_thread(r, what, "", o.thread);
+        vigil__report_str(r, "    (no stack was recorded: none could be captured, or the stack depot is full)\n");
+        return;
+    }
+    /* The depot knows its ids: one that is none of them was written over
+     * (an overflow that ran past the tail guard), and so was the thread. */
+    int n = vigil__stack_get(o.stack, frames, VIGIL_DEBUG_FRAMES);
+    if (n <= 0) {
+        vigil__report_str(r, what);
+        vigil__report_str(r, " by: not known: the record of it after the block was overwritten"
+                             " (stack id ");
+        vigil__report_hex(r, o.stack);
+        vigil__report_str(r, ")\n");
+        return;
+    }
+    by_thread(r, what, "", o.thread);
+    print_frames(r, frames, n);
+}
