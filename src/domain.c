@@ -5,9 +5,10 @@
  * The composition, innermost first: a base allocator (the arena or the
  * system allocator), then each wrapper that is on: the debug hooks, and
  * fault injection outermost (tracing will go between them), as DESIGN.md
- * draws: each a factory in its own file, and one line in compose().  The base allocators are handed what they need from here (the
- * arena: where large requests go, what to do on a new arena), so nothing
- * below calls back up.
+ * draws: each a factory in its own file, and one line in compose().  The
+ * base allocators are handed what they need from here (the arena: where
+ * large requests go, what to do on a new arena), so nothing below calls
+ * back up.
  *
  * The tables are read without a lock on every call, so vigil_set_allocator()
  * belongs before other threads allocate, as with PEP 445's
