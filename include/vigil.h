@@ -137,6 +137,17 @@ VIGIL_API size_t vigil_trace_snapshot_compare(FILE *out, const vigil_trace_snaps
 VIGIL_API int    vigil_trace_snapshot_write(const vigil_trace_snapshot *snap, FILE *out);
 VIGIL_API void   vigil_trace_snapshot_free(vigil_trace_snapshot *snap);
 
+/* Leak checking (DESIGN.md, "Tracing and leaks"): the blocks nothing points
+ * to any more, found by a scan of the program's roots (data and bss of every
+ * loaded object, every thread's stack and registers, other allocators'
+ * memory) through the live blocks, reported to out grouped by allocation
+ * stack, largest first, as LeakSanitizer reports them; returns the leaked
+ * blocks reported (suppressions of VIGIL_LEAK_SUPPRESSIONS left out).  It
+ * knows the blocks tracing knows: with VIGIL_LEAKS=1 (which traces from
+ * start-up, 16 frames unless VIGIL_TRACE says otherwise), VIGIL_TRACE or
+ * after vigil_trace_start; otherwise it says so on out and returns 0. */
+VIGIL_API size_t vigil_leak_check(FILE *out);
+
 #ifdef __cplusplus
 }
 #endif

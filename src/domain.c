@@ -41,6 +41,7 @@
 #include "table.h"
 #include "tcache.h"
 #include "trace.h"
+#include "trace_leaks.h"
 #include "trace_massif.h"
 #include "trace_snapshot.h"
 
@@ -162,11 +163,15 @@ static void init(void)
         base = &vigil__sys_allocator;
     int debug = mode == VIGIL_MODE_DEBUG || mode == VIGIL_MODE_ARENA_DEBUG ||
                 mode == VIGIL_MODE_MALLOC_DEBUG;
-    int trace = s->trace_frames > 0;
+    /* A leak check needs every live block and its stack: tracing's. */
+    int trace = s->trace_frames > 0 || s->leaks;
     if (trace) {
         vigil__stack_unwinder_load();
-        vigil__trace_set_frames(s->trace_frames);
+        vigil__trace_set_frames(s->trace_frames ? s->trace_frames : VIGIL_LEAK_FRAMES);
     }
+    if (s->leaks)
+        vigil__trace_leaks_at_exit(s->leak_suppressions,
+                                   s->error_exitcode ? s->error_exitcode : VIGIL_LEAK_EXITCODE);
     vigil__fail_configure(s->fail, s->fail_log, s->fail_file);
     compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug, trace);
     compose(VIGIL_DOMAIN_MEM, base, debug, trace);

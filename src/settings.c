@@ -112,7 +112,7 @@ static struct vigil_settings cfg;
 /* VIGIL_TRACE_FILE, VIGIL_FAIL and VIGIL_FAIL_FILE, copied: the
  * environment may change under a pointer into it (setenv) before they are
  * used (the trace file at exit). */
-static char trace_file[4096], fail_spec[4096], fail_file[4096];
+static char trace_file[4096], fail_spec[4096], fail_file[4096], leak_supp[4096];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* A copy of v into buf, or NULL with a message when it does not fit. */
@@ -228,6 +228,12 @@ void vigil__settings_read(const char *(*get)(const char *name))
     if (v && *v)
         cfg.trace_file = kept("VIGIL_TRACE_FILE", v, trace_file, sizeof trace_file,
                               "a file name shorter than 4096 bytes");
+
+    read_switch(get, "VIGIL_LEAKS", &cfg.leaks);
+    v = get("VIGIL_LEAK_SUPPRESSIONS");
+    if (v && *v)
+        cfg.leak_suppressions = kept("VIGIL_LEAK_SUPPRESSIONS", v, leak_supp, sizeof leak_supp,
+                                     "a file name shorter than 4096 bytes");
 
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
 }

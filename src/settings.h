@@ -30,6 +30,8 @@ struct vigil_settings {
     size_t trace_top;           /* VIGIL_TRACE_TOP: sites printed at exit, 0 = none */
     const char *trace_file;     /* VIGIL_TRACE_FILE: a massif file written at
                                    exit ("%p": the process id), or NULL */
+    int leaks;                  /* VIGIL_LEAKS=1: a leak check at exit */
+    const char *leak_suppressions; /* VIGIL_LEAK_SUPPRESSIONS: a file, or NULL */
     const char *fail;           /* VIGIL_FAIL as given (fail.h parses it), or NULL */
     int fail_log;               /* VIGIL_FAIL_LOG=1: each injected failure on stderr */
     const char *fail_file;      /* VIGIL_FAIL_FILE: ... appended to this file, or NULL */

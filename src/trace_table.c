@@ -267,6 +267,40 @@ void vigil__trace_table_each(void (*fn)(void *arg, size_t size, uint32_t stack),
     }
 }
 
+void vigil__trace_table_hold(void)
+{
+    lock_all();
+}
+
+void vigil__trace_table_release(void)
+{
+    unlock_all();
+}
+
+size_t vigil__trace_table_held_count(void)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < SHARDS; i++)
+        n += shards[i].used;
+    return n;
+}
+
+size_t vigil__trace_table_held_each(void (*fn)(void *arg, const void *p, size_t size, uint32_t stack),
+                                    void *arg, size_t max)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < SHARDS; i++) {
+        const struct shard *s = &shards[i];
+        for (size_t k = 0; k < s->cap && n < max; k++)
+            if (s->slots[k].key) {
+                fn(arg, (const void *)~s->slots[k].key, (size_t)(s->slots[k].meta >> STACK_BITS),
+                   (uint32_t)(s->slots[k].meta & ((1u << STACK_BITS) - 1)));
+                n++;
+            }
+    }
+    return n;
+}
+
 void vigil__trace_table_stats(struct vigil_trace_table_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -35,6 +35,16 @@ void vigil__trace_table_close(void);
  * held: fn must not allocate through vigil (os memory is fine). */
 void vigil__trace_table_each(void (*fn)(void *arg, size_t size, uint32_t stack), void *arg);
 
+/* For a leak check: hold every shard (no record comes or goes) until
+ * release; meanwhile count the records, and call fn for up to max of them
+ * with the block's address (no lock taken: the table is held).  fn must
+ * not allocate. */
+void vigil__trace_table_hold(void);
+void vigil__trace_table_release(void);
+size_t vigil__trace_table_held_count(void);
+size_t vigil__trace_table_held_each(void (*fn)(void *arg, const void *p, size_t size, uint32_t stack),
+                                    void *arg, size_t max);
+
 struct vigil_trace_table_stats {
     size_t live;                /* records now */
     size_t mapped;              /* bytes of table memory now mapped */

@@ -5,6 +5,8 @@
  *
  *   leaky [api|libc]    allocate with vigil_mem_malloc (default) or with
  *                       malloc (run through the preload library)
+ *   leaky check         allocate with vigil_mem_malloc, then call
+ *                       vigil_leak_check(stdout) and print what it returns
  *
  * Leaked:  a 40-byte block -> a 16-byte one (direct, indirect);
  *          a 1000-byte block (large) -> a 100-byte one (direct, indirect);
@@ -19,6 +21,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -34,20 +37,21 @@ static __thread void *volatile keep_tls;    /* 88 bytes */
 
 static int ready[2], never[2];
 
+/* Allocation sites the tests find by these markers. */
 __attribute__((noinline)) static void *block(size_t n)
 {
-    void *p = alloc(n);
+    void *p = alloc(n);                         /* @block */
     memset(p, 0, n);
     return p;
 }
 
 __attribute__((noinline)) static void make_leaks(void)
 {
-    void **direct = block(40);
-    direct[0] = block(16);
-    void **large = block(1000);
-    large[10] = block(100);
-    void **a = block(64), **b = block(64);
+    void **direct = block(40);                  /* @direct40 */
+    direct[0] = block(16);                      /* @indirect16 */
+    void **large = block(1000);                 /* @direct1000 */
+    large[10] = block(100);                     /* @indirect100 */
+    void **a = block(64), **b = block(64);      /* @cycle */
     a[0] = b;
     b[0] = a;
 }
@@ -82,6 +86,7 @@ __attribute__((noinline)) static void *holder(void *arg)
 
 int main(int argc, char **argv)
 {
+    int check = argc > 1 && strcmp(argv[1], "check") == 0;
     if (argc > 1 && strcmp(argv[1], "libc") == 0)
         alloc = malloc;
     if (pipe(ready) || pipe(never))
@@ -92,5 +97,7 @@ int main(int argc, char **argv)
     char c;
     if (read(ready[0], &c, 1) != 1)
         return 2;
+    if (check)
+        printf("vigil_leak_check: %zu\n", vigil_leak_check(stdout));
     return 0;                               /* the holder is blocked: exit with it */
 }
