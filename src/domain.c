@@ -595,6 +595,12 @@ void vigil_trace_stop(void)
 }
 
 /* These start vigil like any call: VIGIL_TRACE may be what starts tracing. */
+size_t vigil_leak_check(FILE *out)
+{
+    vigil__ensure_init();
+    return vigil__trace_leak_check(out);
+}
+
 int vigil_trace_frames(void)
 {
     vigil__ensure_init();

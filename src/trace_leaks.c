@@ -60,11 +60,11 @@ void vigil__trace_leaks_at_exit(const char *suppressions, int exitcode)
     vigil__leak_at_exit(&source, exitcode);
 }
 
-size_t vigil_leak_check(FILE *out)
+size_t vigil__trace_leak_check(FILE *out)
 {
     if (!out)
         out = stderr;
-    if (vigil_trace_frames() == 0) {
+    if (vigil__trace_frames() == 0) {
         fputs("vigil: no leak check: tracing is off (VIGIL_LEAKS=1, VIGIL_TRACE=N or "
               "vigil_trace_start), so the live blocks are not known\n", out);
         return 0;
