@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     register_domain_suite();
     register_stats_suite();
     register_debug_suite();
+    register_debug_quarantine_suite();
     register_debug_stacks_suite();
     register_threads_suite();
     register_stacks_suite();
