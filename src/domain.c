@@ -4,10 +4,10 @@
  *
  * The composition, innermost first: a base allocator (the arena or the
  * system allocator), then each wrapper that is on: the debug hooks, then
- * tracing (fault injection will wrap above them), as DESIGN.md draws: each
- * a factory in its own file, and one line in compose().  The base
- * allocators are handed what they need from here (the arena: where large
- * requests go, what to do on a new arena), so nothing below calls back up.
+ * tracing, and fault injection outermost, as DESIGN.md draws: each a
+ * factory in its own file, and one line in compose().  The base allocators
+ * are handed what they need from here (the arena: where large requests go,
+ * what to do on a new arena), so nothing below calls back up.
  *
  * The tables are read without a lock on every call, so vigil_set_allocator()
  * belongs before other threads allocate, as with PEP 445's
@@ -31,6 +31,7 @@
 
 #include "debug.h"
 #include "domain.h"
+#include "fail.h"
 #include "report.h"
 #include "request.h"
 #include "settings.h"
@@ -91,6 +92,23 @@ static void wrap_trace(vigil_domain d, vigil_allocator *t)
         *t = w;
 }
 
+/* Fault injection is the outermost layer, and out of the API's sight:
+ * vigil_get_allocator and vigil_set_allocator see the table below it, and
+ * a table that is set gets it again, so a custom allocator's allocations
+ * fail as the others do.  Where VIGIL_FAIL is unset it is not there. */
+static void wrap_fail(vigil_domain d, vigil_allocator *t)
+{
+    vigil_allocator w;
+    if (vigil__fail_on(d) && !vigil__fail_unwrap(t, NULL) && vigil__fail_make(d, t, &w))
+        *t = w;
+}
+
+static vigil_allocator below_fail(vigil_domain d)
+{
+    vigil_allocator inner;
+    return vigil__fail_unwrap(&domains[d], &inner) ? inner : domains[d];
+}
+
 static void compose(vigil_domain d, const vigil_allocator *base, int debug, int trace)
 {
     vigil_allocator t = *base;
@@ -98,6 +116,7 @@ static void compose(vigil_domain d, const vigil_allocator *base, int debug, int 
         wrap_debug(d, &t);
     if (trace)
         wrap_trace(d, &t);
+    wrap_fail(d, &t);
     domains[d] = t;
 }
 
@@ -148,6 +167,7 @@ static void init(void)
         vigil__stack_unwinder_load();
         vigil__trace_set_frames(s->trace_frames);
     }
+    vigil__fail_configure(s->fail, s->fail_log, s->fail_file);
     compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug, trace);
     compose(VIGIL_DOMAIN_MEM, base, debug, trace);
     compose(VIGIL_DOMAIN_OBJ, base, debug, trace);
@@ -186,28 +206,32 @@ void vigil_get_allocator(vigil_domain d, vigil_allocator *out)
 {
     vigil__ensure_init();
     if (valid_domain(d))
-        *out = domains[d];
+        *out = below_fail(d);
 }
 
 void vigil_set_allocator(vigil_domain d, const vigil_allocator *alloc)
 {
     vigil__ensure_init();
-    if (valid_domain(d))
-        domains[d] = *alloc;
+    if (valid_domain(d)) {
+        vigil_allocator t = *alloc;
+        wrap_fail(d, &t);
+        domains[d] = t;
+    }
 }
 
 void vigil_setup_debug_hooks(void)
 {
     vigil__ensure_init();
     for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
-        /* Under tracing, as compose() orders them. */
-        vigil_allocator t = domains[d], inner;
+        /* Under tracing and fault injection, as compose() orders them. */
+        vigil_allocator t = below_fail((vigil_domain)d), inner;
         int traced = vigil__trace_unwrap(&t, &inner);
         if (traced)
             t = inner;
         wrap_debug((vigil_domain)d, &t);
         if (traced)
             wrap_trace((vigil_domain)d, &t);
+        wrap_fail((vigil_domain)d, &t);
         domains[d] = t;
     }
 }
@@ -369,13 +393,15 @@ void vigil__domain_free(vigil_domain d, void *ptr, void *caller)
 
 /* Domain d's table below a tracing wrapper, which adds nothing to blocks;
  * *traced says whether there was one. */
+/* Domain d's table below fault injection and tracing; *traced says
+ * whether tracing was on it. */
 static vigil_allocator untraced(vigil_domain d, int *traced)
 {
-    vigil_allocator inner;
-    int t = vigil__trace_unwrap(&domains[d], &inner);
+    vigil_allocator t = below_fail(d), inner;
+    int on = vigil__trace_unwrap(&t, &inner);
     if (traced)
-        *traced = t;
-    return t ? inner : domains[d];
+        *traced = on;
+    return on ? inner : t;
 }
 
 void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *caller)
@@ -406,6 +432,13 @@ void vigil__domain_note_free(vigil_domain d, const void *p)
 {
     (void)d;
     vigil__trace_forget(p);
+}
+
+int vigil__domain_fails(vigil_domain d, size_t size, void *caller)
+{
+    vigil__ensure_init();
+    vigil__caller = caller;
+    return vigil__fail_now(d, size);
 }
 
 int vigil__domain_debugged(vigil_domain d)
@@ -440,13 +473,15 @@ int vigil__domain_arena_owns(const void *p)
 
 /* ---- what is installed ---- */
 
-/* The base under optional tracing and debug wrappers; *debug says whether
- * it had the debug hooks. */
+/* The base under optional fault injection, tracing and debug wrappers;
+ * *debug says whether it had the debug hooks. */
 static vigil_allocator base_of(const vigil_allocator *a, int *debug)
 {
-    vigil_allocator below, inner;
-    if (!vigil__trace_unwrap(a, &below))
-        below = *a;
+    vigil_allocator below, inner, outer;
+    if (!vigil__fail_unwrap(a, &outer))
+        outer = *a;
+    if (!vigil__trace_unwrap(&outer, &below))
+        below = outer;
     *debug = vigil__debug_unwrap(&below, &inner);
     return *debug ? inner : below;
 }
@@ -530,8 +565,10 @@ int vigil_trace_start(int nframes)
     vigil__stack_unwinder_load();
     vigil__trace_set_frames(nframes);
     for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
-        vigil_allocator t = domains[d];
+        /* Under fault injection, which stays outermost. */
+        vigil_allocator t = below_fail((vigil_domain)d);
         wrap_trace((vigil_domain)d, &t);
+        wrap_fail((vigil_domain)d, &t);
         install(&domains[d], &t);
     }
     return 0;
@@ -541,9 +578,11 @@ void vigil_trace_stop(void)
 {
     vigil__ensure_init();
     for (int d = VIGIL_DOMAIN_RAW; d <= VIGIL_DOMAIN_OBJ; d++) {
-        vigil_allocator inner;
-        if (vigil__trace_unwrap(&domains[d], &inner))
+        vigil_allocator t = below_fail((vigil_domain)d), inner;
+        if (vigil__trace_unwrap(&t, &inner)) {
+            wrap_fail((vigil_domain)d, &inner);
             install(&domains[d], &inner);
+        }
     }
     /* A wrapper the program kept inside a table of its own stays, and
      * passes every call through from now on. */

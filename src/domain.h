@@ -23,6 +23,10 @@ void vigil__domain_free(vigil_domain d, void *ptr, void *caller);
  * allocator when it can give one (the plain arena, for small sizes); NULL
  * otherwise, for the caller to ask the system. */
 void *vigil__domain_aligned(vigil_domain d, size_t align, size_t size, void *caller);
+/* Fault injection for an allocation of domain d served outside its table
+ * (the preload's aligned ones, vigil__domain_aligned's or the system's):
+ * 1, with errno ENOMEM, when it is to fail. */
+int vigil__domain_fails(vigil_domain d, size_t size, void *caller);
 
 /* Domain d traces p, a block of size bytes the preload made around the
  * domain's allocator (over-aligned, from the system), when tracing is on

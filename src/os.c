@@ -23,28 +23,82 @@
  * registry's own array is mapped (and grown by doubling) here too, and is
  * a registered region itself.
  *
- * The bounds are kept complemented: a region's start is often a block's
- * address (an arena's first block), and memcheck, scanning vigil's memory
- * for pointers as any leak checker does, would take the registry's word
- * for a pointer to it and call a leaked block reachable. */
+ * The bounds are kept complemented: an arena's start is the address of
+ * its first block whenever the first pool's header lies at the end of its
+ * page, and memcheck, which scans vigil's mappings for pointers, would
+ * take the word for a pointer to that block and call a leak of it still
+ * reachable (no word vigil keeps may equal a block's address). */
 struct region {
-    uintptr_t start, end;
+    uintptr_t start, end;       /* hidden(): complemented */
 };
 
-static inline struct region hidden(uintptr_t start, uintptr_t end)
+static inline uintptr_t hidden(uintptr_t a)
 {
-    return (struct region){ ~start, ~end };
+    return ~a;
 }
-#define START(r) (~(r)->start)
-#define END(r) (~(r)->end)
+
+static inline struct region region_of(uintptr_t start, uintptr_t end)
+{
+    return (struct region){ hidden(start), hidden(end) };
+}
 
 static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct region *regions;
 static size_t nregions, regions_cap;
 static atomic_size_t regions_lost;
 
-static void *raw_map(size_t size)
+/* ---- the tests' failures (os.h: vigil__os_fail) ---- */
+
+static atomic_uint fail_kinds;
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long fail_skip, fail_left, fail_count;
+
+void vigil__os_fail(unsigned kinds, unsigned long after, unsigned long times)
 {
+    pthread_mutex_lock(&fail_lock);
+    fail_skip = after;
+    fail_left = times ? times : ~0UL;
+    fail_count = 0;
+    atomic_store(&fail_kinds, kinds);
+    pthread_mutex_unlock(&fail_lock);
+}
+
+unsigned long vigil__os_failed(void)
+{
+    pthread_mutex_lock(&fail_lock);
+    unsigned long n = fail_count;
+    pthread_mutex_unlock(&fail_lock);
+    return n;
+}
+
+__attribute__((noinline, cold))
+static int armed_fails(void)
+{
+    int fails = 0;
+    pthread_mutex_lock(&fail_lock);
+    if (fail_skip)
+        fail_skip--;
+    else if (fail_left) {
+        if (fail_left != ~0UL)
+            fail_left--;
+        fail_count++;
+        fails = 1;
+    }
+    pthread_mutex_unlock(&fail_lock);
+    return fails;
+}
+
+/* One predictable branch where no test armed the hook. */
+static inline int test_fails(unsigned kind)
+{
+    return __builtin_expect((atomic_load_explicit(&fail_kinds, memory_order_relaxed) & kind) != 0,
+                            0) && armed_fails();
+}
+
+static void *raw_map(size_t size, unsigned kind)
+{
+    if (test_fails(kind))
+        return NULL;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
@@ -56,14 +110,14 @@ static int regions_reserve(void)
     if (nregions < regions_cap)
         return 1;
     size_t cap = regions_cap ? 2 * regions_cap : 4096 / sizeof(struct region);
-    struct region *grown = raw_map(cap * sizeof *grown);
+    struct region *grown = raw_map(cap * sizeof *grown, VIGIL_OS_REGISTRY);
     if (!grown)
         return 0;
-    struct region self = hidden((uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown);
+    struct region self = region_of((uintptr_t)grown, (uintptr_t)grown + cap * sizeof *grown);
     if (regions) {
         memcpy(grown, regions, nregions * sizeof *grown);
         for (size_t i = 0; i < nregions; i++)
-            if (START(&grown[i]) == (uintptr_t)regions)
+            if (hidden(grown[i].start) == (uintptr_t)regions)
                 grown[i] = self;
         munmap(regions, regions_cap * sizeof *regions);
     } else {
@@ -78,7 +132,7 @@ static void register_region(void *p, size_t size)
 {
     pthread_mutex_lock(&regions_lock);
     if (regions_reserve())
-        regions[nregions++] = hidden((uintptr_t)p, (uintptr_t)p + size);
+        regions[nregions++] = region_of((uintptr_t)p, (uintptr_t)p + size);
     else
         atomic_fetch_add_explicit(&regions_lost, 1, memory_order_relaxed);
     pthread_mutex_unlock(&regions_lock);
@@ -89,20 +143,19 @@ static void forget_region(void *p, size_t size)
     uintptr_t a = (uintptr_t)p, b = a + size;
     pthread_mutex_lock(&regions_lock);
     for (size_t i = 0; i < nregions; i++) {
-        struct region *r = &regions[i];
-        uintptr_t start = START(r), end = END(r);
+        uintptr_t start = hidden(regions[i].start), end = hidden(regions[i].end);
         if (end <= a || start >= b)
             continue;
         /* An unmap of part of a region (never done by vigil, kept exact
          * anyway): what is left of it stays. */
         if (start < a && end > b) {
-            *r = hidden(start, a);
+            regions[i] = region_of(start, a);
             if (regions_reserve())
-                regions[nregions++] = hidden(b, end);
+                regions[nregions++] = region_of(b, end);
         } else if (start < a) {
-            *r = hidden(start, a);
+            regions[i] = region_of(start, a);
         } else if (end > b) {
-            *r = hidden(b, end);
+            regions[i] = region_of(b, end);
         } else {
             regions[i--] = regions[--nregions];
         }
@@ -115,8 +168,8 @@ size_t vigil__os_regions(uintptr_t *starts, uintptr_t *ends, size_t max)
     pthread_mutex_lock(&regions_lock);
     size_t n = nregions;
     for (size_t i = 0; i < n && i < max; i++) {
-        starts[i] = START(&regions[i]);
-        ends[i] = END(&regions[i]);
+        starts[i] = hidden(regions[i].start);
+        ends[i] = hidden(regions[i].end);
     }
     pthread_mutex_unlock(&regions_lock);
     return n;
@@ -124,7 +177,7 @@ size_t vigil__os_regions(uintptr_t *starts, uintptr_t *ends, size_t max)
 
 void *vigil__os_map_unlisted(size_t size)
 {
-    return raw_map(size);
+    return raw_map(size, VIGIL_OS_UNLISTED);
 }
 
 void vigil__os_unmap_unlisted(void *p, size_t size)
@@ -138,13 +191,18 @@ size_t vigil__os_regions_lost(void)
     return atomic_load_explicit(&regions_lost, memory_order_relaxed);
 }
 
-static void *os_alloc(void *ctx, size_t size)
+static void *map_listed(size_t size, unsigned kind)
 {
-    (void)ctx;
-    void *p = raw_map(size);
+    void *p = raw_map(size, kind);
     if (p)
         register_region(p, size);
     return p;
+}
+
+static void *os_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return map_listed(size, VIGIL_OS_ARENA);
 }
 
 static void os_free(void *ctx, void *ptr, size_t size)
@@ -178,7 +236,7 @@ void vigil_set_arena_allocator(const vigil_arena_allocator *alloc)
 
 void *vigil__os_map(size_t size)
 {
-    return os_alloc(NULL, size);
+    return map_listed(size, VIGIL_OS_BOOKKEEPING);
 }
 
 void vigil__os_unmap(void *p, size_t size)

@@ -40,6 +40,22 @@ size_t vigil__os_regions_lost(void);
 void *vigil__os_map_unlisted(size_t size);
 void vigil__os_unmap_unlisted(void *p, size_t size);
 
+/* For the tests of vigil's own failures (tests/cunit/test_fail.c): the
+ * mappings of the kinds given fail as mmap does when memory runs out;
+ * `after` more of them succeed first, then `times` fail (0: every one,
+ * until the hook is set again; kinds 0 disarms it).  Hidden like all of
+ * vigil but its API, so only what links vigil's objects reaches it; where
+ * it is not armed a mapping pays one predictable branch. */
+enum vigil_os_kind {
+    VIGIL_OS_BOOKKEEPING = 1,   /* vigil__os_map */
+    VIGIL_OS_ARENA = 2,         /* the default arena source */
+    VIGIL_OS_REGISTRY = 4,      /* the registry's own array */
+    VIGIL_OS_UNLISTED = 8,      /* vigil__os_map_unlisted */
+};
+void vigil__os_fail(unsigned kinds, unsigned long after, unsigned long times);
+/* Mappings the hook made fail since it was last set. */
+unsigned long vigil__os_failed(void);
+
 /* The system page size (sysconf), read once. */
 size_t vigil__os_page_size(void);
 

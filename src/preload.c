@@ -431,6 +431,8 @@ static void *do_aligned(size_t align, size_t size, void *caller)
         return __libc_memalign(align, size);
     if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, align);
+    if (vigil__domain_fails(MEM, size, caller))
+        return NULL;                        /* fault injection (VIGIL_FAIL) */
     void *p = vigil__domain_aligned(MEM, align, size, caller);
     if (p)
         return p;

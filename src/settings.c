@@ -109,18 +109,45 @@ int vigil__parse_count(const char *s, unsigned long max, unsigned long *out)
 }
 
 static struct vigil_settings cfg;
-/* VIGIL_TRACE_FILE, copied: the environment may change under a pointer
- * into it before exit, when the file is written. */
-static char trace_file[4096];
+/* VIGIL_TRACE_FILE, VIGIL_FAIL and VIGIL_FAIL_FILE, copied: the
+ * environment may change under a pointer into it (setenv) before they are
+ * used (the trace file at exit). */
+static char trace_file[4096], fail_spec[4096], fail_file[4096];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void read_environment(void)
+/* A copy of v into buf, or NULL with a message when it does not fit. */
+static const char *kept(const char *var, const char *v, char *buf, size_t size,
+                        const char *accepted)
 {
+    size_t n = strlen(v);
+    if (n >= size) {
+        vigil__report_bad_setting(var, v, accepted);
+        return NULL;
+    }
+    memcpy(buf, v, n + 1);
+    return buf;
+}
+
+/* A variable of 0 or 1 into *out, left as it is when unset or refused. */
+static void read_switch(const char *(*get)(const char *name), const char *var, int *out)
+{
+    const char *v = get(var);
+    if (!v || !*v)
+        return;
+    if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)
+        *out = *v == '1';
+    else
+        vigil__report_bad_setting(var, v, "0, 1");
+}
+
+void vigil__settings_read(const char *(*get)(const char *name))
+{
+    memset(&cfg, 0, sizeof cfg);
     cfg.mode = VIGIL_MODE_DEFAULT;
     cfg.abort_on_error = 1;
     cfg.quarantine = VIGIL_DEFAULT_QUARANTINE;
 
-    const char *v = getenv("VIGIL_MALLOC");
+    const char *v = get("VIGIL_MALLOC");
     if (v && *v) {
         if (vigil__parse_mode(v, &cfg.mode))
             cfg.mode_set = 1;
@@ -128,10 +155,22 @@ static void read_environment(void)
             vigil__report_bad_setting("VIGIL_MALLOC", v, vigil__accepted_modes());
     }
 
-    v = getenv("VIGIL_MALLOCSTATS");
+    v = get("VIGIL_MALLOCSTATS");
     cfg.mallocstats = v && *v;
 
-    v = getenv("VIGIL_QUARANTINE");
+    /* VIGIL_FAIL's syntax is fault injection's own (fail_spec.c): it is
+     * parsed, and refused when malformed, where it is used. */
+    v = get("VIGIL_FAIL");
+    if (v && *v)
+        cfg.fail = kept("VIGIL_FAIL", v, fail_spec, sizeof fail_spec,
+                        "a list of items shorter than 4096 bytes");
+    read_switch(get, "VIGIL_FAIL_LOG", &cfg.fail_log);
+    v = get("VIGIL_FAIL_FILE");
+    if (v && *v)
+        cfg.fail_file = kept("VIGIL_FAIL_FILE", v, fail_file, sizeof fail_file,
+                             "a file name shorter than 4096 bytes");
+
+    v = get("VIGIL_QUARANTINE");
     if (v && *v) {
         if (vigil__parse_size(v, &cfg.quarantine)) {
             cfg.quarantine_set = 1;
@@ -142,17 +181,9 @@ static void read_environment(void)
         }
     }
 
-    v = getenv("VIGIL_ABORT");
-    if (v && *v) {
-        if (strcmp(v, "0") == 0)
-            cfg.abort_on_error = 0;
-        else if (strcmp(v, "1") == 0)
-            cfg.abort_on_error = 1;
-        else
-            vigil__report_bad_setting("VIGIL_ABORT", v, "0, 1");
-    }
+    read_switch(get, "VIGIL_ABORT", &cfg.abort_on_error);
 
-    v = getenv("VIGIL_ERROR_EXITCODE");
+    v = get("VIGIL_ERROR_EXITCODE");
     if (v && *v) {
         char *end;
         errno = 0;
@@ -163,7 +194,7 @@ static void read_environment(void)
             cfg.error_exitcode = (int)n;
     }
 
-    v = getenv("VIGIL_BREAK_SERIAL");
+    v = get("VIGIL_BREAK_SERIAL");
     if (v && *v) {
         char *end;
         errno = 0;
@@ -175,7 +206,7 @@ static void read_environment(void)
     }
 
     unsigned long n;
-    v = getenv("VIGIL_TRACE");
+    v = get("VIGIL_TRACE");
     if (v && *v) {
         if (vigil__parse_count(v, VIGIL_TRACE_MAX_FRAMES, &n))
             cfg.trace_frames = (int)n;
@@ -184,7 +215,7 @@ static void read_environment(void)
                                       "0 (off) or the frames to record, 1 to 64 (16 is usual)");
     }
 
-    v = getenv("VIGIL_TRACE_TOP");
+    v = get("VIGIL_TRACE_TOP");
     if (v && *v) {
         if (vigil__parse_count(v, ULONG_MAX, &n))
             cfg.trace_top = n;
@@ -193,17 +224,22 @@ static void read_environment(void)
                                       "0 (off) or the allocation sites to print at exit (10)");
     }
 
-    v = getenv("VIGIL_TRACE_FILE");
-    if (v && *v) {
-        if (strlen(v) < sizeof trace_file) {
-            memcpy(trace_file, v, strlen(v) + 1);
-            cfg.trace_file = trace_file;
-        } else {
-            vigil__report_bad_setting("VIGIL_TRACE_FILE", v, "a file name shorter than 4096 bytes");
-        }
-    }
+    v = get("VIGIL_TRACE_FILE");
+    if (v && *v)
+        cfg.trace_file = kept("VIGIL_TRACE_FILE", v, trace_file, sizeof trace_file,
+                              "a file name shorter than 4096 bytes");
 
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
+}
+
+static const char *from_environment(const char *name)
+{
+    return getenv(name);
+}
+
+static void read_environment(void)
+{
+    vigil__settings_read(from_environment);
 }
 
 const struct vigil_settings *vigil__settings(void)

@@ -30,6 +30,9 @@ struct vigil_settings {
     size_t trace_top;           /* VIGIL_TRACE_TOP: sites printed at exit, 0 = none */
     const char *trace_file;     /* VIGIL_TRACE_FILE: a massif file written at
                                    exit ("%p": the process id), or NULL */
+    const char *fail;           /* VIGIL_FAIL as given (fail.h parses it), or NULL */
+    int fail_log;               /* VIGIL_FAIL_LOG=1: each injected failure on stderr */
+    const char *fail_file;      /* VIGIL_FAIL_FILE: ... appended to this file, or NULL */
 };
 
 /* VIGIL_TRACE's largest value: the stacks' VIGIL_STACK_MAX_FRAMES. */
@@ -43,6 +46,9 @@ struct vigil_settings {
 
 /* Read at the first call (pthread_once), from any thread. */
 const struct vigil_settings *vigil__settings(void);
+/* What that first call does, with get in getenv's place: every variable
+ * read anew through get (the fuzz harness hands it made-up values). */
+void vigil__settings_read(const char *(*get)(const char *name));
 
 /* Pure parsers, so the tests can reach every branch in one process. */
 int vigil__parse_mode(const char *s, enum vigil_mode *out);

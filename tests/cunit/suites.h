@@ -16,6 +16,7 @@ void register_threads_suite(void);
 void register_stacks_suite(void);
 void register_trace_suite(void);
 void register_leak_suite(void);
+void register_fail_suite(void);
 
 /* Add a suite with its tests; tests is a NULL-name-terminated array. */
 struct test_case {

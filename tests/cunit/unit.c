@@ -78,6 +78,7 @@ int main(int argc, char **argv)
     register_stacks_suite();
     register_trace_suite();
     register_leak_suite();
+    register_fail_suite();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
