@@ -303,7 +303,7 @@ if [ -n "${REAL_TRACE_MEMORY:-}" ]; then
         set -- $(awk '/^vigil: trace memory: / {
                 n++; table += $6; live += $9; depot += $12 + $17; stacks += $21; allocs += $23 }
             END { printf "%d %d %d %d %d %d", n, allocs, live, table, depot, stacks }' "$tmp/trace.err")
-        perblock=$(echo "$4 $3" | awk '{ printf "%.1f", $2 > 0 ? $1 / $2 : 0 }')
+        perblock=$(echo "$4 $3" | awk '{ printf "%.1f", ($2 > 0 ? $1 / $2 : 0) }')
         printf '%-10s %9s %12s %12s %10s %11s %11s %7s %12s %12s\n' "$p" "$1" "$2" "$3" "$4" \
             "$perblock" "$5" "$6" "$(per_alloc "$p" vigil-trace vigil "$2")" \
             "$(per_alloc "$p" heaptrack glibc "$2")"
