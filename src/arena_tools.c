@@ -94,9 +94,8 @@ void vigil__tools_arena_gone(void *mem, size_t size)
 
 uint32_t vigil__tools_stack_here(void)
 {
-    /* Once per thread; without the bounds every frame read is a system call
-     * (30 times the cost of the ASan build's free).  Safe here: under ASan,
-     * the C library's malloc that pthread_getattr_np calls is ASan's. */
+    /* Learnt once a thread; without the bounds every frame read is a system
+     * call (30 times the cost of the ASan build's free). */
     vigil__stack_learn_bounds();
     void *frames[HISTORY_FRAMES];
     int n = vigil__stack_capture_here(frames, HISTORY_FRAMES);

@@ -15,30 +15,6 @@
 #include "treg.h"
 #include "vigil/annotate.h"
 
-/* The frame walk reads a thread's stack with plain loads once it knows the
- * stack's bounds, and through a system call a frame until then: each
- * thread learns them at its first capture.  0: not yet; 1: learning (the
- * allocation pthread_getattr_np makes may come back here, and must not
- * learn again); 2: learnt, or given up (the walk is safe without). */
-static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char bounds_state;
-
-static __attribute__((noinline, cold)) void learn_bounds(void)
-{
-    /* Under memcheck the walk's plain loads would be errors of the
-     * program's: in code without frame pointers the chain runs through
-     * words the program never wrote.  Without the bounds every frame is
-     * read with vigil__peek, which memcheck does not see. */
-    if (VIGIL_RUNNING_ON_VALGRIND()) {
-        bounds_state = 2;
-        return;
-    }
-    void *caller = vigil__caller;       /* an allocation there records its own */
-    bounds_state = 1;
-    vigil__stack_learn_bounds();
-    bounds_state = 2;
-    vigil__caller = caller;
-}
-
 /* Set while this thread captures: libunwind allocates its thread-local
  * state at a thread's first unwind (the loader's __tls_get_addr calls
  * malloc), and through the preload that allocation comes back here; it is
@@ -147,8 +123,7 @@ static inline uint32_t stack_id(void *const *frames, int n)
 
 struct vigil_origin vigil__debug_origin_here(void)
 {
-    if (__builtin_expect(bounds_state == 0, 0))
-        learn_bounds();
+    vigil__stack_learn_bounds();        /* once a thread: the walk reads faster */
     unsigned thread = vigil__thread_number();
     if (__builtin_expect(capturing, 0))
         return (struct vigil_origin){ 0, thread };

@@ -45,15 +45,26 @@
 /* The thread's stack, [stack_lo, stack_hi); stack_hi == 0: not learnt.
  * initial-exec so the walk reads them with one load each, no call. */
 static __attribute__((tls_model("initial-exec"))) _Thread_local uintptr_t stack_lo, stack_hi;
-static __attribute__((tls_model("initial-exec"))) _Thread_local int learning;
+/* The thread has tried to learn them (or is trying: the allocation
+ * pthread_getattr_np makes may come back to a capture). */
+static __attribute__((tls_model("initial-exec"))) _Thread_local int tried;
 
 int vigil__stack_learn_bounds(void)
 {
     if (stack_hi)
         return 1;
-    if (learning)
+    if (tried)
         return 0;
-    learning = 1;
+    tried = 1;
+    /* Under memcheck the walk's plain loads would be errors of the
+     * program's: in code without frame pointers the chain runs through
+     * words the program never wrote.  Without the bounds every frame is
+     * read with vigil__peek, which memcheck does not see. */
+    if (VIGIL_RUNNING_ON_VALGRIND())
+        return 0;
+    /* The allocation below, back through the preload, records a call site
+     * of its own; the capture that follows needs the program's. */
+    void *caller = vigil__caller;
     int ok = 0;
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -66,7 +77,7 @@ int vigil__stack_learn_bounds(void)
         }
         pthread_attr_destroy(&attr);
     }
-    learning = 0;
+    vigil__caller = caller;
     return ok;
 }
 

@@ -43,12 +43,16 @@ int vigil__stack_capture_here(void **frames, int max);
  * 1 when libunwind is there. */
 int vigil__stack_unwinder_load(void);
 
-/* Learn the calling thread's stack bounds (pthread_getattr_np), once per
- * thread; 1 when they are known.  Not in a signal handler: glibc allocates
- * in it, and reads /proc/self/maps for the main thread.  A nested call (the
- * allocation above coming back to vigil) returns 0 at once.  Until a thread
- * has learnt its bounds, the frame walk checks every frame address instead
- * and reads it with vigil__peek (a system call a frame): still safe, slower. */
+/* Learn the calling thread's stack bounds (pthread_getattr_np), tried once
+ * per thread, so every capture on the allocation path may call it first
+ * (two thread-local loads once tried); 1 when they are known.  Not in a
+ * signal handler: glibc allocates in it, and reads /proc/self/maps for the
+ * main thread.  A nested call (that allocation coming back to vigil)
+ * returns 0 at once, and vigil__caller is as it was on return.  Under
+ * memcheck nothing is learnt (the walk's plain loads would be memcheck
+ * errors of the program's).  Until a thread has learnt its bounds, the
+ * frame walk checks every frame address instead and reads it with
+ * vigil__peek (a system call a frame): still safe, slower. */
 int vigil__stack_learn_bounds(void);
 
 #endif /* VIGIL_STACKS_CAPTURE_H */

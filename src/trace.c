@@ -35,9 +35,6 @@ static _Atomic uint64_t started_ns;
 
 /* Inside tracing's own work, in this thread. */
 static __attribute__((tls_model("initial-exec"))) _Thread_local int own;
-/* This thread has asked for its stack bounds (the frame walk then reads
- * its own stack directly instead of through a system call). */
-static __attribute__((tls_model("initial-exec"))) _Thread_local int bounds_asked;
 
 static uint64_t now_ns(void)
 {
@@ -92,15 +89,9 @@ void vigil__trace_record(void *p, size_t size)
         return;
     int saved = errno;
     own = 1;
-    if (!bounds_asked) {
-        /* Once a thread.  It allocates, which comes back here untraced,
-         * and through the preload records another call site, which the
-         * capture needs to be this one's. */
-        void *caller = vigil__caller;
-        bounds_asked = 1;
-        vigil__stack_learn_bounds();
-        vigil__caller = caller;
-    }
+    /* Once a thread (the walk then reads its own stack directly); what it
+     * allocates comes back here untraced. */
+    vigil__stack_learn_bounds();
     void *f[VIGIL_STACK_MAX_FRAMES];
     int got = vigil__stack_capture_here(f, n);
     uint32_t id = vigil__stack_put(f, got);
