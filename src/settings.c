@@ -109,16 +109,20 @@ int vigil__parse_count(const char *s, unsigned long max, unsigned long *out)
 }
 
 static struct vigil_settings cfg;
-/* VIGIL_TRACE_FILE, VIGIL_FAIL and VIGIL_FAIL_FILE, copied: the
- * environment may change under a pointer into it (setenv) before they are
- * used (the trace file at exit). */
+/* The copies read_string makes: VIGIL_TRACE_FILE, VIGIL_FAIL,
+ * VIGIL_FAIL_FILE and VIGIL_LEAK_SUPPRESSIONS. */
 static char trace_file[4096], fail_spec[4096], fail_file[4096], leak_supp[4096];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* A copy of v into buf, or NULL with a message when it does not fit. */
-static const char *kept(const char *var, const char *v, char *buf, size_t size,
-                        const char *accepted)
+/* A variable naming a file or holding a list, copied into buf (the
+ * environment may change under a pointer into it before it is used); NULL
+ * when unset or empty, or with a message when it does not fit. */
+static const char *read_string(const char *(*get)(const char *name), const char *var,
+                               char *buf, size_t size, const char *accepted)
 {
+    const char *v = get(var);
+    if (!v || !*v)
+        return NULL;
     size_t n = strlen(v);
     if (n >= size) {
         vigil__report_bad_setting(var, v, accepted);
@@ -160,15 +164,11 @@ void vigil__settings_read(const char *(*get)(const char *name))
 
     /* VIGIL_FAIL's syntax is fault injection's own (fail_spec.c): it is
      * parsed, and refused when malformed, where it is used. */
-    v = get("VIGIL_FAIL");
-    if (v && *v)
-        cfg.fail = kept("VIGIL_FAIL", v, fail_spec, sizeof fail_spec,
-                        "a list of items shorter than 4096 bytes");
+    cfg.fail = read_string(get, "VIGIL_FAIL", fail_spec, sizeof fail_spec,
+                           "a list of items shorter than 4096 bytes");
     read_switch(get, "VIGIL_FAIL_LOG", &cfg.fail_log);
-    v = get("VIGIL_FAIL_FILE");
-    if (v && *v)
-        cfg.fail_file = kept("VIGIL_FAIL_FILE", v, fail_file, sizeof fail_file,
-                             "a file name shorter than 4096 bytes");
+    cfg.fail_file = read_string(get, "VIGIL_FAIL_FILE", fail_file, sizeof fail_file,
+                                "a file name shorter than 4096 bytes");
 
     v = get("VIGIL_QUARANTINE");
     if (v && *v) {
@@ -224,16 +224,12 @@ void vigil__settings_read(const char *(*get)(const char *name))
                                       "0 (off) or the allocation sites to print at exit (10)");
     }
 
-    v = get("VIGIL_TRACE_FILE");
-    if (v && *v)
-        cfg.trace_file = kept("VIGIL_TRACE_FILE", v, trace_file, sizeof trace_file,
-                              "a file name shorter than 4096 bytes");
+    cfg.trace_file = read_string(get, "VIGIL_TRACE_FILE", trace_file, sizeof trace_file,
+                                 "a file name shorter than 4096 bytes");
 
     read_switch(get, "VIGIL_LEAKS", &cfg.leaks);
-    v = get("VIGIL_LEAK_SUPPRESSIONS");
-    if (v && *v)
-        cfg.leak_suppressions = kept("VIGIL_LEAK_SUPPRESSIONS", v, leak_supp, sizeof leak_supp,
-                                     "a file name shorter than 4096 bytes");
+    cfg.leak_suppressions = read_string(get, "VIGIL_LEAK_SUPPRESSIONS", leak_supp,
+                                        sizeof leak_supp, "a file name shorter than 4096 bytes");
 
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
 }
