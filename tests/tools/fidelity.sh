@@ -63,13 +63,16 @@ caught: reported, in the tool's own words.  memcheck and ASan: the words
   block: past the end of a live one, inside a freed one); under ASan, with
   the block's allocation stack and, once freed, its free stack (vigil's
   note gives them for a pool block).  The debug hooks:
-  "vigil: <error> on block ..." and a failing exit status.
+  "vigil: <error> on block ..." and a failing exit status; their leaks are
+  the leak check's (VIGIL_LEAKS=1, `vigil run --leaks`): "Direct leak of N
+  byte(s) in 1 object(s) allocated from:" with the allocation's stack, and
+  exit status 23 (86 under `vigil run`).
 MISSED: not reported, or not in those words (the FAIL lines say what is
   missing).  silent: the clean program, exit 0 and no report.
 expected miss: a known gap with an issue of its own; not a failure.
 n/a: out of the column's reach.  The debug hooks check guard bytes and fills
-  on free, realloc and at exit: a read past the end or after free, an
-  uninitialised read and a leak leave them nothing to see.  ASan has no
+  on free, realloc and at exit: a read past the end or after free and an
+  uninitialised read leave them nothing to see.  ASan has no
   uninitialised-read check.  Only vigil knows its domains apart (mem and obj
   are both the arena, or both malloc), and a plain malloc program has one API.
 EOF
@@ -181,7 +184,8 @@ skipped() { for b in $bug_list; do echo "$b|$1|skipped" >>"$results"; done; echo
 # hook_words BUG: the first words of vigil's report, or nothing when the bug
 # is out of the hooks' reach: they check guards and fills on free, realloc,
 # when a block leaves the quarantine and at exit, so a read past the end or
-# after free, an uninitialised read and a leak leave them nothing to see.
+# after free and an uninitialised read leave them nothing to see (the leaks
+# are the leak check's: hook_env).
 hook_words() {
     case $1 in
     overflow-exact|overflow-slot|overflow-large|uaf-reuse) echo "buffer overflow" ;;
@@ -194,8 +198,11 @@ hook_words() {
 }
 
 # hook_cell BUG [STATUS]: the assertions after `cell`; STATUS, the exit
-# status a report must give (any but 0 when not given).
+# status a report must give (any but 0 when not given).  The leaks are the
+# leak check's (VIGIL_LEAKS=1, which these columns run them with): its
+# report at exit, in LSan's words, with the allocation's stack.
 hook_cell() {
+    case $1 in leak-*) leak_cell "$@"; return ;; esac
     if [ "$1" = clean ]; then
         [ "$status" -eq 0 ] || miss "exit status $status"
         lacks_re "a vigil report" '^vigil:'
@@ -207,11 +214,27 @@ hook_cell() {
     done_cell
 }
 
+leak_cell() {
+    need_fail
+    [ "$status" -eq "${2:-23}" ] || miss "exit status $status, not ${2:-23}"
+    case $1 in leak-large) n=4000 ;; *) n=40 ;; esac
+    need_words "vigil: detected memory leaks"
+    need_words "Direct leak of $n byte(s) in 1 object(s) allocated from:"
+    need_words "vigil: SUMMARY: $n byte(s) leaked in 1 allocation(s)."
+    need_re "frame 'in $(fn_of $1) .../fidelity.c:$(line_of $1)'" " in $(fn_of $1) [^ ]*fidelity\\.c:$(line_of $1)\$"
+    lacks_re "an indirect leak" '^Indirect leak'
+    done_cell
+}
+
+# hook_env BUG: what the hooks' columns run BUG with: the leak check for the
+# leaks, and for the clean program, which must stay silent with it too.
+hook_env() { case $1 in leak-*|clean) echo VIGIL_LEAKS=1 ;; esac; }
+
 valgrind_half() {
     echo "--- debug hooks (VIGIL_MALLOC=arena_debug, no tool)"
     for b in $bug_list; do
-        if [ "$b" != clean ] && [ -z "$(hook_words $b)" ]; then na "debug hooks" $b; continue; fi
-        cell "debug hooks" $b VIGIL_MALLOC=arena_debug -- "$bugs" $b
+        if [ "$b" != clean ] && [ -z "$(hook_words $b)$(hook_env $b)" ]; then na "debug hooks" $b; continue; fi
+        cell "debug hooks" $b VIGIL_MALLOC=arena_debug $(hook_env $b) -- "$bugs" $b
         hook_cell $b
     done
 
@@ -219,11 +242,12 @@ valgrind_half() {
     if [ -f "$build/.libs/libvigil-preload.so" ] && [ -x "$build/tools/vigil" ]; then
         for b in $bug_list; do
             # A plain malloc program has one API: nothing to mismatch.
-            if [ $b = api-mismatch ] || { [ "$b" != clean ] && [ -z "$(hook_words $b)" ]; }; then
+            if [ $b = api-mismatch ] || { [ "$b" != clean ] && [ -z "$(hook_words $b)$(hook_env $b)" ]; }; then
                 na "preload debug" $b; continue
             fi
+            leaks=; [ -n "$(hook_env $b)" ] && leaks=--leaks
             cell "preload debug" $b VIGIL_PRELOAD="$build/.libs/libvigil-preload.so" -- \
-                "$build/tools/vigil" run --debug -- "$plain" $b
+                "$build/tools/vigil" run --debug $leaks -- "$plain" $b
             hook_cell $b 86
         done
     else
