@@ -39,6 +39,7 @@ struct frame_desc {
     const char *module;         /* NULL: in no loaded object */
     uintptr_t module_base;
     int own;                    /* one of vigil's frames */
+    char unversioned[128];      /* func without its ELF symbol version */
 };
 
 /* The base of the shared object holding vigil, when it is a libvigil*.so
@@ -148,6 +149,15 @@ static int describe_dwfl(uintptr_t a, struct frame_desc *d, int *refreshed)
     GElf_Off off;
     GElf_Sym sym;
     d->func = dwfl_module_addrinfo(m, a, &off, &sym, NULL, NULL, NULL);
+    /* libdw names a versioned definition with its version
+     * (__libc_start_main@@GLIBC_2.34); ASan and memcheck print the plain
+     * name, and suppressions are written against it. */
+    const char *at = d->func ? strchr(d->func, '@') : NULL;
+    if (at && (size_t)(at - d->func) < sizeof d->unversioned) {
+        memcpy(d->unversioned, d->func, (size_t)(at - d->func));
+        d->unversioned[at - d->func] = '\0';
+        d->func = d->unversioned;
+    }
     int lineno = 0;
     const char *file = NULL;
     Dwfl_Line *line = dwfl_module_getsrc(m, a);
