@@ -31,6 +31,7 @@
 #include "os.h"
 #include "report.h"
 #include "stacks_capture.h"
+#include "stacks_shapes.h"
 
 
 /* The largest gap between two frame records believed when the bounds are
@@ -86,7 +87,8 @@ int vigil__stack_learn_bounds(void)
  * caller's frame 0; *last is the last frame record read.  No ASan instrumentation: the
  * words read are other frames' saved registers, between their redzones. */
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((always_inline))
-static inline int walk(uintptr_t fp, void **frames, int max, int skip, uintptr_t *last)
+static inline int walk(uintptr_t fp, void **frames, int max, int skip, uintptr_t *last,
+                       uintptr_t *records)
 {
     uintptr_t lo = stack_lo, hi = stack_hi;
     int bounded = hi != 0 && fp >= lo && fp < hi;
@@ -125,8 +127,11 @@ static inline int walk(uintptr_t fp, void **frames, int max, int skip, uintptr_t
             break;
         if (skip > 0)
             skip--;
-        else
+        else {
+            if (records)
+                records[n] = fp;
             frames[n++] = (void *)ret;
+        }
         *last = fp;
         if (next <= fp || (!bounded && next - fp > MAX_FRAME_BYTES))
             break;
@@ -139,7 +144,7 @@ VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
 int vigil__stack_capture(void **frames, int max, int skip)
 {
     uintptr_t last = 0;
-    return walk((uintptr_t)__builtin_frame_address(0), frames, max, skip, &last);
+    return walk((uintptr_t)__builtin_frame_address(0), frames, max, skip, &last, NULL);
 }
 
 #ifdef VIGIL_HAVE_LIBUNWIND
@@ -155,6 +160,19 @@ int vigil__stack_capture(void **frames, int max, int skip)
  * until then, or for good when there is none. */
 typedef int (*backtrace_fn)(void **, int);
 static _Atomic(backtrace_fn) unw_backtrace_fn;
+
+#ifdef VIGIL_HAVE_LIBUNWIND
+/* The cursor interface, for the captures that learn frame rules
+ * (stacks_shapes.h): set before unw_backtrace_fn is published, NULL
+ * (step) when one is missing. */
+static struct {
+    int (*getcontext)(unw_context_t *);
+    int (*init_local)(unw_cursor_t *, unw_context_t *);
+    int (*step)(unw_cursor_t *);
+    int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+    int (*is_signal_frame)(unw_cursor_t *);
+} unw;
+#endif
 
 int vigil__stack_unwinder_load(void)
 {
@@ -192,6 +210,12 @@ int vigil__stack_unwinder_load(void)
      * blocked. */
     if (size && local)
         size(*local, 4096, 0);
+    unw.getcontext = (int (*)(unw_context_t *))dlsym(h, NAME_OF(unw_tdep_getcontext));
+    unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, NAME_OF(unw_init_local));
+    unw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, NAME_OF(unw_get_reg));
+    unw.is_signal_frame = (int (*)(unw_cursor_t *))dlsym(h, NAME_OF(unw_is_signal_frame));
+    if (unw.getcontext && unw.init_local && unw.get_reg && unw.is_signal_frame)
+        unw.step = (int (*)(unw_cursor_t *))dlsym(h, NAME_OF(unw_step));
     atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
     return 1;
 #else
@@ -285,6 +309,66 @@ static int whole(void *const *fp, int n, void *const *un, int u)
     return 1;
 }
 
+#if defined(VIGIL_HAVE_LIBUNWIND) && defined(__x86_64__)
+#define LEARN_SHAPES 1
+/* A frame bigger than this is left to libunwind: its rule would not fit an
+ * entry, and no real call chain needs it often. */
+#define MAX_SHAPE ((unw_word_t)1 << 16)
+
+/* libunwind's stack from the program's frame 0, a step at a time, learning
+ * each frame's rule on the way (stacks_shapes.h): the frames, up to max,
+ * or -1 when libunwind's frame 0 is not the program's call at sp0 (the
+ * stack pointer there, as the frame walk found it), and nothing is learnt.
+ * A frame's rule is CFA = sp + k only when nothing else can have moved
+ * it: not a signal frame, the frame pointer register not inside the frame
+ * (a frame built on it - alloca, realignment - has it there), and the
+ * return address where x86-64 keeps it, at CFA - 8.  Anything else is
+ * opaque. */
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+static int unwind_learning(void **frames, int max, const void *caller, uintptr_t sp0)
+{
+    unw_context_t uc;
+    unw_cursor_t cur;
+    unw_word_t ip = 0, sp, bp, cfa, next;
+    if (!unw.step || unw.getcontext(&uc) != 0 || unw.init_local(&cur, &uc) != 0)
+        return -1;
+    for (int i = 0;; i++) {
+        if (unw.get_reg(&cur, UNW_REG_IP, &ip) < 0)
+            return -1;
+        if (ip == (unw_word_t)(uintptr_t)caller)
+            break;
+        if (i == VIGIL_DEPTH || unw.step(&cur) <= 0)
+            return -1;
+    }
+    if (unw.get_reg(&cur, UNW_REG_SP, &sp) < 0 || sp != sp0)
+        return -1;
+    int n = 0;
+    for (;;) {
+        frames[n++] = (void *)(uintptr_t)ip;
+        if (n == max)
+            return n;
+        int plain = unw.is_signal_frame(&cur) == 0 &&
+                    unw.get_reg(&cur, UNW_X86_64_RBP, &bp) == 0;
+        int r = unw.step(&cur);
+        if (r == 0) {
+            vigil__shape_put(ip, VIGIL_SHAPE_LAST);
+            return n;
+        }
+        if (r < 0 || unw.get_reg(&cur, UNW_REG_IP, &next) < 0 ||
+            unw.get_reg(&cur, UNW_REG_SP, &cfa) < 0)
+            return n;
+        long k = VIGIL_SHAPE_OPAQUE;
+        if (plain && cfa > sp && cfa - sp <= MAX_SHAPE && !(bp >= sp && bp < cfa) &&
+            cfa - sizeof(uintptr_t) >= stack_lo && cfa <= stack_hi &&
+            *(const uintptr_t *)(uintptr_t)(cfa - sizeof(uintptr_t)) == next)
+            k = (long)(cfa - sp);
+        vigil__shape_put(ip, k);
+        ip = next;
+        sp = cfa;
+    }
+}
+#endif
+
 /* Where the program's call into vigil is among the first frames: the
  * first frame equal to caller; 0 when it is not there. */
 static int caller_at(void *const *frames, int n, const void *caller)
@@ -309,8 +393,8 @@ int vigil__stack_capture_here(void **frames, int max)
     const void *caller = vigil__caller;
     void *buf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
     int want = VIGIL_DEPTH + max;
-    uintptr_t last = 0;
-    int n = walk((uintptr_t)__builtin_frame_address(0), buf, want, 0, &last);
+    uintptr_t last = 0, records[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
+    int n = walk((uintptr_t)__builtin_frame_address(0), buf, want, 0, &last, records);
     int trusted = n == want || (base_fp && last == base_fp);
     /* vigil's own frames keep their records, so the walk finds the
      * program's call however the program was built. */
@@ -318,6 +402,18 @@ int vigil__stack_capture_here(void **frames, int max)
     if (!trusted && atomic_load_explicit(&unw_backtrace_fn, memory_order_relaxed)) {
         void *ubuf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
         int learning = !base_fp && learn_tries < LEARN_TRIES;
+#ifdef LEARN_SHAPES
+        /* The program's stack pointer at its call is just above the
+         * return address in the frame record of vigil's entry point. */
+        if (!learning && stack_hi && from < n && buf[from] == caller) {
+            uintptr_t sp0 = records[from] + 2 * sizeof(uintptr_t);
+            int k = vigil__shape_walk((uintptr_t)caller, sp0, stack_lo, stack_hi, frames, max);
+            if (k == VIGIL_SHAPE_UNKNOWN)
+                k = unwind_learning(frames, max, caller, sp0);
+            if (k > 0)
+                return k;
+        }
+#endif
         /* Unwinding costs a few nanoseconds a frame: no more than are
          * kept, but for the comparison that learns the outermost frame. */
         int u = vigil__stack_capture_unwind(ubuf, learning || !from ? want : from + max, 1);
