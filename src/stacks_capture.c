@@ -171,6 +171,7 @@ static struct {
     int (*step)(unw_cursor_t *);
     int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
     int (*is_signal_frame)(unw_cursor_t *);
+    int (*get_save_loc)(unw_cursor_t *, int, unw_save_loc_t *);
 } unw;
 #endif
 
@@ -214,7 +215,8 @@ int vigil__stack_unwinder_load(void)
     unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, NAME_OF(unw_init_local));
     unw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, NAME_OF(unw_get_reg));
     unw.is_signal_frame = (int (*)(unw_cursor_t *))dlsym(h, NAME_OF(unw_is_signal_frame));
-    if (unw.getcontext && unw.init_local && unw.get_reg && unw.is_signal_frame)
+    unw.get_save_loc = (int (*)(unw_cursor_t *, int, unw_save_loc_t *))dlsym(h, NAME_OF(unw_get_save_loc));
+    if (unw.getcontext && unw.init_local && unw.get_reg && unw.is_signal_frame && unw.get_save_loc)
         unw.step = (int (*)(unw_cursor_t *))dlsym(h, NAME_OF(unw_step));
     atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
     return 1;
@@ -320,10 +322,11 @@ static int whole(void *const *fp, int n, void *const *un, int u)
  * or -1 when libunwind's frame 0 is not the program's call at sp0 (the
  * stack pointer there, as the frame walk found it), and nothing is learnt.
  * A frame's rule is CFA = sp + k only when nothing else can have moved
- * it: not a signal frame, the frame pointer register not inside the frame
- * (a frame built on it - alloca, realignment - has it there), and the
- * return address where x86-64 keeps it, at CFA - 8.  Anything else is
- * opaque. */
+ * it: not a signal frame; not a frame built on the frame pointer (alloca,
+ * stack realignment), which saves its caller's at the address the frame
+ * pointer holds, or has it at CFA - 16 (a frame that uses the register for
+ * a pointer of its own saves it elsewhere); and the return address where
+ * x86-64 keeps it, at CFA - 8.  Anything else is opaque. */
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
 static int unwind_learning(void **frames, int max, const void *caller, uintptr_t sp0)
 {
@@ -354,11 +357,15 @@ static int unwind_learning(void **frames, int max, const void *caller, uintptr_t
             vigil__shape_put(ip, VIGIL_SHAPE_LAST);
             return n;
         }
+        unw_save_loc_t saved;
         if (r < 0 || unw.get_reg(&cur, UNW_REG_IP, &next) < 0 ||
             unw.get_reg(&cur, UNW_REG_SP, &cfa) < 0)
             return n;
+        if (unw.get_save_loc(&cur, UNW_X86_64_RBP, &saved) < 0 ||
+            (saved.type == UNW_SLT_MEMORY && saved.u.addr == bp))
+            plain = 0;
         long k = VIGIL_SHAPE_OPAQUE;
-        if (plain && cfa > sp && cfa - sp <= MAX_SHAPE && !(bp >= sp && bp < cfa) &&
+        if (plain && cfa > sp && cfa - sp <= MAX_SHAPE && bp != cfa - 2 * sizeof(uintptr_t) &&
             cfa - sizeof(uintptr_t) >= stack_lo && cfa <= stack_hi &&
             *(const uintptr_t *)(uintptr_t)(cfa - sizeof(uintptr_t)) == next)
             k = (long)(cfa - sp);
@@ -380,9 +387,11 @@ static int caller_at(void *const *frames, int n, const void *caller)
     return 0;
 }
 
-VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-int vigil__stack_capture_here(void **frames, int max)
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((always_inline))
+static inline int capture(void **frames, int max, struct vigil_stack_where *where)
 {
+    if (where)
+        where->sp = 0;
     if (max <= 0)
         return 0;
     if (max > VIGIL_STACK_MAX_FRAMES)
@@ -407,7 +416,10 @@ int vigil__stack_capture_here(void **frames, int max)
          * return address in the frame record of vigil's entry point. */
         if (!learning && stack_hi && from < n && buf[from] == caller) {
             uintptr_t sp0 = records[from] + 2 * sizeof(uintptr_t);
-            int k = vigil__shape_walk((uintptr_t)caller, sp0, stack_lo, stack_hi, frames, max);
+            int k = vigil__shape_walk((uintptr_t)caller, sp0, stack_lo, stack_hi, frames, max,
+                                      where ? where->cfa : NULL);
+            if (k > 0 && where)
+                where->sp = sp0;
             if (k == VIGIL_SHAPE_UNKNOWN)
                 k = unwind_learning(frames, max, caller, sp0);
             if (k > 0)
@@ -437,4 +449,50 @@ int vigil__stack_capture_here(void **frames, int max)
      * few words. */
     memcpy(frames, buf + from, (size_t)n * sizeof *frames);
     return n;
+}
+
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+int vigil__stack_capture_here(void **frames, int max)
+{
+    return capture(frames, max, NULL);
+}
+
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where *where)
+{
+    return capture(frames, max, where);
+}
+
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+uintptr_t vigil__stack_caller_sp(void)
+{
+    uintptr_t caller = (uintptr_t)vigil__caller, lo = stack_lo, hi = stack_hi;
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    if (!caller || !hi)
+        return 0;
+    for (int i = 0; i < VIGIL_DEPTH; i++) {
+        if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+            return 0;
+        const uintptr_t *rec = (const uintptr_t *)fp;
+        if (rec[1] == caller)
+            return fp + 2 * sizeof(uintptr_t);
+        if (rec[0] <= fp)
+            return 0;
+        fp = rec[0];
+    }
+    return 0;
+}
+
+VIGIL_NO_SANITIZE_ADDRESS
+int vigil__stack_same(uintptr_t sp, const uint32_t *cfa, void *const *frames, int n)
+{
+    uintptr_t lo = stack_lo, hi = stack_hi;
+    if (!hi || sp < lo || sp >= hi)
+        return 0;
+    for (int i = 0; i + 1 < n; i++) {
+        uintptr_t at = sp + cfa[i] - sizeof(uintptr_t);
+        if (at < sp || at > hi - sizeof(uintptr_t) || *(void *const *)at != frames[i + 1])
+            return 0;
+    }
+    return 1;
 }

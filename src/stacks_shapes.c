@@ -72,8 +72,9 @@ void vigil__shape_put(uintptr_t pc, long k)
  * addresses, as in the frame walk. */
 VIGIL_NO_SANITIZE_ADDRESS
 int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t lo, uintptr_t hi, void **frames,
-                      int max)
+                      int max, uint32_t *cfa_at)
 {
+    uintptr_t sp0 = sp;
     _Atomic uint64_t *t = atomic_load_explicit(&table, memory_order_acquire);
     if (!t || max <= 0)
         return VIGIL_SHAPE_UNKNOWN;
@@ -91,8 +92,10 @@ int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t lo, uintptr_t hi, vo
         if (code == CODE_OPAQUE)
             return VIGIL_SHAPE_OPAQUE;
         uintptr_t cfa = sp + (uintptr_t)code * 8;
-        if (cfa < sp || cfa > hi || cfa - sizeof(uintptr_t) < lo)
+        if (cfa < sp || cfa > hi || cfa - sizeof(uintptr_t) < lo || cfa - sp0 > UINT32_MAX)
             return VIGIL_SHAPE_OPAQUE;
+        if (cfa_at)
+            cfa_at[n - 1] = (uint32_t)(cfa - sp0);
         pc = *(const uintptr_t *)(cfa - sizeof(uintptr_t));
         sp = cfa;
         if (pc == 0 || (uint64_t)pc >> 48)

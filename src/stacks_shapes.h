@@ -44,8 +44,9 @@ void vigil__shape_put(uintptr_t pc, long k);
  * address read lies in [lo, hi), the thread's stack.  The count, or a
  * negative value when a frame's rule is unknown (VIGIL_SHAPE_UNKNOWN) or
  * opaque, or a read would leave the stack: then frames holds nothing to
- * use. */
+ * use.  cfa, when given, gets each frame's CFA - sp but the last's: where
+ * the return addresses the walk read lie, relative to sp. */
 int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t lo, uintptr_t hi, void **frames,
-                      int max);
+                      int max, uint32_t *cfa);
 
 #endif /* VIGIL_STACKS_SHAPES_H */
