@@ -170,7 +170,6 @@ static struct {
     int (*init_local)(unw_cursor_t *, unw_context_t *);
     int (*step)(unw_cursor_t *);
     int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
-    int (*is_signal_frame)(unw_cursor_t *);
     int (*get_save_loc)(unw_cursor_t *, int, unw_save_loc_t *);
 } unw;
 #endif
@@ -214,9 +213,8 @@ int vigil__stack_unwinder_load(void)
     unw.getcontext = (int (*)(unw_context_t *))dlsym(h, NAME_OF(unw_tdep_getcontext));
     unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, NAME_OF(unw_init_local));
     unw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, NAME_OF(unw_get_reg));
-    unw.is_signal_frame = (int (*)(unw_cursor_t *))dlsym(h, NAME_OF(unw_is_signal_frame));
     unw.get_save_loc = (int (*)(unw_cursor_t *, int, unw_save_loc_t *))dlsym(h, NAME_OF(unw_get_save_loc));
-    if (unw.getcontext && unw.init_local && unw.get_reg && unw.is_signal_frame && unw.get_save_loc)
+    if (unw.getcontext && unw.init_local && unw.get_reg && unw.get_save_loc)
         unw.step = (int (*)(unw_cursor_t *))dlsym(h, NAME_OF(unw_step));
     atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
     return 1;
@@ -313,66 +311,87 @@ static int whole(void *const *fp, int n, void *const *un, int u)
 
 #if defined(VIGIL_HAVE_LIBUNWIND) && defined(__x86_64__)
 #define LEARN_SHAPES 1
-/* A frame bigger than this is left to libunwind: its rule would not fit an
- * entry, and no real call chain needs it often. */
-#define MAX_SHAPE ((unw_word_t)1 << 16)
 
-/* libunwind's stack from the program's frame 0, a step at a time, learning
- * each frame's rule on the way (stacks_shapes.h): the frames, up to max,
- * or -1 when libunwind's frame 0 is not the program's call at sp0 (the
- * stack pointer there, as the frame walk found it), and nothing is learnt.
- * A frame's rule is CFA = sp + k only when nothing else can have moved
- * it: not a signal frame; not a frame built on the frame pointer (alloca,
- * stack realignment), which saves its caller's at the address the frame
- * pointer holds, or has it at CFA - 16 (a frame that uses the register for
- * a pointer of its own saves it elsewhere); and the return address where
- * x86-64 keeps it, at CFA - 8.  Anything else is opaque. */
+/* Whether pc may be a signal frame's (the kernel's return into
+ * rt_sigreturn: mov $15,%rax; syscall), read directly rather than asked
+ * of libunwind, whose every read of memory checks it with a system call.
+ * pc has unwind information, so its page is mapped; one that ends within
+ * the sequence counts as a signal frame. */
+VIGIL_NO_SANITIZE_ADDRESS
+static int maybe_signal_frame(unw_word_t pc)
+{
+    static const unsigned char sigreturn[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+    if ((pc & (VIGIL_MIN_PAGE - 1)) > VIGIL_MIN_PAGE - sizeof sigreturn)
+        return 1;
+    return memcmp((const void *)(uintptr_t)pc, sigreturn, sizeof sigreturn) == 0;
+}
+
+/* The rule of the frame the cursor was at before its step (pc at sp, its
+ * frame pointer register bp) to its caller at cfa returning to next, the
+ * caller's frame pointer saved at *saved (stacks_shapes.h).  Fixed: not a
+ * signal frame, the return address where x86-64 keeps it, at CFA - 8, and
+ * the caller's frame pointer kept or saved in this frame.  Built on the
+ * frame pointer: the caller's saved at the address the register holds,
+ * the CFA 16 above it, and not the CFA in the word below: a function that
+ * realigns its stack through a register (gcc's DRAP) keeps the real CFA
+ * there, and only by chance 16 above its frame pointer.  Anything else is
+ * opaque. */
+VIGIL_NO_SANITIZE_ADDRESS
+static void learn_frame(unw_word_t pc, unw_word_t sp, unw_word_t bp, unw_word_t cfa,
+                        unw_word_t next, const unw_save_loc_t *saved)
+{
+    enum vigil_shape_kind kind = VIGIL_SHAPE_OPAQUE;
+    size_t k = 0;
+    unsigned slot = 0;
+    int ra_there = cfa > sp && cfa - sizeof(uintptr_t) >= stack_lo && cfa <= stack_hi &&
+                   *(const uintptr_t *)(uintptr_t)(cfa - sizeof(uintptr_t)) == next;
+    int in_frame = saved->type == UNW_SLT_MEMORY && saved->u.addr >= sp && saved->u.addr < cfa;
+    if (!ra_there) {
+        kind = VIGIL_SHAPE_OPAQUE;
+    } else if (in_frame && saved->u.addr == bp) {
+        if (cfa == bp + 2 * sizeof(uintptr_t) && bp - sizeof(uintptr_t) >= stack_lo &&
+            *(const uintptr_t *)(uintptr_t)(bp - sizeof(uintptr_t)) != cfa)
+            kind = VIGIL_SHAPE_FP;
+    } else if (saved->type == UNW_SLT_NONE ||
+               (saved->type == UNW_SLT_MEMORY && saved->u.addr < sp)) {
+        kind = VIGIL_SHAPE_FIXED;           /* the register is the callee's still */
+        k = (size_t)(cfa - sp);
+    } else if (in_frame && (cfa - saved->u.addr) % sizeof(uintptr_t) == 0) {
+        kind = VIGIL_SHAPE_FIXED;
+        k = (size_t)(cfa - sp);
+        slot = (unsigned)((cfa - saved->u.addr) / sizeof(uintptr_t));
+    }
+    vigil__shape_put(pc, kind, k, slot);
+}
+
+/* Learn the rule of the frame at pc, whose stack pointer is sp and frame
+ * pointer bp: one step of libunwind from a context that holds them (the
+ * other registers are this function's; no rule this learns reads them).
+ * 0 when libunwind could not start there: nothing learnt. */
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-static int unwind_learning(void **frames, int max, const void *caller, uintptr_t sp0)
+static int learn_at(uintptr_t pc, uintptr_t sp, uintptr_t bp)
 {
     unw_context_t uc;
     unw_cursor_t cur;
-    unw_word_t ip = 0, sp, bp, cfa, next;
-    if (!unw.step || unw.getcontext(&uc) != 0 || unw.init_local(&cur, &uc) != 0)
-        return -1;
-    for (int i = 0;; i++) {
-        if (unw.get_reg(&cur, UNW_REG_IP, &ip) < 0)
-            return -1;
-        if (ip == (unw_word_t)(uintptr_t)caller)
-            break;
-        if (i == VIGIL_DEPTH || unw.step(&cur) <= 0)
-            return -1;
-    }
-    if (unw.get_reg(&cur, UNW_REG_SP, &sp) < 0 || sp != sp0)
-        return -1;
-    int n = 0;
-    for (;;) {
-        frames[n++] = (void *)(uintptr_t)ip;
-        if (n == max)
-            return n;
-        int plain = unw.is_signal_frame(&cur) == 0 &&
-                    unw.get_reg(&cur, UNW_X86_64_RBP, &bp) == 0;
-        int r = unw.step(&cur);
-        if (r == 0) {
-            vigil__shape_put(ip, VIGIL_SHAPE_LAST);
-            return n;
-        }
-        unw_save_loc_t saved;
-        if (r < 0 || unw.get_reg(&cur, UNW_REG_IP, &next) < 0 ||
-            unw.get_reg(&cur, UNW_REG_SP, &cfa) < 0)
-            return n;
-        if (unw.get_save_loc(&cur, UNW_X86_64_RBP, &saved) < 0 ||
-            (saved.type == UNW_SLT_MEMORY && saved.u.addr == bp))
-            plain = 0;
-        long k = VIGIL_SHAPE_OPAQUE;
-        if (plain && cfa > sp && cfa - sp <= MAX_SHAPE && bp != cfa - 2 * sizeof(uintptr_t) &&
-            cfa - sizeof(uintptr_t) >= stack_lo && cfa <= stack_hi &&
-            *(const uintptr_t *)(uintptr_t)(cfa - sizeof(uintptr_t)) == next)
-            k = (long)(cfa - sp);
-        vigil__shape_put(ip, k);
-        ip = next;
-        sp = cfa;
-    }
+    unw_word_t cfa, next;
+    unw_save_loc_t saved;
+    if (!unw.step || pc == 0 || unw.getcontext(&uc) != 0)
+        return 0;
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)bp;
+    if (unw.init_local(&cur, &uc) != 0)
+        return 0;
+    int r = unw.step(&cur);
+    if (r == 0)
+        vigil__shape_put(pc, VIGIL_SHAPE_LAST, 0, 0);
+    else if (r < 0 || maybe_signal_frame(pc) || unw.get_reg(&cur, UNW_REG_IP, &next) < 0 ||
+             unw.get_reg(&cur, UNW_REG_SP, &cfa) < 0 ||
+             unw.get_save_loc(&cur, UNW_X86_64_RBP, &saved) < 0)
+        vigil__shape_put(pc, VIGIL_SHAPE_OPAQUE, 0, 0);
+    else
+        learn_frame(pc, sp, bp, cfa, next, &saved);
+    return 1;
 }
 #endif
 
@@ -416,12 +435,20 @@ static inline int capture(void **frames, int max, struct vigil_stack_where *wher
          * return address in the frame record of vigil's entry point. */
         if (!learning && stack_hi && from < n && buf[from] == caller) {
             uintptr_t sp0 = records[from] + 2 * sizeof(uintptr_t);
-            int k = vigil__shape_walk((uintptr_t)caller, sp0, stack_lo, stack_hi, frames, max,
-                                      where ? where->cfa : NULL);
-            if (k > 0 && where)
+            uintptr_t bp0 = *(const uintptr_t *)records[from];
+            int by_fp, k;
+            struct vigil_shape_stop stop;
+            /* Each pc met the first time is learnt, and the walk starts
+             * again: it goes further each time. */
+            for (int tries = 0;; tries++) {
+                k = vigil__shape_walk((uintptr_t)caller, sp0, bp0, stack_lo, stack_hi, frames,
+                                      max, where ? where->cfa : NULL, &by_fp, &stop);
+                if (k != VIGIL_SHAPE_UNKNOWN || tries == max ||
+                    !learn_at(stop.pc, stop.sp, stop.bp))
+                    break;
+            }
+            if (k > 0 && where && !by_fp)
                 where->sp = sp0;
-            if (k == VIGIL_SHAPE_UNKNOWN)
-                k = unwind_learning(frames, max, caller, sp0);
             if (k > 0)
                 return k;
         }

@@ -3,8 +3,9 @@
  * it (see stacks_shapes.h).
  *
  * An entry is (pc << 16) | code: pc fits 48 bits (user-space code on
- * x86-64 and AArch64 lies below 2^47), code is k / 8 for a fixed frame, or
- * LAST or OPAQUE.  An empty word (0) is nobody's: no pc is 0.
+ * x86-64 lies below 2^47); code is the kind in its top two bits and, for a
+ * fixed frame, k / 8 in the next eleven and the slot in the last three.
+ * An empty word (0) is nobody's: no pc is 0.
  */
 #include "config.h"
 
@@ -17,9 +18,7 @@
 
 #define SLOTS_LOG 16
 #define SLOTS ((size_t)1 << SLOTS_LOG)     /* 512 KiB, mapped at the first put */
-#define CODE_LAST 0xFFFEu
-#define CODE_OPAQUE 0xFFFFu
-#define CODE_MAX_K ((long)0xFFFD * 8)
+#define WORD sizeof(uintptr_t)
 
 static _Atomic(_Atomic uint64_t *) table;
 
@@ -43,62 +42,88 @@ static _Atomic uint64_t *table_get(void)
     return t;
 }
 
-long vigil__shape_get(uintptr_t pc)
-{
-    _Atomic uint64_t *t = atomic_load_explicit(&table, memory_order_acquire);
-    if (!t || pc == 0 || (uint64_t)pc >> 48)
-        return VIGIL_SHAPE_UNKNOWN;
-    uint64_t e = atomic_load_explicit(&t[slot_of(pc)], memory_order_relaxed);
-    if (e >> 16 != (uint64_t)pc)
-        return VIGIL_SHAPE_UNKNOWN;
-    unsigned code = (unsigned)(e & 0xFFFF);
-    return code == CODE_LAST ? VIGIL_SHAPE_LAST
-         : code == CODE_OPAQUE ? VIGIL_SHAPE_OPAQUE : (long)code * 8;
-}
-
-void vigil__shape_put(uintptr_t pc, long k)
+void vigil__shape_put(uintptr_t pc, enum vigil_shape_kind kind, size_t k, unsigned slot)
 {
     if (pc == 0 || (uint64_t)pc >> 48)
         return;
     _Atomic uint64_t *t = table_get();
     if (!t)
         return;
-    unsigned code = k == VIGIL_SHAPE_LAST ? CODE_LAST
-                  : k > 0 && k <= CODE_MAX_K && k % 8 == 0 ? (unsigned)(k / 8) : CODE_OPAQUE;
+    /* A slot lies in the frame, below the return address. */
+    if (kind == VIGIL_SHAPE_FIXED &&
+        (k == 0 || k > VIGIL_SHAPE_MAX_K || k % 8 || slot > VIGIL_SHAPE_MAX_SLOT ||
+         slot == 1 || slot * 8 > k))
+        kind = VIGIL_SHAPE_OPAQUE;
+    unsigned code = (unsigned)kind << 14;
+    if (kind == VIGIL_SHAPE_FIXED)
+        code |= (unsigned)(k / 8) << 3 | slot;
     atomic_store_explicit(&t[slot_of(pc)], (uint64_t)pc << 16 | code, memory_order_relaxed);
 }
 
-/* No ASan instrumentation: the words read are other frames' return
- * addresses, as in the frame walk. */
-VIGIL_NO_SANITIZE_ADDRESS
-int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t lo, uintptr_t hi, void **frames,
-                      int max, uint32_t *cfa_at)
+int vigil__shape_known(uintptr_t pc)
 {
-    uintptr_t sp0 = sp;
     _Atomic uint64_t *t = atomic_load_explicit(&table, memory_order_acquire);
+    return t && pc && !((uint64_t)pc >> 48) &&
+           atomic_load_explicit(&t[slot_of(pc)], memory_order_relaxed) >> 16 == (uint64_t)pc;
+}
+
+/* No ASan instrumentation: the words read are other frames' return
+ * addresses and saved registers, as in the frame walk. */
+VIGIL_NO_SANITIZE_ADDRESS
+int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi,
+                      void **frames, int max, uint32_t *cfa_at, int *by_fp,
+                      struct vigil_shape_stop *stop)
+{
+    _Atomic uint64_t *t = atomic_load_explicit(&table, memory_order_acquire);
+    *stop = (struct vigil_shape_stop){ pc, sp, bp };
+    *by_fp = 0;
     if (!t || max <= 0)
         return VIGIL_SHAPE_UNKNOWN;
+    if (sp < lo || sp >= hi || hi < 2 * WORD)
+        return VIGIL_SHAPE_NONE;
+    uintptr_t sp0 = sp;
     int n = 0;
     for (;;) {
         frames[n++] = (void *)pc;
         if (n == max)
             return n;
         uint64_t e = atomic_load_explicit(&t[slot_of(pc)], memory_order_relaxed);
-        if (e >> 16 != (uint64_t)pc)
+        if (e >> 16 != (uint64_t)pc) {
+            *stop = (struct vigil_shape_stop){ pc, sp, bp };
             return VIGIL_SHAPE_UNKNOWN;
+        }
         unsigned code = (unsigned)(e & 0xFFFF);
-        if (code == CODE_LAST)
+        uintptr_t cfa, next_bp;
+        switch (code >> 14) {
+        case VIGIL_SHAPE_FIXED: {
+            cfa = sp + (uintptr_t)(code >> 3 & 2047) * 8;
+            unsigned slot = code & 7;
+            if (cfa > hi)
+                return VIGIL_SHAPE_NONE;
+            next_bp = slot ? *(const uintptr_t *)(cfa - slot * WORD) : bp;
+            break;
+        }
+        case VIGIL_SHAPE_FP:
+            /* The frame record lies in this frame, above its stack pointer. */
+            if (bp < sp || bp > hi - 2 * WORD || (bp & (WORD - 1)))
+                return VIGIL_SHAPE_NONE;
+            cfa = bp + 2 * WORD;
+            next_bp = *(const uintptr_t *)bp;
+            *by_fp = 1;
+            break;
+        case VIGIL_SHAPE_LAST:
             return n;
-        if (code == CODE_OPAQUE)
-            return VIGIL_SHAPE_OPAQUE;
-        uintptr_t cfa = sp + (uintptr_t)code * 8;
-        if (cfa < sp || cfa > hi || cfa - sizeof(uintptr_t) < lo || cfa - sp0 > UINT32_MAX)
-            return VIGIL_SHAPE_OPAQUE;
+        default:
+            return VIGIL_SHAPE_NONE;
+        }
+        if (cfa - sp0 > UINT32_MAX || cfa < lo + WORD)
+            return VIGIL_SHAPE_NONE;
         if (cfa_at)
             cfa_at[n - 1] = (uint32_t)(cfa - sp0);
-        pc = *(const uintptr_t *)(cfa - sizeof(uintptr_t));
+        pc = *(const uintptr_t *)(cfa - WORD);
         sp = cfa;
+        bp = next_bp;
         if (pc == 0 || (uint64_t)pc >> 48)
-            return VIGIL_SHAPE_UNKNOWN;
+            return VIGIL_SHAPE_NONE;
     }
 }

@@ -3,15 +3,19 @@
  * kept so that a stack made of frames seen before is read back without it.
  *
  * A frame's canonical frame address (CFA: the stack pointer in its caller,
- * just above the return address) follows from the frame's own stack
- * pointer by a rule that depends only on where the frame is stopped, its
- * pc: for a function with a fixed frame, CFA = sp + k for one k.  When
- * every frame of a stack has such a rule, the stack is a function of the
- * program's pc and stack pointer at its call into vigil and of the return
- * addresses stored at CFA - 8, which a walk reads as it goes: no unwind
- * tables, no libunwind.  A frame whose rule involves anything else (a frame
- * pointer: alloca, stack realignment; a signal frame) is marked as not
- * walkable, and a stack through it goes to libunwind every time.
+ * just above the return address) follows from the frame's registers by a
+ * rule that depends only on where the frame is stopped, its pc:
+ *   - a fixed frame: CFA = sp + k, for one k; the caller's frame pointer
+ *     register is where it was, or saved at CFA - 8 * slot;
+ *   - a frame built on the frame pointer (push rbp; mov rsp, rbp): CFA =
+ *     rbp + 16, the caller's rbp saved at rbp.
+ * When every frame of a stack has such a rule, the stack follows from the
+ * program's pc, stack pointer and frame pointer at its call into vigil and
+ * the words the rules read (return addresses at CFA - 8, saved frame
+ * pointers): a walk reads them as it goes, with no unwind tables and no
+ * libunwind.  A frame with any other rule (a signal frame, stack
+ * realignment, a register saved where a slot cannot say) is opaque, and a
+ * stack through it goes to libunwind every time.
  *
  * The table is the process's (a pc's rule is the same in every thread),
  * direct-mapped, one 64-bit word a pc, read and written with relaxed
@@ -24,29 +28,45 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What a pc's entry says, besides k. */
-enum {
-    VIGIL_SHAPE_UNKNOWN = -1,   /* not in the table: ask libunwind and learn */
-    VIGIL_SHAPE_LAST = -2,      /* the stack's outermost frame: nothing beyond */
-    VIGIL_SHAPE_OPAQUE = -3,    /* no fixed rule: libunwind, every time */
+enum vigil_shape_kind {
+    VIGIL_SHAPE_FIXED,          /* CFA = sp + k; rbp saved at CFA - 8 * slot, or kept (0) */
+    VIGIL_SHAPE_FP,             /* CFA = rbp + 16; rbp saved at rbp */
+    VIGIL_SHAPE_LAST,           /* the stack's outermost frame: nothing beyond */
+    VIGIL_SHAPE_OPAQUE,         /* no rule of these: libunwind, every time */
 };
 
-/* The rule of pc: k > 0 (CFA = sp + k), or one of the values above. */
-long vigil__shape_get(uintptr_t pc);
+/* The largest k and slot an entry holds; a frame beyond them is opaque. */
+#define VIGIL_SHAPE_MAX_K (2047 * 8)
+#define VIGIL_SHAPE_MAX_SLOT 7
 
-/* Record pc's rule: k > 0, VIGIL_SHAPE_LAST or VIGIL_SHAPE_OPAQUE.  A k too
- * large for an entry is recorded as opaque; a pc too high for one is not
- * recorded.  Maps the table at the first call (nothing when that fails). */
-void vigil__shape_put(uintptr_t pc, long k);
+/* Record pc's rule (k and slot for VIGIL_SHAPE_FIXED only).  A fixed
+ * frame beyond the limits above is recorded as opaque; a pc too high for
+ * an entry is not recorded.  Maps the table at the first call (nothing
+ * when that fails). */
+void vigil__shape_put(uintptr_t pc, enum vigil_shape_kind kind, size_t k, unsigned slot);
 
-/* The walk: frames[0] = pc, then the return address at CFA - 8 of each
- * frame, up to max frames, or through the frame whose rule is LAST.  Every
- * address read lies in [lo, hi), the thread's stack.  The count, or a
- * negative value when a frame's rule is unknown (VIGIL_SHAPE_UNKNOWN) or
- * opaque, or a read would leave the stack: then frames holds nothing to
- * use.  cfa, when given, gets each frame's CFA - sp but the last's: where
- * the return addresses the walk read lie, relative to sp. */
-int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t lo, uintptr_t hi, void **frames,
-                      int max, uint32_t *cfa);
+/* Whether pc has an entry (a capture that learns need not learn it again). */
+int vigil__shape_known(uintptr_t pc);
+
+/* What vigil__shape_walk returns short of a stack. */
+#define VIGIL_SHAPE_UNKNOWN (-1)        /* a pc not in the table: learn it */
+#define VIGIL_SHAPE_NONE (-2)           /* an opaque frame, or a read would leave the stack */
+
+/* The walk from the program's call at (pc, sp, bp): frames[0] = pc, then
+ * each frame's return address, up to max frames or through the frame
+ * whose rule is LAST.  Every word read lies in [lo, hi), the thread's
+ * stack.  The count, or one of the values above (frames then holds
+ * nothing to use).  cfa, when given, gets each frame's CFA - sp but the
+ * last's: where the return addresses the walk read lie; *by_fp is set
+ * when a frame's CFA came from a frame pointer (a saved word or bp), so
+ * that the return addresses alone do not make the stack.  On
+ * VIGIL_SHAPE_UNKNOWN, *stop is the frame whose pc is not known, with its
+ * registers, to learn it from. */
+struct vigil_shape_stop {
+    uintptr_t pc, sp, bp;
+};
+int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi,
+                      void **frames, int max, uint32_t *cfa, int *by_fp,
+                      struct vigil_shape_stop *stop);
 
 #endif /* VIGIL_STACKS_SHAPES_H */
