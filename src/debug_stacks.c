@@ -50,9 +50,8 @@ struct id_entry {
 #define POS 256                 /* a power of two */
 
 struct pos_entry {
-    uintptr_t sp;               /* 0: empty */
+    struct vigil_stack_where where;     /* where.sp 0: empty */
     uint32_t id, n;
-    uint32_t cfa[VIGIL_DEBUG_FRAMES];
     void *frames[VIGIL_DEBUG_FRAMES];
 };
 
@@ -148,13 +147,13 @@ struct vigil_origin vigil__debug_origin_here(void)
     if (__builtin_expect(!t, 0))
         t = ids_claim();
     void *caller = vigil__caller;
-    uintptr_t sp = t != &ids_off ? vigil__stack_caller_sp() : 0;
+    uintptr_t bp = 0;
+    uintptr_t sp = t != &ids_off ? vigil__stack_caller_sp(&bp) : 0;
     struct pos_entry *pe = NULL;
     uint32_t id;
     if (sp) {
         pe = &t->pos[(((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 56 & (POS - 1)];
-        if (pe->sp == sp && pe->frames[0] == caller &&
-            vigil__stack_same(sp, pe->cfa, pe->frames, (int)pe->n)) {
+        if (pe->frames[0] == caller && vigil__stack_same(sp, bp, &pe->where, pe->frames, (int)pe->n)) {
             id = pe->id;
             goto done;
         }
@@ -164,10 +163,15 @@ struct vigil_origin vigil__debug_origin_here(void)
     int n = vigil__stack_capture_where(frames, VIGIL_DEBUG_FRAMES, &where);
     id = n > 0 ? stack_id(t, frames, n) : 0;
     if (pe && id && where.sp == sp && frames[0] == caller) {
-        pe->sp = sp;
+        struct vigil_shape_trace *d = &pe->where.trace;
+        pe->where.sp = sp;
+        pe->where.bp = where.bp;
+        d->bp_used = where.trace.bp_used;
+        memcpy(d->cfa, where.trace.cfa, (size_t)n * sizeof *d->cfa);
+        memcpy(d->fp_at, where.trace.fp_at, (size_t)n * sizeof *d->fp_at);
+        memcpy(d->fp, where.trace.fp, (size_t)n * sizeof *d->fp);
         pe->id = id;
         pe->n = (uint32_t)n;
-        memcpy(pe->cfa, where.cfa, (size_t)n * sizeof *pe->cfa);
         memcpy(pe->frames, frames, (size_t)n * sizeof *pe->frames);
     }
 done:

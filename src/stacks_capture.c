@@ -436,19 +436,21 @@ static inline int capture(void **frames, int max, struct vigil_stack_where *wher
         if (!learning && stack_hi && from < n && buf[from] == caller) {
             uintptr_t sp0 = records[from] + 2 * sizeof(uintptr_t);
             uintptr_t bp0 = *(const uintptr_t *)records[from];
-            int by_fp, k;
+            int k;
             struct vigil_shape_stop stop;
             /* Each pc met the first time is learnt, and the walk starts
              * again: it goes further each time. */
             for (int tries = 0;; tries++) {
                 k = vigil__shape_walk((uintptr_t)caller, sp0, bp0, stack_lo, stack_hi, frames,
-                                      max, where ? where->cfa : NULL, &by_fp, &stop);
+                                      max, where ? &where->trace : NULL, &stop);
                 if (k != VIGIL_SHAPE_UNKNOWN || tries == max ||
                     !learn_at(stop.pc, stop.sp, stop.bp))
                     break;
             }
-            if (k > 0 && where && !by_fp)
+            if (k > 0 && where) {
                 where->sp = sp0;
+                where->bp = bp0;
+            }
             if (k > 0)
                 return k;
         }
@@ -491,7 +493,7 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 }
 
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-uintptr_t vigil__stack_caller_sp(void)
+uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
 {
     uintptr_t caller = (uintptr_t)vigil__caller, lo = stack_lo, hi = stack_hi;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
@@ -501,8 +503,10 @@ uintptr_t vigil__stack_caller_sp(void)
         if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
             return 0;
         const uintptr_t *rec = (const uintptr_t *)fp;
-        if (rec[1] == caller)
+        if (rec[1] == caller) {
+            *bp = rec[0];
             return fp + 2 * sizeof(uintptr_t);
+        }
         if (rec[0] <= fp)
             return 0;
         fp = rec[0];
@@ -511,15 +515,22 @@ uintptr_t vigil__stack_caller_sp(void)
 }
 
 VIGIL_NO_SANITIZE_ADDRESS
-int vigil__stack_same(uintptr_t sp, const uint32_t *cfa, void *const *frames, int n)
+int vigil__stack_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_where *where,
+                      void *const *frames, int n)
 {
     uintptr_t lo = stack_lo, hi = stack_hi;
-    if (!hi || sp < lo || sp >= hi)
+    const struct vigil_shape_trace *t = &where->trace;
+    if (!hi || sp != where->sp || sp < lo || sp >= hi || (t->bp_used && bp != where->bp))
         return 0;
     for (int i = 0; i + 1 < n; i++) {
-        uintptr_t at = sp + cfa[i] - sizeof(uintptr_t);
+        uintptr_t at = sp + t->cfa[i] - sizeof(uintptr_t);
         if (at < sp || at > hi - sizeof(uintptr_t) || *(void *const *)at != frames[i + 1])
             return 0;
+        if (t->fp_at[i]) {
+            at = sp + t->fp_at[i] - 1;
+            if (at < sp || at > hi - sizeof(uintptr_t) || *(const uintptr_t *)at != t->fp[i])
+                return 0;
+        }
     }
     return 1;
 }

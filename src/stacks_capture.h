@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "stacks_shapes.h"
+
 /* The most frames a stack holds anywhere in vigil (VIGIL_TRACE's limit). */
 #define VIGIL_STACK_MAX_FRAMES 64
 
@@ -40,30 +42,31 @@ int vigil__stack_capture_unwind(void **frames, int max, int skip);
 int vigil__stack_capture_here(void **frames, int max);
 
 /* Where on the thread's stack a capture read its frames, when it read them
- * by the frame rules of stacks_shapes.h: the program's stack pointer at
- * its call (sp, 0 when the capture was not made so) and each frame's CFA
- * - sp but the last's.  The same call, at the same sp, with the same return
- * addresses at those places, has the same stack: each frame's rule depends
- * on its pc alone. */
+ * by the frame rules of stacks_shapes.h: the program's stack pointer and
+ * frame pointer at its call (sp, 0 when the capture was not made so; bp)
+ * and the words the rules read (trace).  The same call, with the same
+ * registers and the same words at those places, has the same stack: each
+ * frame's rule depends on its pc alone. */
 struct vigil_stack_where {
-    uintptr_t sp;
-    uint32_t cfa[VIGIL_STACK_MAX_FRAMES];
+    uintptr_t sp, bp;
+    struct vigil_shape_trace trace;
 };
 
-/* vigil__stack_capture_here, and where it read (the frames, of the call
- * at where->sp, for vigil__stack_same). */
+/* vigil__stack_capture_here, and where it read. */
 int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where *where);
 
 /* The program's stack pointer at its call into vigil now running (just
- * above vigil__caller on the stack), found on vigil's own frame records;
- * 0 when not found, or the thread's stack bounds are not known. */
-uintptr_t vigil__stack_caller_sp(void);
+ * above vigil__caller on the stack), found on vigil's own frame records,
+ * and its frame pointer then (*bp); 0 when not found, or the thread's stack
+ * bounds are not known. */
+uintptr_t vigil__stack_caller_sp(uintptr_t *bp);
 
-/* Whether the n frames of a capture where recorded (where->sp == sp, its
- * cfa) are the stack of the program's call now running at sp, of the same
- * caller: the return addresses are still where they were read.  Reads
- * only inside the thread's stack. */
-int vigil__stack_same(uintptr_t sp, const uint32_t *cfa, void *const *frames, int n);
+/* Whether the n frames a capture read at where (recorded with them, of
+ * the same caller) are the stack of the program's call now running at sp
+ * with frame pointer bp: the registers that mattered and every word the
+ * rules read are as they were.  Reads only inside the thread's stack. */
+int vigil__stack_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_where *where,
+                      void *const *frames, int n);
 
 /* Make libunwind available to vigil__stack_capture_here: dlopen, local to
  * vigil so its _Unwind_* symbols never shadow libgcc's.  Call where a dlopen

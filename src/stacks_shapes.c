@@ -71,12 +71,16 @@ int vigil__shape_known(uintptr_t pc)
  * addresses and saved registers, as in the frame walk. */
 VIGIL_NO_SANITIZE_ADDRESS
 int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi,
-                      void **frames, int max, uint32_t *cfa_at, int *by_fp,
+                      void **frames, int max, struct vigil_shape_trace *trace,
                       struct vigil_shape_stop *stop)
 {
     _Atomic uint64_t *t = atomic_load_explicit(&table, memory_order_acquire);
     *stop = (struct vigil_shape_stop){ pc, sp, bp };
-    *by_fp = 0;
+    int bp_known = 0;           /* bp was reloaded from the stack: bp0 no longer matters */
+    if (trace)
+        trace->bp_used = 0;
+    if (max > VIGIL_SHAPE_MAX_FRAMES)
+        max = VIGIL_SHAPE_MAX_FRAMES;
     if (!t || max <= 0)
         return VIGIL_SHAPE_UNKNOWN;
     if (sp < lo || sp >= hi || hi < 2 * WORD)
@@ -93,23 +97,29 @@ int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, ui
             return VIGIL_SHAPE_UNKNOWN;
         }
         unsigned code = (unsigned)(e & 0xFFFF);
-        uintptr_t cfa, next_bp;
+        uintptr_t cfa, next_bp, fp_at = 0;
         switch (code >> 14) {
         case VIGIL_SHAPE_FIXED: {
             cfa = sp + (uintptr_t)(code >> 3 & 2047) * 8;
             unsigned slot = code & 7;
             if (cfa > hi)
                 return VIGIL_SHAPE_NONE;
-            next_bp = slot ? *(const uintptr_t *)(cfa - slot * WORD) : bp;
+            next_bp = bp;
+            if (slot) {
+                fp_at = cfa - slot * WORD;
+                next_bp = *(const uintptr_t *)fp_at;
+            }
             break;
         }
         case VIGIL_SHAPE_FP:
             /* The frame record lies in this frame, above its stack pointer. */
             if (bp < sp || bp > hi - 2 * WORD || (bp & (WORD - 1)))
                 return VIGIL_SHAPE_NONE;
+            if (trace && !bp_known)
+                trace->bp_used = 1;
             cfa = bp + 2 * WORD;
+            fp_at = bp;
             next_bp = *(const uintptr_t *)bp;
-            *by_fp = 1;
             break;
         case VIGIL_SHAPE_LAST:
             return n;
@@ -118,8 +128,13 @@ int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, ui
         }
         if (cfa - sp0 > UINT32_MAX || cfa < lo + WORD)
             return VIGIL_SHAPE_NONE;
-        if (cfa_at)
-            cfa_at[n - 1] = (uint32_t)(cfa - sp0);
+        if (fp_at)
+            bp_known = 1;
+        if (trace) {
+            trace->cfa[n - 1] = (uint32_t)(cfa - sp0);
+            trace->fp_at[n - 1] = fp_at ? (uint32_t)(fp_at - sp0) + 1 : 0;
+            trace->fp[n - 1] = next_bp;
+        }
         pc = *(const uintptr_t *)(cfa - WORD);
         sp = cfa;
         bp = next_bp;

@@ -35,6 +35,9 @@ enum vigil_shape_kind {
     VIGIL_SHAPE_OPAQUE,         /* no rule of these: libunwind, every time */
 };
 
+/* The most frames a walk records in a trace (VIGIL_STACK_MAX_FRAMES). */
+#define VIGIL_SHAPE_MAX_FRAMES 64
+
 /* The largest k and slot an entry holds; a frame beyond them is opaque. */
 #define VIGIL_SHAPE_MAX_K (2047 * 8)
 #define VIGIL_SHAPE_MAX_SLOT 7
@@ -56,17 +59,24 @@ int vigil__shape_known(uintptr_t pc);
  * each frame's return address, up to max frames or through the frame
  * whose rule is LAST.  Every word read lies in [lo, hi), the thread's
  * stack.  The count, or one of the values above (frames then holds
- * nothing to use).  cfa, when given, gets each frame's CFA - sp but the
- * last's: where the return addresses the walk read lie; *by_fp is set
- * when a frame's CFA came from a frame pointer (a saved word or bp), so
- * that the return addresses alone do not make the stack.  On
- * VIGIL_SHAPE_UNKNOWN, *stop is the frame whose pc is not known, with its
- * registers, to learn it from. */
+ * nothing to use).  trace, when given, gets what the walk read besides
+ * the registers, frame by frame but the last: the return address at CFA -
+ * 8 and the saved frame pointer it took (at CFA - 8 * slot, or at rbp),
+ * as offsets from sp, and whether bp itself mattered (a frame built on the
+ * frame pointer before any frame reloaded it).  The same registers and the
+ * same words there make the same stack.  On VIGIL_SHAPE_UNKNOWN, *stop is
+ * the frame whose pc is not known, with its registers, to learn it from. */
+struct vigil_shape_trace {
+    int bp_used;
+    uint32_t cfa[VIGIL_SHAPE_MAX_FRAMES];       /* the return address at sp + cfa - 8 */
+    uint32_t fp_at[VIGIL_SHAPE_MAX_FRAMES];     /* saved rbp at sp + fp_at - 1; 0: none read */
+    uintptr_t fp[VIGIL_SHAPE_MAX_FRAMES];       /* its value */
+};
 struct vigil_shape_stop {
     uintptr_t pc, sp, bp;
 };
 int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, uintptr_t hi,
-                      void **frames, int max, uint32_t *cfa, int *by_fp,
+                      void **frames, int max, struct vigil_shape_trace *trace,
                       struct vigil_shape_stop *stop);
 
 #endif /* VIGIL_STACKS_SHAPES_H */
