@@ -13,6 +13,7 @@
  *             (and without STACKBUGS_LIBC: mismatch | check) */
 #include "config.h"
 
+#include <alloca.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -157,14 +158,26 @@ FRAME static void bug_long(void)
     descend(40);
 }
 
+/* A frame built on the frame pointer however the program is built: an
+ * alloca needs it. */
+FRAME static char *make_alloca_block(size_t n)
+{
+    volatile char *pad = alloca(n + at_24);
+    pad[0] = 'a';
+    char *p = make_block(n);                            /* @repeat-alloca */
+    sink += pad[0];
+    return p;
+}
+
 /* The same calls a hundred times, the last with an overflow: the report's
  * stacks are of calls met before, which the capture reads back by the
- * frame rules it learnt and the hooks find by place (the frames must be
- * those of the first time). */
+ * frame rules it learnt (through a frame built on the frame pointer and
+ * frames without one) and the hooks find by place: the frames must be
+ * those of the first time. */
 FRAME static void bug_repeat(void)
 {
     for (int i = 0; i < 100; i++) {
-        char *p = make_block(24);                       /* @repeat-make */
+        char *p = make_alloca_block(24);                /* @repeat-make */
         if (i == 99)
             POKE(p, at_24, 'x');
         drop_block(p);                                  /* @repeat-drop */

@@ -145,7 +145,8 @@ check_bug() {
     repeat)
         first "buffer overflow"
         frames "$err" "$call" $drop bug_repeat@repeat-drop $MAIN
-        frames "$err" "allocated by thread T0 here:" make_block@make bug_repeat@repeat-make $MAIN ;;
+        frames "$err" "allocated by thread T0 here:" \
+            make_block@make make_alloca_block@repeat-alloca bug_repeat@repeat-make $MAIN ;;
     mismatch)
         first "API mismatch"
         frames "$err" "vigil_obj_free $T0" drop_obj@drop-obj bug_mismatch@mismatch-drop $MAIN
