@@ -433,7 +433,8 @@ static inline int capture(void **frames, int max, struct vigil_stack_where *wher
 #ifdef LEARN_SHAPES
         /* The program's stack pointer at its call is just above the
          * return address in the frame record of vigil's entry point. */
-        if (!learning && stack_hi && from < n && buf[from] == caller) {
+        if (!learning && stack_hi && from < n && buf[from] == caller &&
+            records[from] >= stack_lo && records[from] < stack_hi - 2 * sizeof(uintptr_t)) {
             uintptr_t sp0 = records[from] + 2 * sizeof(uintptr_t);
             uintptr_t bp0 = *(const uintptr_t *)records[from];
             int k;
