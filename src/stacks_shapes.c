@@ -20,7 +20,7 @@
 #define SLOTS ((size_t)1 << SLOTS_LOG)     /* 512 KiB, mapped at the first put */
 #define WORD sizeof(uintptr_t)
 
-static _Atomic(_Atomic uint64_t *) table;
+static void *_Atomic table;
 
 static inline size_t slot_of(uintptr_t pc)
 {
@@ -29,17 +29,7 @@ static inline size_t slot_of(uintptr_t pc)
 
 static _Atomic uint64_t *table_get(void)
 {
-    _Atomic uint64_t *t = atomic_load_explicit(&table, memory_order_acquire);
-    if (t)
-        return t;
-    _Atomic uint64_t *fresh = vigil__os_map(SLOTS * sizeof *fresh);
-    if (!fresh)
-        return NULL;
-    if (atomic_compare_exchange_strong_explicit(&table, &t, fresh, memory_order_acq_rel,
-                                                memory_order_acquire))
-        return fresh;
-    vigil__os_unmap(fresh, SLOTS * sizeof *fresh);      /* another thread's came first */
-    return t;
+    return vigil__os_map_once(&table, SLOTS * sizeof(uint64_t));
 }
 
 void vigil__shape_put(uintptr_t pc, enum vigil_shape_kind kind, size_t k, unsigned slot)
