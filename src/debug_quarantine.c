@@ -33,10 +33,14 @@ struct qentry {
     struct vigil_origin alloc, freed;   /* the block's own were filled over */
 };
 
-/* Configuration, set before the first block is put. */
-static size_t limit;
-static size_t batch_limit;
-static int on_valgrind;
+/* Configuration, set before the first block is put, and read by every
+ * free: a cache line of its own, so that no other thread's write to a
+ * neighbour (the lock, a counter) makes those reads miss. */
+static struct {
+    _Alignas(64) size_t limit;
+    size_t batch_limit;
+    int on_valgrind;
+} cfg;
 
 /* The shared FIFO: a ring of entries (memory from os.c, never from a
  * domain: the domains are what is being debugged, and one of them may be
@@ -166,13 +170,13 @@ static void batch_destructor(void *arg);
 
 void vigil__quarantine_configure(size_t bytes, int valgrind)
 {
-    limit = bytes;
-    on_valgrind = valgrind;
+    cfg.limit = bytes;
+    cfg.on_valgrind = valgrind;
     q.ring.clear = valgrind;
     /* A batch holds a sixteenth of the quarantine at most, so a few
      * threads do not hold much beyond the limit; 64 KiB is far more
      * than QBATCH small blocks need. */
-    batch_limit = limit / 16 < 65536 ? limit / 16 : 65536;
+    cfg.batch_limit = cfg.limit / 16 < 65536 ? cfg.limit / 16 : 65536;
     choose_all_dead();
     vigil__treg_init(&registry, batch_destructor);
 }
@@ -195,7 +199,7 @@ static struct vigil_freed freed_of(const struct qentry *e)
  * freed correctly; the write after free is the bug being reported. */
 static inline void evict(const struct qentry *e, int at_exit)
 {
-    if (on_valgrind)
+    if (cfg.on_valgrind)
         VIGIL_MEM_DEFINED(e->base, e->total);
     if (__builtin_expect(!all_dead(e->base, e->total), 0)) {
         struct vigil_freed f = freed_of(e);
@@ -274,7 +278,7 @@ static size_t q_append(const struct qentry *in, size_t nin, struct qentry *out)
  * a block that later lies there and leaks "still reachable". */
 static inline void forget(struct qentry *e, size_t n)
 {
-    if (__builtin_expect(on_valgrind, 0))
+    if (__builtin_expect(cfg.on_valgrind, 0))
         memset(e, 0, n * sizeof *e);
 }
 
@@ -316,7 +320,7 @@ static void q_move(const struct qentry *in, size_t nin, struct qbatch *b)
     vigil__lock(&q_lock);
     size_t nout = q_append(in, nin, out);
     /* Bounded work per call; a shortfall is made up by the next ones. */
-    while (q.bytes > limit && nout < 2 * QBATCH)
+    while (q.bytes > cfg.limit && nout < 2 * QBATCH)
         out[nout++] = q_pop();
     int closed = q.closed;
     if (b) {
@@ -379,7 +383,7 @@ static inline void batch_add(struct qbatch *b, const struct qentry *e)
     b->bytes += e->total;
     if (b->out_next < b->out_end)
         batch_evict_one(b);
-    if (__builtin_expect(b->n == QBATCH || b->bytes > batch_limit, 0))
+    if (__builtin_expect(b->n == QBATCH || b->bytes > cfg.batch_limit, 0))
         q_move(b->e, b->n, b);
 }
 
@@ -387,11 +391,11 @@ static __attribute__((noinline)) void put_slow(const struct qentry *in)
 {
     struct qentry e = *in;
     size_t total = e.total;
-    if (total > limit) {
+    if (total > cfg.limit) {
         inner_free(&e);
         return;
     }
-    if (on_valgrind)
+    if (cfg.on_valgrind)
         VIGIL_MEM_NOACCESS(e.base, total);
     struct qbatch *b = my_batch ? my_batch : batch_claim();
     if (b != &qbatch_off)
@@ -407,8 +411,8 @@ void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned 
                            size_t total, struct vigil_origin alloc, struct vigil_origin freed)
 {
     struct qbatch *b = my_batch;
-    if (__builtin_expect(total > limit || on_valgrind || !b || b->n + 1 >= QBATCH ||
-                         b->bytes + total > batch_limit, 0)) {
+    if (__builtin_expect(total > cfg.limit || cfg.on_valgrind || !b || b->n + 1 >= QBATCH ||
+                         b->bytes + total > cfg.batch_limit, 0)) {
         struct qentry e = { base, total, owner, alloc, freed };
         put_slow(&e);
         return;

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "debug_stacks.h"
 #include "lock.h"
@@ -40,9 +41,24 @@ struct id_entry {
     void *frames[VIGIL_DEBUG_FRAMES];
 };
 
+/* And the stacks of the calls it made last, by where the call was: a
+ * repeated call from the same place in the same stack (the same caller
+ * and stack pointer, the same return addresses where the capture read
+ * them: vigil__stack_same) has the same stack, and its id is known
+ * without a capture.  Only for the thread that recorded them: a table
+ * claimed by another thread starts without them. */
+#define POS 256                 /* a power of two */
+
+struct pos_entry {
+    struct vigil_stack_where where;     /* where.sp 0: empty */
+    uint32_t id, n;
+    void *frames[VIGIL_DEBUG_FRAMES];
+};
+
 struct id_table {
     struct vigil_treg_node node;
     struct id_entry e[IDS];
+    struct pos_entry pos[POS];
 };
 
 static void ids_child(void);
@@ -83,11 +99,13 @@ static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
     pthread_once(&ids_once, ids_init);
     int fresh;
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
+    if (t && !fresh)
+        memset(t->pos, 0, sizeof t->pos);
     my_ids = t ? t : &ids_off;
     return my_ids;
 }
 
-static inline uint32_t stack_id(void *const *frames, int n)
+static inline uint32_t stack_id(struct id_table *t, void *const *frames, int n)
 {
     /* Odd constants, one a frame: the products are independent, so the
      * hash takes about a cycle a frame. */
@@ -97,9 +115,6 @@ static inline uint32_t stack_id(void *const *frames, int n)
         0x1d8e4e27c47d124fu, 0xc2b2ae3d27d4eb4fu, 0x165667b19e3779f9u, 0x85ebca77c2b2ae63u,
         0x27d4eb2f165667c5u, 0xff51afd7ed558ccdu, 0xc4ceb9fe1a85ec53u, 0x2545f4914f6cdd1du,
     };
-    struct id_table *t = my_ids;
-    if (__builtin_expect(!t, 0))
-        t = ids_claim();
     if (t == &ids_off)
         return vigil__stack_put(frames, n);
     uint64_t h = (uint64_t)n;
@@ -128,9 +143,38 @@ struct vigil_origin vigil__debug_origin_here(void)
     if (__builtin_expect(capturing, 0))
         return (struct vigil_origin){ 0, thread };
     capturing = 1;
+    struct id_table *t = my_ids;
+    if (__builtin_expect(!t, 0))
+        t = ids_claim();
+    void *caller = vigil__caller;
+    uintptr_t bp = 0;
+    uintptr_t sp = t != &ids_off ? vigil__stack_caller_sp(&bp) : 0;
+    struct pos_entry *pe = NULL;
+    uint32_t id;
+    if (sp) {
+        pe = &t->pos[(((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 56 & (POS - 1)];
+        if (pe->frames[0] == caller && vigil__stack_same(sp, bp, &pe->where, pe->frames, (int)pe->n)) {
+            id = pe->id;
+            goto done;
+        }
+    }
     void *frames[VIGIL_DEBUG_FRAMES];
-    int n = vigil__stack_capture_here(frames, VIGIL_DEBUG_FRAMES);
-    uint32_t id = n > 0 ? stack_id(frames, n) : 0;
+    struct vigil_stack_where where;
+    int n = vigil__stack_capture_where(frames, VIGIL_DEBUG_FRAMES, &where);
+    id = n > 0 ? stack_id(t, frames, n) : 0;
+    if (pe && id && where.sp == sp && frames[0] == caller) {
+        struct vigil_shape_trace *d = &pe->where.trace;
+        pe->where.sp = sp;
+        pe->where.bp = where.bp;
+        d->bp_used = where.trace.bp_used;
+        memcpy(d->cfa, where.trace.cfa, (size_t)n * sizeof *d->cfa);
+        memcpy(d->fp_at, where.trace.fp_at, (size_t)n * sizeof *d->fp_at);
+        memcpy(d->fp, where.trace.fp, (size_t)n * sizeof *d->fp);
+        pe->id = id;
+        pe->n = (uint32_t)n;
+        memcpy(pe->frames, frames, (size_t)n * sizeof *pe->frames);
+    }
+done:
     capturing = 0;
     return (struct vigil_origin){ id, thread };
 }

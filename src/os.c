@@ -239,6 +239,21 @@ void *vigil__os_map(size_t size)
     return map_listed(size, VIGIL_OS_BOOKKEEPING);
 }
 
+void *vigil__os_map_once(void *_Atomic *slot, size_t size)
+{
+    void *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (p)
+        return p;
+    void *fresh = vigil__os_map(size);
+    if (!fresh)
+        return NULL;
+    if (atomic_compare_exchange_strong_explicit(slot, &p, fresh, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return fresh;
+    vigil__os_unmap(fresh, size);       /* another thread's came first */
+    return p;
+}
+
 void vigil__os_unmap(void *p, size_t size)
 {
     if (p)

@@ -27,6 +27,12 @@ void vigil__arena_source(vigil_arena_allocator *out);
 void *vigil__os_map(size_t size);
 void vigil__os_unmap(void *p, size_t size);
 
+/* The mapping of size bytes installed at *slot, mapped by the first
+ * caller that finds none (vigil__os_map); racing callers all get the one
+ * that was installed, the losers' own unmapped.  NULL when none is
+ * installed and none could be mapped. */
+void *vigil__os_map_once(void *_Atomic *slot, size_t size);
+
 /* vigil's own mappings (those made here and not unmapped since): up to
  * max of them into starts/ends; the number there are.  For a leak scan,
  * which leaves them out of the program's roots.  A mapping the registry

@@ -31,6 +31,7 @@
 #include "os.h"
 #include "report.h"
 #include "stacks_capture.h"
+#include "stacks_shapes.h"
 
 
 /* The largest gap between two frame records believed when the bounds are
@@ -86,7 +87,8 @@ int vigil__stack_learn_bounds(void)
  * caller's frame 0; *last is the last frame record read.  No ASan instrumentation: the
  * words read are other frames' saved registers, between their redzones. */
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((always_inline))
-static inline int walk(uintptr_t fp, void **frames, int max, int skip, uintptr_t *last)
+static inline int walk(uintptr_t fp, void **frames, int max, int skip, uintptr_t *last,
+                       uintptr_t *records)
 {
     uintptr_t lo = stack_lo, hi = stack_hi;
     int bounded = hi != 0 && fp >= lo && fp < hi;
@@ -125,8 +127,11 @@ static inline int walk(uintptr_t fp, void **frames, int max, int skip, uintptr_t
             break;
         if (skip > 0)
             skip--;
-        else
+        else {
+            if (records)
+                records[n] = fp;
             frames[n++] = (void *)ret;
+        }
         *last = fp;
         if (next <= fp || (!bounded && next - fp > MAX_FRAME_BYTES))
             break;
@@ -139,7 +144,7 @@ VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
 int vigil__stack_capture(void **frames, int max, int skip)
 {
     uintptr_t last = 0;
-    return walk((uintptr_t)__builtin_frame_address(0), frames, max, skip, &last);
+    return walk((uintptr_t)__builtin_frame_address(0), frames, max, skip, &last, NULL);
 }
 
 #ifdef VIGIL_HAVE_LIBUNWIND
@@ -155,6 +160,19 @@ int vigil__stack_capture(void **frames, int max, int skip)
  * until then, or for good when there is none. */
 typedef int (*backtrace_fn)(void **, int);
 static _Atomic(backtrace_fn) unw_backtrace_fn;
+
+#ifdef VIGIL_HAVE_LIBUNWIND
+/* The cursor interface, for the captures that learn frame rules
+ * (stacks_shapes.h): set before unw_backtrace_fn is published, NULL
+ * (step) when one is missing. */
+static struct {
+    int (*getcontext)(unw_context_t *);
+    int (*init_local)(unw_cursor_t *, unw_context_t *);
+    int (*step)(unw_cursor_t *);
+    int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+    int (*get_save_loc)(unw_cursor_t *, int, unw_save_loc_t *);
+} unw;
+#endif
 
 int vigil__stack_unwinder_load(void)
 {
@@ -192,6 +210,12 @@ int vigil__stack_unwinder_load(void)
      * blocked. */
     if (size && local)
         size(*local, 4096, 0);
+    unw.getcontext = (int (*)(unw_context_t *))dlsym(h, NAME_OF(unw_tdep_getcontext));
+    unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, NAME_OF(unw_init_local));
+    unw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, NAME_OF(unw_get_reg));
+    unw.get_save_loc = (int (*)(unw_cursor_t *, int, unw_save_loc_t *))dlsym(h, NAME_OF(unw_get_save_loc));
+    if (unw.getcontext && unw.init_local && unw.get_reg && unw.get_save_loc)
+        unw.step = (int (*)(unw_cursor_t *))dlsym(h, NAME_OF(unw_step));
     atomic_store_explicit(&unw_backtrace_fn, fn, memory_order_release);
     return 1;
 #else
@@ -285,6 +309,92 @@ static int whole(void *const *fp, int n, void *const *un, int u)
     return 1;
 }
 
+#if defined(VIGIL_HAVE_LIBUNWIND) && defined(__x86_64__)
+#define LEARN_SHAPES 1
+
+/* Whether pc may be a signal frame's (the kernel's return into
+ * rt_sigreturn: mov $15,%rax; syscall), read directly rather than asked
+ * of libunwind, whose every read of memory checks it with a system call.
+ * pc has unwind information, so its page is mapped; one that ends within
+ * the sequence counts as a signal frame. */
+VIGIL_NO_SANITIZE_ADDRESS
+static int maybe_signal_frame(unw_word_t pc)
+{
+    static const unsigned char sigreturn[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+    if ((pc & (VIGIL_MIN_PAGE - 1)) > VIGIL_MIN_PAGE - sizeof sigreturn)
+        return 1;
+    return memcmp((const void *)(uintptr_t)pc, sigreturn, sizeof sigreturn) == 0;
+}
+
+/* The rule of the frame the cursor was at before its step (pc at sp, its
+ * frame pointer register bp) to its caller at cfa returning to next, the
+ * caller's frame pointer saved at *saved (stacks_shapes.h).  Fixed: not a
+ * signal frame, the return address where x86-64 keeps it, at CFA - 8, and
+ * the caller's frame pointer kept or saved in this frame.  Built on the
+ * frame pointer: the caller's saved at the address the register holds,
+ * the CFA 16 above it, and not the CFA in the word below: a function that
+ * realigns its stack through a register (gcc's DRAP) keeps the real CFA
+ * there, and only by chance 16 above its frame pointer.  Anything else is
+ * opaque. */
+VIGIL_NO_SANITIZE_ADDRESS
+static void learn_frame(unw_word_t pc, unw_word_t sp, unw_word_t bp, unw_word_t cfa,
+                        unw_word_t next, const unw_save_loc_t *saved)
+{
+    enum vigil_shape_kind kind = VIGIL_SHAPE_OPAQUE;
+    size_t k = 0;
+    unsigned slot = 0;
+    int ra_there = cfa > sp && cfa - sizeof(uintptr_t) >= stack_lo && cfa <= stack_hi &&
+                   *(const uintptr_t *)(uintptr_t)(cfa - sizeof(uintptr_t)) == next;
+    int in_frame = saved->type == UNW_SLT_MEMORY && saved->u.addr >= sp && saved->u.addr < cfa;
+    if (!ra_there) {
+        kind = VIGIL_SHAPE_OPAQUE;
+    } else if (in_frame && saved->u.addr == bp) {
+        if (cfa == bp + 2 * sizeof(uintptr_t) && bp - sizeof(uintptr_t) >= stack_lo &&
+            *(const uintptr_t *)(uintptr_t)(bp - sizeof(uintptr_t)) != cfa)
+            kind = VIGIL_SHAPE_FP;
+    } else if (saved->type == UNW_SLT_NONE ||
+               (saved->type == UNW_SLT_MEMORY && saved->u.addr < sp)) {
+        kind = VIGIL_SHAPE_FIXED;           /* the register is the callee's still */
+        k = (size_t)(cfa - sp);
+    } else if (in_frame && (cfa - saved->u.addr) % sizeof(uintptr_t) == 0) {
+        kind = VIGIL_SHAPE_FIXED;
+        k = (size_t)(cfa - sp);
+        slot = (unsigned)((cfa - saved->u.addr) / sizeof(uintptr_t));
+    }
+    vigil__shape_put(pc, kind, k, slot);
+}
+
+/* Learn the rule of the frame at pc, whose stack pointer is sp and frame
+ * pointer bp: one step of libunwind from a context that holds them (the
+ * other registers are this function's; no rule this learns reads them).
+ * 0 when libunwind could not start there: nothing learnt. */
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+static int learn_at(uintptr_t pc, uintptr_t sp, uintptr_t bp)
+{
+    unw_context_t uc;
+    unw_cursor_t cur;
+    unw_word_t cfa, next;
+    unw_save_loc_t saved;
+    if (!unw.step || pc == 0 || unw.getcontext(&uc) != 0)
+        return 0;
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)bp;
+    if (unw.init_local(&cur, &uc) != 0)
+        return 0;
+    int r = unw.step(&cur);
+    if (r == 0)
+        vigil__shape_put(pc, VIGIL_SHAPE_LAST, 0, 0);
+    else if (r < 0 || maybe_signal_frame(pc) || unw.get_reg(&cur, UNW_REG_IP, &next) < 0 ||
+             unw.get_reg(&cur, UNW_REG_SP, &cfa) < 0 ||
+             unw.get_save_loc(&cur, UNW_X86_64_RBP, &saved) < 0)
+        vigil__shape_put(pc, VIGIL_SHAPE_OPAQUE, 0, 0);
+    else
+        learn_frame(pc, sp, bp, cfa, next, &saved);
+    return 1;
+}
+#endif
+
 /* Where the program's call into vigil is among the first frames: the
  * first frame equal to caller; 0 when it is not there. */
 static int caller_at(void *const *frames, int n, const void *caller)
@@ -296,9 +406,11 @@ static int caller_at(void *const *frames, int n, const void *caller)
     return 0;
 }
 
-VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-int vigil__stack_capture_here(void **frames, int max)
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((always_inline))
+static inline int capture(void **frames, int max, struct vigil_stack_where *where)
 {
+    if (where)
+        where->sp = 0;
     if (max <= 0)
         return 0;
     if (max > VIGIL_STACK_MAX_FRAMES)
@@ -309,8 +421,8 @@ int vigil__stack_capture_here(void **frames, int max)
     const void *caller = vigil__caller;
     void *buf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
     int want = VIGIL_DEPTH + max;
-    uintptr_t last = 0;
-    int n = walk((uintptr_t)__builtin_frame_address(0), buf, want, 0, &last);
+    uintptr_t last = 0, records[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
+    int n = walk((uintptr_t)__builtin_frame_address(0), buf, want, 0, &last, records);
     int trusted = n == want || (base_fp && last == base_fp);
     /* vigil's own frames keep their records, so the walk finds the
      * program's call however the program was built. */
@@ -318,6 +430,32 @@ int vigil__stack_capture_here(void **frames, int max)
     if (!trusted && atomic_load_explicit(&unw_backtrace_fn, memory_order_relaxed)) {
         void *ubuf[VIGIL_DEPTH + VIGIL_STACK_MAX_FRAMES];
         int learning = !base_fp && learn_tries < LEARN_TRIES;
+#ifdef LEARN_SHAPES
+        /* The program's stack pointer at its call is just above the
+         * return address in the frame record of vigil's entry point. */
+        if (!learning && stack_hi && from < n && buf[from] == caller &&
+            records[from] >= stack_lo && records[from] < stack_hi - 2 * sizeof(uintptr_t)) {
+            uintptr_t sp0 = records[from] + 2 * sizeof(uintptr_t);
+            uintptr_t bp0 = *(const uintptr_t *)records[from];
+            int k;
+            struct vigil_shape_stop stop;
+            /* Each pc met the first time is learnt, and the walk starts
+             * again: it goes further each time. */
+            for (int tries = 0;; tries++) {
+                k = vigil__shape_walk((uintptr_t)caller, sp0, bp0, stack_lo, stack_hi, frames,
+                                      max, where ? &where->trace : NULL, &stop);
+                if (k != VIGIL_SHAPE_UNKNOWN || tries == max ||
+                    !learn_at(stop.pc, stop.sp, stop.bp))
+                    break;
+            }
+            if (k > 0 && where) {
+                where->sp = sp0;
+                where->bp = bp0;
+            }
+            if (k > 0)
+                return k;
+        }
+#endif
         /* Unwinding costs a few nanoseconds a frame: no more than are
          * kept, but for the comparison that learns the outermost frame. */
         int u = vigil__stack_capture_unwind(ubuf, learning || !from ? want : from + max, 1);
@@ -341,4 +479,59 @@ int vigil__stack_capture_here(void **frames, int max)
      * few words. */
     memcpy(frames, buf + from, (size_t)n * sizeof *frames);
     return n;
+}
+
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+int vigil__stack_capture_here(void **frames, int max)
+{
+    return capture(frames, max, NULL);
+}
+
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where *where)
+{
+    return capture(frames, max, where);
+}
+
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
+uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
+{
+    uintptr_t caller = (uintptr_t)vigil__caller, lo = stack_lo, hi = stack_hi;
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    if (!caller || !hi)
+        return 0;
+    for (int i = 0; i < VIGIL_DEPTH; i++) {
+        if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+            return 0;
+        const uintptr_t *rec = (const uintptr_t *)fp;
+        if (rec[1] == caller) {
+            *bp = rec[0];
+            return fp + 2 * sizeof(uintptr_t);
+        }
+        if (rec[0] <= fp)
+            return 0;
+        fp = rec[0];
+    }
+    return 0;
+}
+
+VIGIL_NO_SANITIZE_ADDRESS
+int vigil__stack_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_where *where,
+                      void *const *frames, int n)
+{
+    uintptr_t lo = stack_lo, hi = stack_hi;
+    const struct vigil_shape_trace *t = &where->trace;
+    if (!hi || sp != where->sp || sp < lo || sp >= hi || (t->bp_used && bp != where->bp))
+        return 0;
+    for (int i = 0; i + 1 < n; i++) {
+        uintptr_t at = sp + t->cfa[i] - sizeof(uintptr_t);
+        if (at < sp || at > hi - sizeof(uintptr_t) || *(void *const *)at != frames[i + 1])
+            return 0;
+        if (t->fp_at[i]) {
+            at = sp + t->fp_at[i] - 1;
+            if (at < sp || at > hi - sizeof(uintptr_t) || *(const uintptr_t *)at != t->fp[i])
+                return 0;
+        }
+    }
+    return 1;
 }

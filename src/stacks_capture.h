@@ -20,6 +20,10 @@
 #ifndef VIGIL_STACKS_CAPTURE_H
 #define VIGIL_STACKS_CAPTURE_H
 
+#include <stdint.h>
+
+#include "stacks_shapes.h"
+
 /* The most frames a stack holds anywhere in vigil (VIGIL_TRACE's limit). */
 #define VIGIL_STACK_MAX_FRAMES 64
 
@@ -36,6 +40,33 @@ int vigil__stack_capture_unwind(void **frames, int max, int skip);
  * where the chain breaks earlier (code without frame pointers).  Same
  * safety as vigil__stack_capture when libunwind is not used. */
 int vigil__stack_capture_here(void **frames, int max);
+
+/* Where on the thread's stack a capture read its frames, when it read them
+ * by the frame rules of stacks_shapes.h: the program's stack pointer and
+ * frame pointer at its call (sp, 0 when the capture was not made so; bp)
+ * and the words the rules read (trace).  The same call, with the same
+ * registers and the same words at those places, has the same stack: each
+ * frame's rule depends on its pc alone. */
+struct vigil_stack_where {
+    uintptr_t sp, bp;
+    struct vigil_shape_trace trace;
+};
+
+/* vigil__stack_capture_here, and where it read. */
+int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where *where);
+
+/* The program's stack pointer at its call into vigil now running (just
+ * above vigil__caller on the stack), found on vigil's own frame records,
+ * and its frame pointer then (*bp); 0 when not found, or the thread's stack
+ * bounds are not known. */
+uintptr_t vigil__stack_caller_sp(uintptr_t *bp);
+
+/* Whether the n frames a capture read at where (recorded with them, of
+ * the same caller) are the stack of the program's call now running at sp
+ * with frame pointer bp: the registers that mattered and every word the
+ * rules read are as they were.  Reads only inside the thread's stack. */
+int vigil__stack_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_where *where,
+                      void *const *frames, int n);
 
 /* Make libunwind available to vigil__stack_capture_here: dlopen, local to
  * vigil so its _Unwind_* symbols never shadow libgcc's.  Call where a dlopen

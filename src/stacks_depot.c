@@ -47,10 +47,10 @@ struct record {
 _Static_assert(sizeof(struct record) % UNIT == 0, "records are whole units");
 _Static_assert(sizeof(void *) <= UNIT, "a frame fits a unit");
 
-static _Atomic(char *) chunks[MAX_CHUNKS];
+static void *_Atomic chunks[MAX_CHUNKS];
 static _Atomic uint64_t units_used;             /* handed out, in units */
 static _Atomic uint64_t units_limit = (uint64_t)MAX_CHUNKS * CHUNK_UNITS;
-static _Atomic(_Atomic uint32_t *) table;
+static void *_Atomic table;
 static _Atomic size_t stored, lost;
 
 /* splitmix64's finaliser over each frame: cheap, and every bit of every
@@ -70,32 +70,12 @@ static uint32_t stack_hash(void *const *frames, int n)
 
 static char *chunk_get(size_t c)
 {
-    char *p = atomic_load_explicit(&chunks[c], memory_order_acquire);
-    if (p)
-        return p;
-    char *fresh = vigil__os_map(CHUNK_BYTES);
-    if (!fresh)
-        return NULL;
-    if (atomic_compare_exchange_strong_explicit(&chunks[c], &p, fresh,
-                                                memory_order_acq_rel, memory_order_acquire))
-        return fresh;
-    vigil__os_unmap(fresh, CHUNK_BYTES);        /* another thread mapped it first */
-    return p;
+    return vigil__os_map_once(&chunks[c], CHUNK_BYTES);
 }
 
 static _Atomic uint32_t *table_get(void)
 {
-    _Atomic uint32_t *t = atomic_load_explicit(&table, memory_order_acquire);
-    if (t)
-        return t;
-    _Atomic uint32_t *fresh = vigil__os_map(TABLE_SLOTS * sizeof *fresh);
-    if (!fresh)
-        return NULL;
-    if (atomic_compare_exchange_strong_explicit(&table, &t, fresh,
-                                                memory_order_acq_rel, memory_order_acquire))
-        return fresh;
-    vigil__os_unmap(fresh, TABLE_SLOTS * sizeof *fresh);
-    return t;
+    return vigil__os_map_once(&table, TABLE_SLOTS * sizeof(uint32_t));
 }
 
 /* The record of id, or NULL for an id never handed out. */

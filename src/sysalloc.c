@@ -19,7 +19,16 @@
 
 #include "sysalloc.h"
 
-static _Atomic size_t sys_blocks;
+/* The live-block count in shards, a cache line each: one shared counter
+ * that every thread's malloc and free write would bounce between the
+ * cores (VIGIL_MALLOC=malloc_debug sends every block here).  A thread
+ * keeps to the shard it was given at its first count. */
+#define SHARDS 64
+static struct {
+    _Alignas(64) _Atomic size_t n;
+} sys_blocks[SHARDS];
+static atomic_uint next_shard;
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned my_shard;  /* +1; 0: none yet */
 
 /* Written once, before the first allocation, by the preload's start-up;
  * read without a lock after that. */
@@ -32,7 +41,10 @@ void vigil__sys_use(const struct vigil_libc_malloc *fns)
 
 static void count(long delta)
 {
-    atomic_fetch_add_explicit(&sys_blocks, (size_t)delta, memory_order_relaxed);
+    unsigned k = my_shard;
+    if (__builtin_expect(!k, 0))
+        my_shard = k = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % SHARDS + 1;
+    atomic_fetch_add_explicit(&sys_blocks[k - 1].n, (size_t)delta, memory_order_relaxed);
 }
 
 static void *sys_malloc(void *ctx, size_t size)
@@ -99,5 +111,8 @@ const vigil_allocator vigil__sys_allocator = {
 
 size_t vigil__sys_blocks(void)
 {
-    return atomic_load_explicit(&sys_blocks, memory_order_relaxed);
+    size_t n = 0;
+    for (unsigned i = 0; i < SHARDS; i++)
+        n += atomic_load_explicit(&sys_blocks[i].n, memory_order_relaxed);
+    return n;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "stacks.h"
+#include "stacks_shapes.h"
 #include "vigil/annotate.h"
 #include "suites.h"
 
@@ -437,6 +438,86 @@ static void test_depot_threads(void)
     CU_ASSERT(whole);
 }
 
+/* ---- the frame rules (stacks_shapes.h), on a stack made up here ----
+ * Four frames: A fixed (k 32), B fixed saving the caller's frame pointer
+ * (k 24, slot 2), C built on the frame pointer, D the last.  The pcs are
+ * made up, far below any code. */
+#define PC_A ((uintptr_t)0x1000)
+#define PC_B ((uintptr_t)0x1100)
+#define PC_C ((uintptr_t)0x1200)
+#define PC_D ((uintptr_t)0x1300)
+#define PC_E ((uintptr_t)0x1400)
+
+static uintptr_t rules_mem[16];
+
+static void rules_stack(void)
+{
+    memset(rules_mem, 0, sizeof rules_mem);
+    rules_mem[3] = PC_B;                             /* A's return address, at its CFA - 8 */
+    rules_mem[5] = (uintptr_t)&rules_mem[10];             /* C's frame pointer, saved by B */
+    rules_mem[6] = PC_C;
+    rules_mem[10] = 0x1234;                          /* C's frame record: the caller's rbp */
+    rules_mem[11] = PC_D;
+    vigil__shape_put(PC_A, VIGIL_SHAPE_FIXED, 32, 0);
+    vigil__shape_put(PC_B, VIGIL_SHAPE_FIXED, 24, 2);
+    vigil__shape_put(PC_C, VIGIL_SHAPE_FP, 0, 0);
+    vigil__shape_put(PC_D, VIGIL_SHAPE_LAST, 0, 0);
+}
+
+static int rules_walk(uintptr_t hi_index, void **f, int max, struct vigil_shape_trace *t,
+                     struct vigil_shape_stop *stop)
+{
+    return vigil__shape_walk(PC_A, (uintptr_t)&rules_mem[0], 0x5555, (uintptr_t)&rules_mem[0],
+                             (uintptr_t)&rules_mem[hi_index], f, max, t, stop);
+}
+
+static void test_shapes_walk(void)
+{
+    void *f[8];
+    struct vigil_shape_trace t;
+    struct vigil_shape_stop stop;
+    rules_stack();
+    CU_ASSERT_EQUAL_FATAL(rules_walk(16, f, 8, &t, &stop), 4);
+    CU_ASSERT(f[0] == (void *)PC_A && f[1] == (void *)PC_B && f[2] == (void *)PC_C &&
+              f[3] == (void *)PC_D);
+    /* Where it read: each return address, and the saved frame pointers. */
+    CU_ASSERT(t.cfa[0] == 32 && t.cfa[1] == 56 && t.cfa[2] == 96);
+    CU_ASSERT(t.fp_at[0] == 0 && t.fp_at[1] == 40 + 1 && t.fp_at[2] == 80 + 1);
+    CU_ASSERT(t.fp[1] == (uintptr_t)&rules_mem[10] && t.fp[2] == 0x1234);
+    CU_ASSERT_EQUAL(t.bp_used, 0);              /* B reloaded it before C used it */
+    /* max frames, then nothing read past them. */
+    CU_ASSERT_EQUAL(rules_walk(16, f, 2, NULL, &stop), 2);
+    CU_ASSERT(f[0] == (void *)PC_A && f[1] == (void *)PC_B);
+}
+
+static void test_shapes_refuse(void)
+{
+    void *f[8];
+    struct vigil_shape_stop stop;
+    rules_stack();
+    /* C's frame record lies above the stack's end: not read. */
+    CU_ASSERT_EQUAL(rules_walk(11, f, 8, NULL, &stop), VIGIL_SHAPE_NONE);
+    /* A pc never learnt stops the walk at it, with its registers. */
+    rules_mem[6] = PC_E;
+    CU_ASSERT_EQUAL(rules_walk(16, f, 8, NULL, &stop), VIGIL_SHAPE_UNKNOWN);
+    CU_ASSERT(stop.pc == PC_E && stop.sp == (uintptr_t)&rules_mem[7] &&
+              stop.bp == (uintptr_t)&rules_mem[10]);
+    CU_ASSERT(!vigil__shape_known(PC_E) && vigil__shape_known(PC_A));
+    rules_mem[6] = PC_C;
+    /* An opaque frame, and rules no entry can hold, go to libunwind. */
+    vigil__shape_put(PC_C, VIGIL_SHAPE_OPAQUE, 0, 0);
+    CU_ASSERT_EQUAL(rules_walk(16, f, 8, NULL, &stop), VIGIL_SHAPE_NONE);
+    vigil__shape_put(PC_B, VIGIL_SHAPE_FIXED, 24, 1);   /* slot 1 is the return address */
+    vigil__shape_put(PC_C, VIGIL_SHAPE_FP, 0, 0);
+    CU_ASSERT_EQUAL(rules_walk(16, f, 8, NULL, &stop), VIGIL_SHAPE_NONE);
+    vigil__shape_put(PC_B, VIGIL_SHAPE_FIXED, VIGIL_SHAPE_MAX_K + 8, 0);
+    CU_ASSERT_EQUAL(rules_walk(16, f, 8, NULL, &stop), VIGIL_SHAPE_NONE);
+    /* A frame pointer below the frame's stack pointer is nobody's record. */
+    rules_stack();
+    rules_mem[5] = (uintptr_t)&rules_mem[2];
+    CU_ASSERT_EQUAL(rules_walk(16, f, 8, NULL, &stop), VIGIL_SHAPE_NONE);
+}
+
 /* Last: the libdw session's memory goes back, so leak checkers see none. */
 static void test_symbolize_end(void)
 {
@@ -459,6 +540,8 @@ void register_stacks_suite(void)
         { "depot: equal stacks, equal ids; get", test_depot_basic },
         { "depot: cannot grow: lost, counted", test_depot_lost },
         { "depot: 8 threads, overlapping stacks", test_depot_threads },
+        { "frame rules: a walk through fixed and frame-pointer frames", test_shapes_walk },
+        { "frame rules: unknown, opaque, out of the stack", test_shapes_refuse },
         { "print: the session ends, and starts again", test_symbolize_end },
         { NULL, NULL },
     };

@@ -9,10 +9,11 @@
  * function keeps a frame of its own (noinline, no sibling calls), so the
  * stacks are the same in the four.
  *   stackbugs overflow | underflow | double-free | invalid-free |
- *             use-after-free | thread | smash | long | clean
+ *             use-after-free | thread | smash | long | repeat | clean
  *             (and without STACKBUGS_LIBC: mismatch | check) */
 #include "config.h"
 
+#include <alloca.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -157,6 +158,32 @@ FRAME static void bug_long(void)
     descend(40);
 }
 
+/* A frame built on the frame pointer however the program is built: an
+ * alloca needs it. */
+FRAME static char *make_alloca_block(size_t n)
+{
+    volatile char *pad = alloca(n + at_24);
+    pad[0] = 'a';
+    char *p = make_block(n);                            /* @repeat-alloca */
+    sink += pad[0];
+    return p;
+}
+
+/* The same calls a hundred times, the last with an overflow: the report's
+ * stacks are of calls met before, which the capture reads back by the
+ * frame rules it learnt (through a frame built on the frame pointer and
+ * frames without one) and the hooks find by place: the frames must be
+ * those of the first time. */
+FRAME static void bug_repeat(void)
+{
+    for (int i = 0; i < 100; i++) {
+        char *p = make_alloca_block(24);                /* @repeat-make */
+        if (i == 99)
+            POKE(p, at_24, 'x');
+        drop_block(p);                                  /* @repeat-drop */
+    }
+}
+
 FRAME static void clean(void)
 {
     char *p = make_block(24);
@@ -201,7 +228,8 @@ int main(int argc, char **argv)
         { "overflow", bug_overflow }, { "underflow", bug_underflow },
         { "double-free", bug_double_free }, { "invalid-free", bug_invalid_free },
         { "use-after-free", bug_use_after_free }, { "thread", bug_thread },
-        { "smash", bug_smash }, { "long", bug_long }, { "clean", clean },
+        { "smash", bug_smash }, { "long", bug_long }, { "repeat", bug_repeat },
+        { "clean", clean },
 #ifndef STACKBUGS_LIBC
         { "mismatch", bug_mismatch }, { "check", bug_check },
 #endif
@@ -214,6 +242,6 @@ int main(int argc, char **argv)
             return 0;
         }
     fprintf(stderr, "usage: stackbugs overflow | underflow | double-free | invalid-free |\n"
-                    "       use-after-free | thread | smash | long | clean | mismatch | check\n");
+                    "       use-after-free | thread | smash | long | repeat | clean | mismatch | check\n");
     return 2;
 }

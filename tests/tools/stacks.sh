@@ -142,6 +142,11 @@ check_bug() {
         # Longer than the writer's buffer: written whole, to its last line.
         if [ "$(wc -c <"$err")" -gt 2048 ] && tail -n 1 "$err" | grep -q '^vigil: exiting with status 86'; then
             ok "$label: a report of $(wc -c <"$err") bytes, whole"; else bad "$label: a long report, whole"; fi ;;
+    repeat)
+        first "buffer overflow"
+        frames "$err" "$call" $drop bug_repeat@repeat-drop $MAIN
+        frames "$err" "allocated by thread T0 here:" \
+            make_block@make make_alloca_block@repeat-alloca bug_repeat@repeat-make $MAIN ;;
     mismatch)
         first "API mismatch"
         frames "$err" "vigil_obj_free $T0" drop_obj@drop-obj bug_mismatch@mismatch-drop $MAIN
@@ -153,7 +158,7 @@ check_bug() {
     esac
 }
 
-libc_bugs="overflow underflow double-free invalid-free use-after-free thread smash long"
+libc_bugs="overflow underflow double-free invalid-free use-after-free thread smash long repeat"
 api_bugs="$libc_bugs mismatch check"
 
 # A build meant to be without frame pointers that has them (CFLAGS said
