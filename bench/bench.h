@@ -101,6 +101,10 @@ extern const struct workload bench_workloads[NWORKLOADS];
 int bench_workload_index(const char *name);
 void bench_describe_workloads(const struct params *p);
 
+/* random's loop, on the caller's slots (indep1 and indep2 run it too). */
+size_t bench_churn(const struct allocator *a, void **slots, size_t n, size_t steps,
+                   uint64_t seed);
+
 /* The array of live blocks the single-thread workloads share: made for the
  * largest of them, written over (so that its pages are resident before a
  * measurement), freed. */

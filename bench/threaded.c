@@ -367,28 +367,8 @@ size_t bench_run_rptest(const struct allocator *a, const struct params *p)
 static void *indep_thread(void *arg)
 {
     struct member *m = arg;
-    const struct allocator *a = m->a;
-    void **slots = m->arg;
-    uint64_t rng = SEED + 101 * (uint64_t)m->index;
-
     arrive(m);
-    for (size_t i = 0; i < INDEP_LIVE; i++) {
-        size_t size = random_size(&rng);
-        slots[i] = need(a, a->malloc(size), size);
-        stamp(slots[i], i);
-    }
-    for (size_t s = 0; s < m->p->indep_steps; s++) {
-        size_t k = random_below(&rng, INDEP_LIVE);
-        check(a, slots[k], k);
-        a->free(slots[k]);
-        size_t size = random_size(&rng);
-        slots[k] = need(a, a->malloc(size), size);
-        stamp(slots[k], k);
-    }
-    for (size_t i = 0; i < INDEP_LIVE; i++) {
-        check(a, slots[i], i);
-        a->free(slots[i]);
-    }
+    bench_churn(m->a, m->arg, INDEP_LIVE, m->p->indep_steps, SEED + 101 * (uint64_t)m->index);
     leave(m);
     return NULL;
 }

@@ -70,19 +70,19 @@ void bench_out_of_memory(const struct allocator *a, size_t size)
     bench_die("%s: allocating %zu bytes failed: %s", a->name, size, strerror(errno));
 }
 
-/* Random sizes 8..512, random_live blocks live: each step frees a random
- * live block and allocates a new one in its place. */
-static size_t run_random(const struct allocator *a, const struct params *p)
+/* Random sizes 8..512, n blocks live in slots: each step frees a random live
+ * block and allocates a new one in its place; the calls made. */
+size_t bench_churn(const struct allocator *a, void **slots, size_t n, size_t steps,
+                   uint64_t seed)
 {
-    uint64_t rng = SEED;
-    size_t n = p->random_live;
+    uint64_t rng = seed;
 
     for (size_t i = 0; i < n; i++) {
         size_t size = random_size(&rng);
         slots[i] = need(a, a->malloc(size), size);
         stamp(slots[i], i);
     }
-    for (size_t s = 0; s < p->random_steps; s++) {
+    for (size_t s = 0; s < steps; s++) {
         size_t k = random_below(&rng, n);
         check(a, slots[k], k);
         a->free(slots[k]);
@@ -94,7 +94,12 @@ static size_t run_random(const struct allocator *a, const struct params *p)
         check(a, slots[i], i);
         a->free(slots[i]);
     }
-    return 2 * n + 2 * p->random_steps;
+    return 2 * n + 2 * steps;
+}
+
+static size_t run_random(const struct allocator *a, const struct params *p)
+{
+    return bench_churn(a, slots, p->random_live, p->random_steps, SEED);
 }
 
 /* One size, batches: allocate n blocks, free them newest first (a stack) or
