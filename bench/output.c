@@ -84,8 +84,9 @@ static void print_heading(const char *label)
 void bench_print_speed(int rounds)
 {
     printf("ns/op (median of %d rounds; an op is one malloc, realloc or free call;\n"
-           "xthread: ns/block, wall clock / blocks, a block being one malloc and one free"
-           " on 2 threads)\n", rounds);
+           "xthread, xmalloc: ns/block, wall clock / blocks, a block being one malloc and"
+           " one free on 2 threads;\nlarson, rptest, indep2: wall clock / the ops of both"
+           " threads)\n", rounds);
     print_heading("workload");
     for (int w = 0; w < NWORKLOADS; w++) {
         printf("%-9s", bench_workloads[w].name);
