@@ -9,9 +9,10 @@
  *   vigil-debug  the same calls with the tables vigil_setup_debug_hooks()
  *                installed (the arena wrapped by the debug hooks);
  *   mimalloc     mi_malloc/mi_realloc/mi_free from libmimalloc.so.2;
- *   jemalloc     malloc/realloc/free from libjemalloc.so.2.
- * mimalloc and jemalloc are dlopen'ed at run time; when a library is missing
- * its column is left out.
+ *   jemalloc     malloc/realloc/free from libjemalloc.so.2;
+ *   tcmalloc     tc_malloc/tc_realloc/tc_free from libtcmalloc_minimal.so.4.
+ * mimalloc, jemalloc and tcmalloc are dlopen'ed at run time; when a library
+ * is missing its column is left out.
  */
 #include "config.h"
 
@@ -32,6 +33,9 @@
 #endif
 #ifndef JEMALLOC_SO
 #define JEMALLOC_SO "libjemalloc.so.2"
+#endif
+#ifndef TCMALLOC_SO
+#define TCMALLOC_SO "libtcmalloc_minimal.so.4"
 #endif
 
 struct allocator bench_allocators[MAX_ALLOCATORS];
@@ -90,6 +94,7 @@ static int lookup(void *handle, const char *symbol, void *fnptr, size_t size)
 
 static char mimalloc_note[160] = "not found";
 static char jemalloc_note[200] = "not found";
+static char tcmalloc_note[160] = "not found";
 
 /* Make a dlopen'ed library the next column, its functions fn[0], fn[1] and
  * fn[2] as malloc, realloc and free; 0, and the reason in note, when it lacks
@@ -107,24 +112,48 @@ static int add_column(void *h, const char *name, const char *const fn[3], const 
     return 1;
 }
 
+/* dlopen so and make it the next column; its handle, or NULL with the reason
+ * in note. */
+static void *open_column(const char *so, const char *name, const char *const fn[3],
+                         char *note, size_t note_size)
+{
+    void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(note, note_size, "not loaded: %s", dlerror());
+        return NULL;
+    }
+    if (!add_column(h, name, fn, so, note, note_size))
+        return NULL;
+    snprintf(note, note_size, "%s", so);
+    return h;
+}
+
 static void load_mimalloc(void)
 {
     static const char *const fn[3] = { "mi_malloc", "mi_realloc", "mi_free" };
-    void *h = dlopen(MIMALLOC_SO, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(mimalloc_note, sizeof mimalloc_note, "not loaded: %s", dlerror());
-        return;
-    }
-    if (!add_column(h, "mimalloc", fn, MIMALLOC_SO, mimalloc_note, sizeof mimalloc_note))
+    void *h = open_column(MIMALLOC_SO, "mimalloc", fn, mimalloc_note, sizeof mimalloc_note);
+    if (!h)
         return;
     int (*version)(void) = NULL;
     if (LOOKUP(h, "mi_version", version) && version) {
         int v = version();
         snprintf(mimalloc_note, sizeof mimalloc_note, "%s, version %d.%d.%d", MIMALLOC_SO,
                  v / 100, v / 10 % 10, v % 10);
-    } else {
-        snprintf(mimalloc_note, sizeof mimalloc_note, "%s", MIMALLOC_SO);
     }
+}
+
+/* tcmalloc (gperftools' tcmalloc_minimal) through its tc_ names: loaded
+ * RTLD_LOCAL, it does not take over the process's malloc. */
+static void load_tcmalloc(void)
+{
+    static const char *const fn[3] = { "tc_malloc", "tc_realloc", "tc_free" };
+    void *h = open_column(TCMALLOC_SO, "tcmalloc", fn, tcmalloc_note, sizeof tcmalloc_note);
+    if (!h)
+        return;
+    const char *(*version)(int *, int *, const char **) = NULL;
+    if (LOOKUP(h, "tc_version", version) && version)
+        snprintf(tcmalloc_note, sizeof tcmalloc_note, "%s, %s", TCMALLOC_SO,
+                 version(NULL, NULL, NULL));
 }
 
 /*
@@ -188,6 +217,7 @@ void bench_setup_allocators(char **argv)
         bench_use_vigil_debug, 1 };
     load_mimalloc();
     load_jemalloc(argv);
+    load_tcmalloc();
 }
 
 int bench_allocator_index(const char *name)
@@ -218,4 +248,5 @@ void bench_describe_allocators(void)
                "column measures the same as \"vigil\"\n");
     printf("mimalloc:    %s\n", mimalloc_note);
     printf("jemalloc:    %s\n", jemalloc_note);
+    printf("tcmalloc:    %s\n", tcmalloc_note);
 }

@@ -7,7 +7,8 @@
  * clash with vigil's, which is linked in.
  *
  * The files: main.c (options, the order of the run), allocators.c,
- * workloads.c, xthread.c (the two-thread workload), rounds.c (timing),
+ * workloads.c, xthread.c (the two-thread ring), threaded.c (the other
+ * multi-thread workloads), rounds.c (timing),
  * memory.c (bytes per block, peak RSS), output.c (tables and CSV).
  */
 #ifndef BENCH_BENCH_H
@@ -59,7 +60,7 @@ struct allocator {
     int own_process;                /* timed in a process of its own */
 };
 
-#define MAX_ALLOCATORS 5
+#define MAX_ALLOCATORS 6
 extern struct allocator bench_allocators[MAX_ALLOCATORS];
 extern int bench_nallocators;
 
@@ -77,7 +78,13 @@ struct params {
     size_t lifo_batch, lifo_reps;
     size_t fifo_batch, fifo_reps;
     size_t realloc_blocks, realloc_reps;
+    size_t simple_iters;
     size_t xthread_blocks;
+    int threads;                /* of larson and rptest */
+    size_t larson_live, larson_steps;     /* each thread's */
+    size_t xmalloc_blocks;
+    size_t rptest_live, rptest_steps;     /* each thread's */
+    size_t indep_steps;                   /* each thread's */
 };
 
 struct workload {
@@ -88,11 +95,15 @@ struct workload {
     int peak;               /* in the peak RSS table */
 };
 
-#define NWORKLOADS 5        /* the entries of bench_workloads */
+#define NWORKLOADS 11       /* the entries of bench_workloads */
 extern const struct workload bench_workloads[NWORKLOADS];
 
 int bench_workload_index(const char *name);
 void bench_describe_workloads(const struct params *p);
+
+/* random's loop, on the caller's slots (indep1 and indep2 run it too). */
+size_t bench_churn(const struct allocator *a, void **slots, size_t n, size_t steps,
+                   uint64_t seed);
 
 /* The array of live blocks the single-thread workloads share: made for the
  * largest of them, written over (so that its pages are resident before a
@@ -145,12 +156,24 @@ size_t bench_run_xthread(const struct allocator *a, const struct params *p);
 void bench_choose_xthread_cpus(void);
 void bench_clear_ring(void);
 
-/* The CPUs the producer and the consumer are pinned to; -1: not pinned. */
+/* The CPUs the producer and the consumer are pinned to; -1: not pinned.
+ * threaded.c pins its threads to them in turn (bench_pin_to). */
 extern int bench_xthread_cpu[2];
+void bench_pin_to(int cpu);
 
-/* The wall-clock time of the last bench_run_xthread, ns: the calls are on two
- * threads at once, so time_run (rounds.c) takes this instead of its own clock. */
+/* The wall-clock time of the last run of a threaded workload, ns: the calls
+ * are on several threads at once, so time_run (rounds.c) takes this instead
+ * of its own clock. */
 extern double bench_xthread_wall_ns;
+
+/* ---- threaded.c ---- */
+
+size_t bench_run_larson(const struct allocator *a, const struct params *p);
+size_t bench_run_xmalloc(const struct allocator *a, const struct params *p);
+size_t bench_run_rptest(const struct allocator *a, const struct params *p);
+size_t bench_run_indep1(const struct allocator *a, const struct params *p);
+size_t bench_run_indep2(const struct allocator *a, const struct params *p);
+void bench_describe_threaded(const struct params *p);
 
 /* ---- rounds.c ---- */
 

@@ -1,6 +1,6 @@
 /*
  * main.c - the bench program's entry: vigil's allocators against glibc,
- * mimalloc and jemalloc, side by side in one process.
+ * mimalloc, jemalloc and tcmalloc, side by side in one process.
  *
  *   bench [--quick] [--no-pin] [--csv FILE]
  *
@@ -67,7 +67,13 @@ int main(int argc, char **argv)
         .lifo_batch = 100, .lifo_reps = 20000,
         .fifo_batch = 1000, .fifo_reps = 2000,
         .realloc_blocks = 1000, .realloc_reps = 50,
+        .simple_iters = 250000,
         .xthread_blocks = 200000,
+        .threads = 2,
+        .larson_live = 5000, .larson_steps = 500000,
+        .xmalloc_blocks = 1000000,
+        .rptest_live = 1000, .rptest_steps = 200000,
+        .indep_steps = 1000000,
     };
     int rounds = 11;
     if (quick) {
@@ -75,7 +81,12 @@ int main(int argc, char **argv)
         p.lifo_reps /= 40;
         p.fifo_reps /= 40;
         p.realloc_reps /= 25;
+        p.simple_iters /= 20;
         p.xthread_blocks /= 10;
+        p.larson_steps /= 20;
+        p.xmalloc_blocks /= 20;
+        p.rptest_steps /= 20;
+        p.indep_steps /= 20;
         rounds = 3;
     }
 

@@ -84,8 +84,9 @@ static void print_heading(const char *label)
 void bench_print_speed(int rounds)
 {
     printf("ns/op (median of %d rounds; an op is one malloc, realloc or free call;\n"
-           "xthread: ns/block, wall clock / blocks, a block being one malloc and one free"
-           " on 2 threads)\n", rounds);
+           "xthread, xmalloc: ns/block, wall clock / blocks, a block being one malloc and"
+           " one free on 2 threads;\nlarson, rptest, indep2: wall clock / the ops of both"
+           " threads)\n", rounds);
     print_heading("workload");
     for (int w = 0; w < NWORKLOADS; w++) {
         printf("%-9s", bench_workloads[w].name);
@@ -96,21 +97,36 @@ void bench_print_speed(int rounds)
 
     /* Ratios: everybody to glibc, and what the debug hooks cost. */
     int g = bench_allocator_index("glibc"), v = bench_allocator_index("vigil"),
-        d = bench_allocator_index("vigil-debug");
+        d = bench_allocator_index("vigil-debug"), m = bench_allocator_index("mimalloc");
     printf("\nratios of the medians: each allocator / glibc (below 1: faster than glibc),"
-           " and vigil-debug / vigil\n");
+           " vigil-debug / vigil%s\n", m >= 0 ? ", and vigil / mimalloc" : "");
     printf("%-9s", "workload");
     for (int i = 0; i < bench_nallocators; i++)
         if (i != g)
             printf("%*s", COL, bench_allocators[i].name);
-    printf("%*s\n", COL + 2, "debug/vigil");
+    printf("%*s", COL + 2, "debug/vigil");
+    if (m >= 0)
+        printf("%*s", COL + 3, "vigil/mimalloc");
+    putchar('\n');
     for (int w = 0; w < NWORKLOADS; w++) {
         printf("%-9s", bench_workloads[w].name);
         for (int i = 0; i < bench_nallocators; i++)
             if (i != g)
                 printf("%*.2f", COL, bench_speed[w][i].median / bench_speed[w][g].median);
-        printf("%*.2f\n", COL + 2, bench_speed[w][d].median / bench_speed[w][v].median);
+        printf("%*.2f", COL + 2, bench_speed[w][d].median / bench_speed[w][v].median);
+        if (m >= 0)
+            printf("%*.2f", COL + 3, bench_speed[w][v].median / bench_speed[w][m].median);
+        putchar('\n');
     }
+
+    int w1 = bench_workload_index("indep1"), w2 = bench_workload_index("indep2");
+    printf("\nscaling: throughput of 2 independent threads / 1 thread (indep1 ns/op / indep2"
+           " ns/op; 2.00: perfect)\n");
+    print_heading("");
+    printf("%-9s", "2 vs 1");
+    for (int i = 0; i < bench_nallocators; i++)
+        printf("%*.2f", COL, bench_speed[w1][i].median / bench_speed[w2][i].median);
+    putchar('\n');
 
     int x = bench_workload_index("xthread");
     printf("\nxthread throughput, million blocks/s (1000 / median ns per block; higher is"
@@ -223,6 +239,10 @@ void bench_print_targets(void)
     double r = bench_speed[x][g].median / bench_speed[x][v].median;
     printf("  %-8s vigil/glibc    %5.2f  (throughput, >= 1.00: %s)\n", "xthread", r,
            r >= 1.00 ? "met" : "NOT met");
+    int w1 = bench_workload_index("indep1"), w2 = bench_workload_index("indep2");
+    r = bench_speed[w1][v].median / bench_speed[w2][v].median;
+    printf("  %-8s vigil 2 vs 1   %5.2f  (throughput of 2 threads / 1, >= 1.80: %s)\n", "indep",
+           r, r >= 1.80 ? "met" : "NOT met");
     int w = bench_workload_index("random");
     if (isnan(bench_peak_kib[w][v]) || isnan(bench_peak_kib[w][g]))
         printf("  %-8s peak RSS vigil  -  (not measured)\n", "random");
@@ -250,6 +270,10 @@ int bench_write_csv(FILE *f, const char *path, int rounds, int quick)
                     bench_allocators[i].name, s->median, s->min, s->max,
                     bench_workloads[w].unit);
         }
+    int w1 = bench_workload_index("indep1"), w2 = bench_workload_index("indep2");
+    for (int i = 0; i < bench_nallocators; i++)
+        fprintf(f, "scaling,indep,%s,%.3f,,,ratio\n", bench_allocators[i].name,
+                bench_speed[w1][i].median / bench_speed[w2][i].median);
     int x = bench_workload_index("xthread");
     for (int i = 0; i < bench_nallocators; i++) {
         const struct summary *s = &bench_speed[x][i];  /* min: from the slowest round */

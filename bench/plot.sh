@@ -1,8 +1,9 @@
 #!/bin/sh
 # plot.sh - draw the bench results as a grouped bar chart (SVG, and PNG when
 # gnuplot can): ns/op per workload, one bar per allocator; beside it, on an
-# axis of its own, the two-thread xthread workload in ns per block (wall
-# clock / blocks).
+# axis of its own, the workloads counted in blocks (xthread, xmalloc: two
+# threads, wall clock / blocks).
+
 #
 #   bench/bench --csv bench/results.csv
 #   bench/plot.sh [--log] [CSV [SVG [PNG]]]
@@ -113,7 +114,7 @@ $yscale
 set multiplot title "$title"
 set origin 0, 0
 set size $width, 0.96
-set title "single thread: ns per malloc/realloc/free call"
+set title "ns per malloc/realloc/free call (larson, rptest, indep2: 2 threads, wall clock)"
 set ylabel "ns/op$logged"
 set key at screen 0.5, 0.035 center center horizontal maxrows 1 samplen 2 width -1 autotitle columnheader
 set xrange [-0.6:$nrow - 0.4]

@@ -11,7 +11,8 @@
  * bench.h).  One workload, xthread, runs on two threads: a producer mallocs,
  * a consumer frees, through a lock-free ring (see xthread.c); the
  * vigil-debug tables are installed before its threads start and taken down
- * after they end.
+ * after they end.  The other multi-thread workloads are in threaded.c, and in
+ * the table here.
  */
 #include "config.h"
 
@@ -25,6 +26,9 @@
 #define ONE_SIZE    64      /* the LIFO and FIFO block size */
 #define GROW_FROM   8
 #define GROW_TO     2048
+#define SIMPLE_SIZE 16      /* glibc's bench-malloc-simple's default */
+#define SIMPLE_MAX  1600
+static const size_t simple_batches[] = { 25, 100, 400, SIMPLE_MAX };
 
 static void **slots;        /* the live blocks of a workload */
 static size_t nslots;
@@ -39,6 +43,8 @@ void bench_alloc_slots(const struct params *p)
         nslots = p->lifo_batch;
     if (p->realloc_blocks > nslots)
         nslots = p->realloc_blocks;
+    if (SIMPLE_MAX > nslots)
+        nslots = SIMPLE_MAX;
     slots = calloc(nslots, sizeof *slots);
     if (!slots)
         bench_die("out of memory");
@@ -64,19 +70,19 @@ void bench_out_of_memory(const struct allocator *a, size_t size)
     bench_die("%s: allocating %zu bytes failed: %s", a->name, size, strerror(errno));
 }
 
-/* Random sizes 8..512, random_live blocks live: each step frees a random
- * live block and allocates a new one in its place. */
-static size_t run_random(const struct allocator *a, const struct params *p)
+/* Random sizes 8..512, n blocks live in slots: each step frees a random live
+ * block and allocates a new one in its place; the calls made. */
+size_t bench_churn(const struct allocator *a, void **slots, size_t n, size_t steps,
+                   uint64_t seed)
 {
-    uint64_t rng = SEED;
-    size_t n = p->random_live;
+    uint64_t rng = seed;
 
     for (size_t i = 0; i < n; i++) {
         size_t size = random_size(&rng);
         slots[i] = need(a, a->malloc(size), size);
         stamp(slots[i], i);
     }
-    for (size_t s = 0; s < p->random_steps; s++) {
+    for (size_t s = 0; s < steps; s++) {
         size_t k = random_below(&rng, n);
         check(a, slots[k], k);
         a->free(slots[k]);
@@ -88,7 +94,12 @@ static size_t run_random(const struct allocator *a, const struct params *p)
         check(a, slots[i], i);
         a->free(slots[i]);
     }
-    return 2 * n + 2 * p->random_steps;
+    return 2 * n + 2 * steps;
+}
+
+static size_t run_random(const struct allocator *a, const struct params *p)
+{
+    return bench_churn(a, slots, p->random_live, p->random_steps, SEED);
 }
 
 /* One size, batches: allocate n blocks, free them newest first (a stack) or
@@ -163,6 +174,34 @@ static size_t run_realloc(const struct allocator *a, const struct params *p)
     return calls;
 }
 
+/* glibc's bench-malloc-simple: for batches of 25, 100, 400 and 1600 blocks
+ * of 16 bytes, simple_iters blocks each, allocate a batch and write every
+ * byte, free the first half oldest first and the other half newest first. */
+static size_t run_simple(const struct allocator *a, const struct params *p)
+{
+    size_t calls = 0;
+    for (size_t b = 0; b < sizeof simple_batches / sizeof simple_batches[0]; b++) {
+        size_t n = simple_batches[b];
+        for (size_t r = 0; r < p->simple_iters / n; r++) {
+            for (size_t i = 0; i < n; i++) {
+                slots[i] = need(a, a->malloc(SIMPLE_SIZE), SIMPLE_SIZE);
+                memset(slots[i], (int)i, SIMPLE_SIZE);
+                stamp(slots[i], i);
+            }
+            for (size_t i = 0; i < n / 2; i++) {
+                check(a, slots[i], i);
+                a->free(slots[i]);
+            }
+            for (size_t i = n; i-- > n / 2;) {
+                check(a, slots[i], i);
+                a->free(slots[i]);
+            }
+            calls += 2 * n;
+        }
+    }
+    return calls;
+}
+
 /* Sized by its entries: the declaration in bench.h makes a count other than
  * NWORKLOADS an error. */
 const struct workload bench_workloads[] = {
@@ -170,7 +209,13 @@ const struct workload bench_workloads[] = {
     { "lifo", run_lifo, "op", 0, 1 },
     { "fifo", run_fifo, "op", 0, 1 },
     { "realloc", run_realloc, "op", 0, 0 },
+    { "simple", run_simple, "op", 0, 0 },
     { "xthread", bench_run_xthread, "block", 1, 1 },
+    { "xmalloc", bench_run_xmalloc, "block", 1, 0 },
+    { "larson", bench_run_larson, "op", 1, 0 },
+    { "rptest", bench_run_rptest, "op", 1, 0 },
+    { "indep1", bench_run_indep1, "op", 1, 0 },
+    { "indep2", bench_run_indep2, "op", 1, 0 },
 };
 
 int bench_workload_index(const char *name)
@@ -195,6 +240,9 @@ void bench_describe_workloads(const struct params *p)
         steps++;
     printf("  realloc  %zu blocks grown side by side %d -> %d bytes in %d steps of ~1.25x; x %zu\n",
            p->realloc_blocks, GROW_FROM, GROW_TO, steps, p->realloc_reps);
+    printf("  simple   glibc's bench-malloc-simple: batches of 25, 100, 400, %d blocks of %d bytes,\n"
+           "           %zu blocks each: malloc and write them, free half oldest first, half\n"
+           "           newest first\n", SIMPLE_MAX, SIMPLE_SIZE, p->simple_iters);
     printf("  xthread  2 threads: %zu blocks of sizes %d..%d malloc'ed by a producer, passed\n"
            "           through a %d-slot lock-free ring, freed by a consumer; ",
            p->xthread_blocks, RANDOM_MIN, RANDOM_MAX, RING_SIZE);
@@ -202,4 +250,5 @@ void bench_describe_workloads(const struct params *p)
         printf("pinned to CPUs %d and %d\n", bench_xthread_cpu[0], bench_xthread_cpu[1]);
     else
         printf("not pinned\n");
+    bench_describe_threaded(p);
 }

@@ -102,7 +102,7 @@ void bench_choose_xthread_cpus(void)
 }
 
 /* Pin the calling thread to cpu (-1: leave it be). */
-static void pin_to(int cpu)
+void bench_pin_to(int cpu)
 {
 #ifdef CPU_SET
     if (cpu < 0)
@@ -175,7 +175,7 @@ static void *xthread_producer(void *arg)
     uint64_t rng = SEED;
     size_t tail = 0, published = 0, head = 0;   /* head: our copy */
 
-    pin_to(bench_xthread_cpu[0]);
+    bench_pin_to(bench_xthread_cpu[0]);
     start_line(x);
     x->t0 = bench_now_ns();
     for (size_t i = 0; i < x->blocks; i++) {
@@ -204,7 +204,7 @@ static void *xthread_consumer(void *arg)
     const struct allocator *a = x->a;
     size_t head = 0, published = 0, tail = 0;   /* tail: our copy */
 
-    pin_to(bench_xthread_cpu[1]);
+    bench_pin_to(bench_xthread_cpu[1]);
     start_line(x);
     while (head < x->blocks) {
         if (head == tail) {
