@@ -174,17 +174,24 @@ struct vigil_block {
     struct vigil_block *next;      /* free-list link, in freed blocks only */
 };
 
+struct vigil_theap;
+
+
 struct vigil_pool {
     uint32_t arenaindex;           /* read by the ownership check; set once */
     uint32_t cls;                  /* size class of every block here */
     uint32_t nused;                /* blocks handed out */
     uint32_t nextoffset;           /* next never-used block (lazy carving) */
     uint32_t maxnextoffset;        /* last offset where a block still fits */
-    uint32_t full;                 /* on the class's full list */
+    uint32_t full;                 /* on a full list (its owner's, or the shared one) */
     struct vigil_block *freeblock; /* freed blocks, a singly linked list */
     struct vigil_pool *next;       /* class list, or the arena's free pools */
     struct vigil_pool *prev;
-    uint64_t reserved_;            /* pads the header to 64 bytes */
+    /* The thread heap that owns the pool (theap.h), or NULL for a shared
+     * pool, which lives under the heap lock.  Read by any thread freeing one
+     * of its blocks, written only under the heap lock: with the __atomic
+     * builtins, so the plain copy of vigil__pool_info stays possible. */
+    struct vigil_theap *owner;
 };
 
 #define VIGIL_POOL_OVERHEAD    64

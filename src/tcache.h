@@ -23,6 +23,7 @@
 #include "arena_map.h"
 #include "stats.h"
 #include "table.h"
+#include "theap.h"
 #include "treg.h"
 #include "vigil.h"
 
@@ -71,7 +72,9 @@ struct vigil_tcache {
      * not load the cap.  Written only by the owner; read relaxed by the
      * statistics. */
     _Atomic uint32_t room[VIGIL_NB_CLASSES];
-    /* Last, so head[] is at offset 0 for the hits. */
+    /* After them, so head[] is at offset 0 for the hits: the pools the
+     * thread owns, where its misses go (theap.h). */
+    struct vigil_theap heap;
     struct vigil_treg_node link;        /* the registry, under the heap lock */
 };
 
