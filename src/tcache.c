@@ -283,7 +283,7 @@ void *vigil__arena_malloc(void *ctx, size_t size)
     return arena_malloc_slow(size);
 }
 
-static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
+void *vigil__arena_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     size_t size;
     if (!vigil__calloc_size(nelem, elsize, &size))
@@ -364,7 +364,7 @@ void vigil__arena_free(void *ctx, void *p)
     arena_free_slow(p);
 }
 
-static void *arena_realloc(void *ctx, void *p, size_t size)
+void *vigil__arena_realloc(void *ctx, void *p, size_t size)
 {
     if (!p)
         return vigil__arena_malloc(ctx, size);
@@ -386,9 +386,7 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
         cls = vigil__pool_of(p)->cls;  /* constant while p is live */
         cur = old = vigil__class_size(cls);
     }
-    /* Stay in place when the block still fits and no more than a quarter of
-     * it would be wasted; otherwise move, so a shrunk block frees its room. */
-    if (size <= cur && (vigil__size_class(size) == cls || 4 * size >= 3 * cur)) {
+    if (vigil__realloc_stays(size, cls, cur)) {
         if (vigil__annotating()) {
             vigil__heap_set_requested(p, size);
             vigil__tools_block_resize(p, cur, old, size);
@@ -404,7 +402,7 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
 }
 
 const vigil_allocator vigil__arena_allocator = {
-    NULL, vigil__arena_malloc, arena_calloc, arena_realloc, vigil__arena_free,
+    NULL, vigil__arena_malloc, vigil__arena_calloc, vigil__arena_realloc, vigil__arena_free,
 };
 
 const struct vigil_block_query vigil__arena_query = {

@@ -28,7 +28,7 @@ static inline void count(_Atomic size_t *c, size_t delta)
 
 static inline struct vigil_theap *owner_of(const struct vigil_pool *pool)
 {
-    return __atomic_load_n(&pool->owner, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&pool->owner, __ATOMIC_RELAXED);
 }
 
 /* ---- the queues ---- */
