@@ -1,13 +1,15 @@
 /*
  * tcache.c - the arena allocator's table: per-thread caches of free blocks
- * over the heap (heap.c), and large requests handed on to the allocator the
- * arena was given at start-up.  The design is drawn in arena.h; the hits
- * are inline in tcache.h.
+ * over the thread heaps (theap.c) and the shared heap (heap.c), and large
+ * requests handed on to the allocator the arena was given at start-up.  The
+ * design is drawn in arena.h; the hits are inline in tcache.h.
  *
  * Only the owning thread touches a cache's head[] and writes its room[];
- * other threads read room[] (relaxed) for the statistics.  No cache is used
- * while annotating: then every block goes through the locked path, where the
- * tool annotations, the tools' quarantine and the marking of freed blocks are.
+ * other threads read room[] (relaxed) for the statistics.  A cache's misses
+ * go to its thread's heap, which embeds it.  No cache is used while
+ * annotating: then every block goes through the locked path over the shared
+ * pools, where the tool annotations, the tools' quarantine and the marking
+ * of freed blocks are; so does a thread whose cache is off.
  */
 #include "config.h"
 

@@ -9,7 +9,8 @@
  * has room for one cost a table compare, a thread-local load and a few loads
  * and stores, no lock, no atomic read-modify-write and no stack frame.
  * Anything else (an empty or full cache, a large block, a thread without a
- * cache, a tool run) returns "miss" and takes the locked path in tcache.c.
+ * cache, a tool run) returns "miss" and takes the slow path in tcache.c:
+ * the thread's own heap (theap.h), or the locked shared pools.
  */
 #ifndef VIGIL_TCACHE_H
 #define VIGIL_TCACHE_H
