@@ -44,9 +44,9 @@
 #include "arena.h"
 
 /* Empty pools a thread heap keeps: a producer whose consumer frees every
- * block of a pool, or a thread cycling through a few pools' worth, reuses
- * them without the lock; 32 KiB a thread at most. */
-#define VIGIL_THEAP_STASH 8
+ * block of its pools, or a thread cycling through a few pools' worth,
+ * reuses them without the lock; 128 KiB a thread at most. */
+#define VIGIL_THEAP_STASH 32
 
 struct vigil_theap_class {
     struct vigil_pool *avail;   /* owned pools with room; blocks come from the first */
