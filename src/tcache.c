@@ -120,10 +120,15 @@ static void tcache_retire(struct vigil_tcache *t)
     vigil__treg_retire(&registry, t);
 }
 
+static void drain_spares(void);
+
 static void tcache_destructor(void *arg)
 {
     vigil__heap_lock();
     tcache_retire(arg);
+    /* Blocks pushed to exited threads' heaps after they gave their pools
+     * away would otherwise wait for a statistics call or a new thread. */
+    drain_spares();
     vigil__heap_unlock();
     vigil__tc = &tcache_off;
 }

@@ -263,9 +263,11 @@ static void test_remote_frees_go_home(void)
     pthread_join(t, NULL);
     vigil__arena_stats(&st1);
     CU_ASSERT_EQUAL(vigil__arena_blocks(), before + OWNED);
-    CU_ASSERT_EQUAL(st1.arenas_allocated, st0.arenas_allocated);
-    /* The second round lived on the first round's pools. */
-    CU_ASSERT_EQUAL(st1.class_pools[vigil__size_class(64)], st0.class_pools[vigil__size_class(64)]);
+    /* The second round lived on the first round's pools (under the tools,
+     * on new ones: the first round's wait in the quarantine). */
+    unsigned c64 = vigil__size_class(64);
+    CU_ASSERT_TRUE(tools_run() || st1.class_pools[c64] == st0.class_pools[c64]);
+    CU_ASSERT_TRUE(tools_run() || st1.arenas_allocated == st0.arenas_allocated);
     for (int i = 0; i < OWNED; i++)
         A->free(A->ctx, a.second[i]);
     vigil__arena_settle();
