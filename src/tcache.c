@@ -328,9 +328,10 @@ static void arena_free_slow(void *p)
         env.large->free(env.large->ctx, p);
         return;
     }
-    /* A thread that only frees (a consumer) gets a cache too, so its
-     * frees reach their owners in batches. */
-    struct vigil_tcache *t = vigil__tc ? vigil__tc : tcache_get();
+    /* A thread that only frees (a consumer) gets no cache: one would hold
+     * up to a cache's worth of every class of other threads' blocks, for
+     * nothing; its frees go to their owners one by one instead. */
+    struct vigil_tcache *t = vigil__tc;
     if (t && t != &tcache_off) {
         /* The cache is full for this class: half of it goes back, and p
          * takes the room that makes. */
@@ -343,9 +344,7 @@ static void arena_free_slow(void *p)
     }
     if (!vigil__annotating()) {
         /* A thread without a cache: p's pool may be a thread heap's. */
-        vigil__heap_lock();
-        vigil__theap_release_locked(NULL, p);
-        vigil__heap_unlock();
+        vigil__theap_free_uncached(p);
         return;
     }
     /* refused(), in the critical section that frees the block, while its

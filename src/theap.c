@@ -15,9 +15,10 @@
 #include "heap.h"
 #include "theap.h"
 
-/* Queued counts of pushes made under the lock for no heap (a thread
- * without a cache freeing a block of an owned pool). */
-static size_t shared_queued[VIGIL_NB_CLASSES];
+/* Queued counts of pushes made for no heap (a thread without a cache
+ * freeing a block of an owned pool): atomic adds, as such threads may
+ * push at once. */
+static _Atomic size_t shared_queued[VIGIL_NB_CLASSES];
 
 static inline void count(_Atomic size_t *c, size_t delta)
 {
@@ -260,9 +261,23 @@ void vigil__theap_release_locked(struct vigil_theap *h, struct vigil_block *b)
         if (h)
             count(&h->cls[pool->cls].queued, 1);
         else
-            shared_queued[pool->cls]++;
+            atomic_fetch_add_explicit(&shared_queued[pool->cls], 1, memory_order_relaxed);
         queue_push(owner, b, b);
     }
+}
+
+void vigil__theap_free_uncached(struct vigil_block *b)
+{
+    struct vigil_pool *pool = vigil__pool_of(b);
+    struct vigil_theap *owner = owner_of(pool);
+    if (owner) {
+        atomic_fetch_add_explicit(&shared_queued[pool->cls], 1, memory_order_relaxed);
+        queue_push(owner, b, b);
+        return;
+    }
+    vigil__heap_lock();
+    vigil__theap_release_locked(NULL, b);      /* looked at again, under the lock */
+    vigil__heap_unlock();
 }
 
 void vigil__theap_drain_locked(struct vigil_theap *h)
@@ -313,7 +328,7 @@ void vigil__theap_counts(const struct vigil_theap *h, size_t pools[], size_t blo
 void vigil__theap_shared_queued(size_t queued[])
 {
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-        queued[c] += shared_queued[c];
+        queued[c] += atomic_load_explicit(&shared_queued[c], memory_order_relaxed);
 }
 
 #define CHECK VIGIL_HEAP_CHECK

@@ -26,10 +26,11 @@
  * Counting: a block on a queue is handed out as far as its pool knows, and
  * free as far as the program knows.  Each heap counts the blocks it pushed
  * to queues less those it took off them, per class (queued[], written only
- * by its owner, or under the lock once it has none); pushes made under the
- * lock by no heap are counted in one shared row.  So the blocks on all queues are the sum of the rows,
- * exact whenever no thread is between a free and its push (after joining
- * the threads, or vigil__arena_settle in the only running thread).
+ * by its owner, or under the lock once it has none); pushes made by threads
+ * without a heap are counted in one shared row (atomic adds).  So the
+ * blocks on all queues are the sum of the rows, exact whenever no thread is
+ * between a free and its push (after joining the threads, or
+ * vigil__arena_settle in the only running thread).
  *
  * Under the tools there are no thread heaps: no thread has a cache there.
  */
@@ -46,7 +47,7 @@
 /* Empty pools a thread heap keeps: a producer whose consumer frees every
  * block of its pools, or a thread cycling through a few pools' worth,
  * reuses them without the lock; 128 KiB a thread at most. */
-#define VIGIL_THEAP_STASH 32
+#define VIGIL_THEAP_STASH 8
 
 struct vigil_theap_class {
     struct vigil_pool *avail;   /* owned pools with room; blocks come from the first */
@@ -93,6 +94,10 @@ void vigil__theap_free(struct vigil_theap *h, struct vigil_block *list);
 /* h's queue taken and freed; its empty pools back to their arenas. */
 void vigil__theap_settle(struct vigil_theap *h);
 
+/* Block b freed by a thread without a heap (no cache): onto its owner's
+ * queue, or under the lock into its shared pool. */
+void vigil__theap_free_uncached(struct vigil_block *b);
+
 /* Lock held: block b back to its pool, for heap h (NULL: a thread without
  * one): locally when h owns the pool (h's owner is the caller, or gone),
  * onto the owner's queue when another heap does, into the shared pool
@@ -111,7 +116,7 @@ void vigil__theap_abandon_locked(struct vigil_theap *h);
  * class, to the arrays (relaxed reads: exact when h's owner is quiet). */
 void vigil__theap_counts(const struct vigil_theap *h, size_t pools[], size_t blocks[],
                          size_t queued[]);
-/* Lock held: the shared row of queued counts, added to queued. */
+/* The shared row of queued counts, added to queued. */
 void vigil__theap_shared_queued(size_t queued[]);
 /* Lock held, h's owner quiet: h's lists and pools checked (stderr gets each
  * inconsistency); returns how many, and adds h's pools to *pools. */
