@@ -231,8 +231,8 @@ void vigil__thread_cache_disable(void)
     vigil__thread_cache_flush();
     struct vigil_tcache *t = vigil__tc;
     if (t && t != &tcache_off) {
-        /* Its pools go back: from now on this thread frees into them as a
-         * thread without a heap, under the lock. */
+        /* Its pools go back: from now on this thread frees as a thread
+         * without a heap (vigil__theap_free_uncached). */
         vigil__heap_lock();
         vigil__theap_abandon_locked(&t->heap);
         vigil__heap_unlock();
