@@ -63,10 +63,12 @@
  * memory; it is exempted from ASan and named in supp/vigil.supp.
  *
  * Pools with free blocks of a class sit on that class's "used" list, full
- * pools on its "full" list.  A pool whose last block is freed goes back to
+ * pools on its "full" list (the shared lists, or those of the thread heap
+ * owning the pool, below).  A pool whose last block is freed goes back to
  * its arena, not to a per-class empty list, so that an arena whose pools are
- * all empty can be returned to the system; re-initialising a pool for
- * another class costs a few stores, as blocks are carved lazily.
+ * all empty can be returned to the system (a thread heap keeps a few, see
+ * theap.h); re-initialising a pool for another class costs a few stores, as
+ * blocks are carved lazily.
  *
  * Arenas with free pools are kept in buckets by their count of free pools,
  * and a new pool is always taken from the arena with the fewest free pools.
@@ -75,37 +77,54 @@
  * spare so a program that frees and allocates around an arena boundary does
  * not map and unmap repeatedly.
  *
- * Threads (the common path takes no lock):
+ * Threads (neither the common path nor a cache's miss takes a lock):
  *
- *   thread 1          thread 2                      shared, under one mutex
- *   +-----------+     +-----------+     refill     +-------------------------+
- *   | tcache    |     | tcache    | <------------- | heap: per class used /  |
- *   | class 0:  |     | class 0:  |  half a cache  |   full pool lists       |
- *   |  b->b->b  |     |  b->b     | -------------> | arena buckets, arenas,  |
- *   | class 1:  |     | ...       |  half, when    |   reclamation           |
- *   | ...       |     |           |  full          | tcache registry         |
- *   +-----------+     +-----------+                +-------------------------+
+ *   thread 1                    thread 2              shared, under one mutex
+ *   +--------------------+      +-----------+        +----------------------+
+ *   | tcache  class 0:   |      | tcache    |        | heap: per class used/|
+ *   |   b->b->b  ...     |      |   ...     |  whole |   full shared pools  |
+ *   |    | refill ^ flush|      |           |  pools | arena buckets,       |
+ *   |    v        |      |      |           | <----> |   arenas, reclaim    |
+ *   | theap: per class   |      | theap     |        | tcache registry      |
+ *   |   owned pools:     | <----+ frees of  |        +----------------------+
+ *   |   avail, full;     | CAS  | thread 1's|
+ *   |   stash of empties;| push | blocks    |
+ *   |   queue <-- ...    |      |           |
+ *   +--------------------+      +-----------+
  *
  * Per thread: a cache of free blocks per size class (struct vigil_tcache in
  * tcache.c), at most 16 KiB or 256 blocks a class.  malloc pops from it and
  * free pushes onto it with no lock and no atomic read-modify-write, inline
- * in the public entry points, whichever thread allocated the block: a block
- * freed by another thread simply joins the freeing thread's cache
- * (tcache-style), which keeps the common path the same for every pattern.  An empty cache is filled halfway from the pools at once; a
- * full one gives half back; both under the mutex, which also guards pool
- * carving, the arena buckets and reclamation.
+ * in the public entry points (and in the preload library's), whichever
+ * thread allocated the block: a block freed by another thread joins the
+ * freeing thread's cache first, which keeps the common path the same for
+ * every pattern.  An empty cache is filled halfway at once, a full one gives
+ * half back: to and from the thread's own heap (theap.h), the pools it owns,
+ * with no lock either.  A block given back goes straight into its pool when
+ * the thread owns that pool, and onto the owning thread's message queue
+ * (one compare-and-swap a batch) when another does; the owner takes its
+ * queue with one exchange when it next refills.  The mutex is taken only to
+ * move whole pools between a thread and the shared state (a new or a half
+ * used shared pool for a class with none, an empty pool given back when the
+ * thread keeps enough), for blocks of shared pools, and at thread exit.
  *
- * A thread that exits gives its whole cache back to the pools (a
- * pthread_key destructor), so nothing is lost, its blocks become usable by
- * every thread, and arenas still empty and go back to the system.  Its live
- * blocks are ordinary blocks that any thread may free.  In a forked child,
- * the caches of the threads that did not survive are given back likewise
- * (the fork policy of lock.h).
+ * A thread that exits gives its cache back, and its heap's pools to the
+ * shared state (a pthread_key destructor): empty ones to their arenas, the
+ * others onto the shared lists, where any thread's allocations find them
+ * first, and blocks freed into them later are freed there under the mutex.
+ * So nothing is lost, and arenas still empty and go back to the system.  In
+ * a forked child, the caches and heaps of the threads that did not survive
+ * are given back likewise (the fork policy of lock.h; tcache.c says what
+ * happens to one stopped half-way through changing its heap).
  *
- * Counting: a cached block is handed out as far as its pool knows, and free
- * as far as the program knows, so vigil_allocated_blocks() and the
- * statistics subtract every cache's per-class count (each written only by
- * its owner, read relaxed by others) and count cached blocks as available.
+ * Counting: a block in a cache or on a queue is handed out as far as its
+ * pool knows, and free as far as the program knows, so
+ * vigil_allocated_blocks() and the statistics subtract every cache's and
+ * every queue's per-class count (each written only by its owner, read
+ * relaxed by others) and count those blocks as available.  The counts are
+ * exact whenever no other thread is half-way through a malloc or free
+ * (after joining them, say); vigil__arena_settle also empties the calling
+ * thread's cache and queue into the pools, for tests counting pools.
  *
  * Under Valgrind or ASan (annotating) no thread gets a cache: every block
  * takes the locked path, where the annotations, the tools' quarantine and the
@@ -113,14 +132,16 @@
  *
  * The files, each calling only those below it:
  *
- *   tcache.c      the arena allocator's table: thread caches over the heap,
- *                 large requests handed to the allocator it was given
- *   heap.c        arenas and pools under the heap lock; statistics, the
- *                 block query, the consistency walk
+ *   tcache.c      the arena allocator's table: thread caches over the
+ *                 thread heaps, large requests handed to the allocator it
+ *                 was given
+ *   theap.c       thread heaps: owned pools, the message queues
+ *   heap.c        the shared arenas and pools under the heap lock;
+ *                 statistics, the block query, the consistency walk
  *   arena_tools.c what the tools are told about pool blocks; the ASan
  *                 quarantine and address descriptions
  *   arena_map.c   the arena address table and the ownership check
- *   arena.h       this layout, shared by all four
+ *   arena.h       this layout, shared by all five
  */
 #ifndef VIGIL_ARENA_H
 #define VIGIL_ARENA_H
@@ -174,17 +195,24 @@ struct vigil_block {
     struct vigil_block *next;      /* free-list link, in freed blocks only */
 };
 
+struct vigil_theap;
+
+
 struct vigil_pool {
     uint32_t arenaindex;           /* read by the ownership check; set once */
     uint32_t cls;                  /* size class of every block here */
     uint32_t nused;                /* blocks handed out */
     uint32_t nextoffset;           /* next never-used block (lazy carving) */
     uint32_t maxnextoffset;        /* last offset where a block still fits */
-    uint32_t full;                 /* on the class's full list */
+    uint32_t full;                 /* on a full list (its owner's, or the shared one) */
     struct vigil_block *freeblock; /* freed blocks, a singly linked list */
     struct vigil_pool *next;       /* class list, or the arena's free pools */
     struct vigil_pool *prev;
-    uint64_t reserved_;            /* pads the header to 64 bytes */
+    /* The thread heap that owns the pool (theap.h), or NULL for a shared
+     * pool, which lives under the heap lock.  Read by any thread freeing one
+     * of its blocks, written only under the heap lock: with the __atomic
+     * builtins, so the plain copy of vigil__pool_info stays possible. */
+    struct vigil_theap *owner;
 };
 
 #define VIGIL_POOL_OVERHEAD    64

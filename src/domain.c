@@ -45,7 +45,9 @@
 #include "trace_massif.h"
 #include "trace_snapshot.h"
 
-static vigil_allocator domains[3];
+/* The tables, read by the inline hits of domain.h too. */
+vigil_allocator vigil__domains[3];
+#define domains vigil__domains
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_int ready;
@@ -264,29 +266,30 @@ static void free_slow(vigil_domain d, void *ptr, void *caller)
     domains[d].free(domains[d].ctx, ptr);
 }
 
-/* The hits, inline in every entry point: what the arena's own table
- * functions would do first (tcache.h).  The tables start zeroed, so "the
- * arena is installed" also says that init() has run: a hit needs no other
- * test.  Macros, not functions, so the caller's address is read only on
- * the way to the slow path (an argument would be loaded before the test). */
+/* The hits, inline in every entry point (domain.h).  Macros, not
+ * functions, so the caller's address is read only on the way to the slow
+ * path (an argument would be loaded before the test). */
 #define MALLOC_HIT(d, size)                                                   \
     do {                                                                      \
-        if (__builtin_expect(domains[d].malloc == vigil__arena_malloc, 1)) {  \
-            void *hit_ = vigil__tcache_pop(size);                             \
-            if (__builtin_expect(hit_ != NULL, 1))                            \
-                return hit_;                                                  \
-        }                                                                     \
+        void *hit_ = vigil__domain_malloc_hit(d, size);                       \
+        if (__builtin_expect(hit_ != NULL, 1))                                \
+            return hit_;                                                      \
     } while (0)
 
 #define FREE_HIT(d, ptr)                                                      \
     do {                                                                      \
-        if (__builtin_expect(domains[d].free == vigil__arena_free, 1) &&      \
-            vigil__tcache_push(ptr))                                          \
+        if (__builtin_expect(vigil__domain_free_hit(d, ptr), 1))              \
             return;                                                           \
     } while (0)
 
 static inline void *dispatch_calloc(vigil_domain d, size_t nelem, size_t elsize, void *caller)
 {
+    size_t n;
+    if (!__builtin_mul_overflow(nelem, elsize, &n)) {
+        void *hit = vigil__domain_calloc_hit(d, n);
+        if (__builtin_expect(hit != NULL, 1))
+            return hit;
+    }
     vigil__ensure_init();
     vigil__caller = caller;
     size_t total;
@@ -297,6 +300,9 @@ static inline void *dispatch_calloc(vigil_domain d, size_t nelem, size_t elsize,
 
 static inline void *dispatch_realloc(vigil_domain d, void *ptr, size_t size, void *caller)
 {
+    void *hit = vigil__domain_realloc_hit(d, ptr, size);
+    if (__builtin_expect(hit != NULL, 1))
+        return hit;
     vigil__ensure_init();
     vigil__caller = caller;
     if (vigil__impossible(size))

@@ -5,9 +5,51 @@
 #ifndef VIGIL_DOMAIN_H
 #define VIGIL_DOMAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
+#include "tcache.h"
 #include "vigil.h"
+
+/* The domains' tables (domain.c), for the hits below. */
+extern vigil_allocator vigil__domains[3];
+
+/* The hits of the entry points, inline in them and in the preload's: when
+ * domain d's table is the arena's own, what its functions would do first,
+ * a hit in the calling thread's cache (tcache.h).  The tables start
+ * zeroed, so "the arena is installed" also says that the domains are
+ * composed: a hit needs no other test.  NULL / false: take the slow path. */
+static inline void *vigil__domain_malloc_hit(vigil_domain d, size_t size)
+{
+    if (__builtin_expect(vigil__domains[d].malloc == vigil__arena_malloc, 1))
+        return vigil__tcache_pop(size);
+    return NULL;
+}
+
+static inline bool vigil__domain_free_hit(vigil_domain d, void *ptr)
+{
+    return __builtin_expect(vigil__domains[d].free == vigil__arena_free, 1) &&
+           vigil__tcache_push(ptr);
+}
+
+/* calloc's: a small request whose total the caller has checked. */
+static inline void *vigil__domain_calloc_hit(vigil_domain d, size_t total)
+{
+    void *p = vigil__domains[d].calloc == vigil__arena_calloc ? vigil__tcache_pop(total) : NULL;
+    if (p)
+        memset(p, 0, total);
+    return p;
+}
+
+/* realloc's: in place, or moved between two cache hits, when the arena's
+ * realloc would do no more (tcache.h, vigil__tcache_realloc_hit). */
+static inline void *vigil__domain_realloc_hit(vigil_domain d, void *ptr, size_t size)
+{
+    if (vigil__domains[d].realloc == vigil__arena_realloc)
+        return vigil__tcache_realloc_hit(ptr, size);
+    return NULL;
+}
 
 /* Compose the domains' allocators from the settings, once (any thread may
  * be first; nothing is allocated). */

@@ -196,7 +196,7 @@ static void release_arena(struct vigil_arena *a)
 /* ---- pools ---- */
 
 /* p's header is open; its neighbours' are opened for the one store. */
-static void list_push(struct vigil_pool **head, struct vigil_pool *p)
+void vigil__pool_list_push(struct vigil_pool **head, struct vigil_pool *p)
 {
     p->prev = NULL;
     p->next = *head;
@@ -208,7 +208,7 @@ static void list_push(struct vigil_pool **head, struct vigil_pool *p)
     *head = p;
 }
 
-static void list_remove(struct vigil_pool **head, struct vigil_pool *p)
+void vigil__pool_list_remove(struct vigil_pool **head, struct vigil_pool *p)
 {
     if (p->prev) {
         vigil__hdr_open(p->prev);
@@ -251,15 +251,8 @@ static struct vigil_pool *new_pool(unsigned cls, bool *grew)
         pool->arenaindex = arena_index(a);
     }
     VIGIL_ASSERT(pool->arenaindex == arena_index(a));
-    size_t stride = vigil__block_stride(cls);
-    pool->cls = cls;
-    pool->nused = 0;
-    pool->full = 0;
-    pool->freeblock = NULL;
-    uintptr_t first = vigil__pool_first_block(vigil__pool_base(pool));
-    pool->nextoffset = (uint32_t)first;
-    pool->maxnextoffset = (uint32_t)(first + VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD - stride);
-    list_push(&classes[cls].used, pool);
+    vigil__pool_init(pool, cls);
+    __atomic_store_n(&pool->owner, NULL, __ATOMIC_RELAXED);
     return pool;
 }
 
@@ -296,24 +289,18 @@ void *vigil__heap_alloc_locked(size_t size, bool *grew)
         pool = new_pool(cls, grew);
         if (!pool)
             return NULL;
+        vigil__pool_list_push(&classes[cls].used, pool);
     }
     VIGIL_ASSERT(pool->cls == cls && !pool->full);
-    struct vigil_block *b = pool->freeblock;
-    if (b) {
-        pool->freeblock = vigil__link_read(b);
-    } else {
-        b = (struct vigil_block *)(vigil__pool_base(pool) + pool->nextoffset);
-        pool->nextoffset += (uint32_t)vigil__block_stride(cls);
-    }
-    pool->nused++;
+    struct vigil_block *b = vigil__pool_take_block(pool);
     heap_blocks++;
     /* A reused block still holds its free-list link: a pointer to another
      * block, which memcheck's leak check would follow out of this one. */
     if (vigil__annotating())
         vigil__link_write(b, NULL);
-    if (!pool->freeblock && pool->nextoffset > pool->maxnextoffset) {
-        list_remove(&classes[cls].used, pool);
-        list_push(&classes[cls].full, pool);
+    if (vigil__pool_is_full(pool)) {
+        vigil__pool_list_remove(&classes[cls].used, pool);
+        vigil__pool_list_push(&classes[cls].full, pool);
         pool->full = 1;
     }
     if (vigil__annotating())
@@ -322,27 +309,64 @@ void *vigil__heap_alloc_locked(size_t size, bool *grew)
     return b;
 }
 
+/* ---- pools changing hands (theap.h) ---- */
+
+struct vigil_pool *vigil__heap_pool_take_locked(unsigned cls, struct vigil_theap *owner,
+                                                bool *grew)
+{
+    /* A shared pool with free blocks first, as a shared allocation would:
+     * it fills what is half used before a new pool is carved. */
+    struct vigil_pool *pool = classes[cls].used;
+    if (pool) {
+        vigil__hdr_open(pool);
+        vigil__pool_list_remove(&classes[cls].used, pool);
+        heap_blocks -= pool->nused;
+    } else if ((pool = new_pool(cls, grew)) == NULL) {
+        return NULL;
+    }
+    VIGIL_ASSERT(pool->cls == cls && !pool->full && !vigil__pool_is_full(pool));
+    /* Relaxed, as every access to owner: what a reader does with it needs
+     * no other memory of the owner's (theap.h), and ThreadSanitizer keeps
+     * no clock for each of a million pool headers. */
+    __atomic_store_n(&pool->owner, owner, __ATOMIC_RELAXED);
+    vigil__hdr_close(pool);
+    return pool;
+}
+
+void vigil__heap_pool_give_locked(struct vigil_pool *pool)
+{
+    vigil__hdr_open(pool);
+    __atomic_store_n(&pool->owner, NULL, __ATOMIC_RELAXED);
+    if (pool->nused == 0) {
+        pool->full = 0;
+        pool_to_arena(pool);
+        return;
+    }
+    heap_blocks += pool->nused;
+    pool->full = vigil__pool_is_full(pool);
+    vigil__pool_list_push(pool->full ? &classes[pool->cls].full : &classes[pool->cls].used, pool);
+    vigil__hdr_close(pool);
+}
+
 /* Under the tools, p is no-access already (vigil__tools_mark_freed). */
 void vigil__heap_free_locked(void *p)
 {
     struct vigil_pool *pool = vigil__pool_of(p);
     vigil__hdr_open(pool);
     VIGIL_ASSERT(pool->nused > 0 && pool->cls < VIGIL_NB_CLASSES);
-    struct vigil_block *b = p;
-    vigil__link_write(b, pool->freeblock);
-    pool->freeblock = b;
-    pool->nused--;
+    VIGIL_ASSERT(__atomic_load_n(&pool->owner, __ATOMIC_RELAXED) == NULL);
+    vigil__pool_put_block(pool, p);
     heap_blocks--;
     if (pool->full) {
-        list_remove(&classes[pool->cls].full, pool);
+        vigil__pool_list_remove(&classes[pool->cls].full, pool);
         pool->full = 0;
         if (pool->nused == 0) {
             pool_to_arena(pool);
             return;
         }
-        list_push(&classes[pool->cls].used, pool);
+        vigil__pool_list_push(&classes[pool->cls].used, pool);
     } else if (pool->nused == 0) {
-        list_remove(&classes[pool->cls].used, pool);
+        vigil__pool_list_remove(&classes[pool->cls].used, pool);
         pool_to_arena(pool);
         return;
     }
@@ -469,12 +493,16 @@ size_t vigil__heap_blocks_locked(void)
     return heap_blocks - vigil__toolq_count();
 }
 
-void vigil__heap_stats_locked(struct vigil_arena_stats *st)
+void vigil__heap_stats_locked(struct vigil_arena_stats *st, const size_t owned_pools[],
+                              const size_t owned_blocks[])
 {
     memset(st, 0, sizeof *st);
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
         size_t capacity = vigil__pool_capacity(c), stride = vigil__block_stride(c);
         st->class_size[c] = vigil__class_size(c);
+        st->class_pools[c] = owned_pools[c];
+        st->class_blocks[c] = owned_blocks[c];
+        st->class_avail[c] = owned_pools[c] * capacity - owned_blocks[c];
         struct vigil_pool *lists[2] = { classes[c].used, classes[c].full };
         for (int l = 0; l < 2; l++)
             for (struct vigil_pool *p = lists[l], *next; p; p = next) {
@@ -517,7 +545,7 @@ void vigil__heap_drain_quarantine(void)
 
 /* ---- the consistency walk ---- */
 
-static size_t check_fail(const char *what, uintptr_t where, size_t value)
+size_t vigil__heap_check_fail(const char *what, uintptr_t where, size_t value)
 {
     struct vigil_report r;
     vigil__report_init(&r);
@@ -532,11 +560,9 @@ static size_t check_fail(const char *what, uintptr_t where, size_t value)
     return 1;
 }
 
-#define CHECK(cond, what, where, value) \
-    ((cond) ? 0 : check_fail((what), (uintptr_t)(where), (size_t)(value)))
+#define CHECK VIGIL_HEAP_CHECK
 
-/* Header open.  The pool's carving, free list and counts agree. */
-static size_t check_pool(struct vigil_pool *pool, unsigned cls, int full)
+size_t vigil__heap_check_pool(struct vigil_pool *pool, unsigned cls, int full)
 {
     size_t bad = 0;
     uintptr_t base = vigil__pool_base(pool), first = vigil__pool_first_block(base);
@@ -565,13 +591,12 @@ static size_t check_pool(struct vigil_pool *pool, unsigned cls, int full)
         bad += CHECK(!pool->freeblock && pool->nextoffset > pool->maxnextoffset,
                      "pool on the full list has room", pool, nfree);
     else
-        bad += CHECK(pool->nused > 0 && (pool->freeblock || pool->nextoffset <=
-                     pool->maxnextoffset), "pool on the used list is empty or full",
-                     pool, pool->nused);
+        bad += CHECK(pool->nused > 0 && !vigil__pool_is_full(pool),
+                     "pool on the used list is empty or full", pool, pool->nused);
     return bad;
 }
 
-size_t vigil__heap_check(void)
+size_t vigil__heap_check(size_t owned_pools)
 {
     size_t bad = 0, blocks = 0, listed_pools = 0, limit = (size_t)slots_used * VIGIL_POOLS_PER_ARENA;
     vigil__heap_lock();
@@ -585,7 +610,9 @@ size_t vigil__heap_check(void)
                 }
                 vigil__hdr_open(pool);
                 bad += CHECK(pool->prev == prev, "pool's back link is wrong", pool, 0);
-                bad += check_pool(pool, c, full);
+                bad += CHECK(__atomic_load_n(&pool->owner, __ATOMIC_RELAXED) == NULL,
+                             "shared pool with an owner", pool, c);
+                bad += vigil__heap_check_pool(pool, c, full);
                 blocks += pool->nused;
                 listed_pools++;
                 struct vigil_pool *next = pool->next;
@@ -624,8 +651,8 @@ size_t vigil__heap_check(void)
     }
     bad += CHECK(live == arenas_current, "live arenas disagree with the count", 0, live);
     bad += CHECK(empty == empty_arenas, "empty arenas disagree with the count", 0, empty);
-    bad += CHECK(in_use_pools == listed_pools, "pools in use disagree with the class lists",
-                 0, in_use_pools);
+    bad += CHECK(in_use_pools == listed_pools + owned_pools,
+                 "pools in use disagree with the class lists", 0, in_use_pools);
     size_t bucketed = 0;
     for (unsigned n = 0; n < NB_BUCKETS; n++) {
         int bit = (bucket_bits[n / 64] >> (n % 64)) & 1;

@@ -32,7 +32,8 @@ struct vigil_arena_stats {
     size_t blocks;                            /* sum of class_blocks */
     size_t quarantined;                       /* of those, freed and waiting
                                                  in the tools' quarantine */
-    size_t cached;                            /* free blocks in thread caches,
+    size_t cached;                            /* free blocks in thread caches
+                                                 and on thread heaps' queues,
                                                  counted in class_avail */
 };
 

@@ -1,13 +1,15 @@
 /*
  * tcache.c - the arena allocator's table: per-thread caches of free blocks
- * over the heap (heap.c), and large requests handed on to the allocator the
- * arena was given at start-up.  The design is drawn in arena.h; the hits
- * are inline in tcache.h.
+ * over the thread heaps (theap.c) and the shared heap (heap.c), and large
+ * requests handed on to the allocator the arena was given at start-up.  The
+ * design is drawn in arena.h; the hits are inline in tcache.h.
  *
  * Only the owning thread touches a cache's head[] and writes its room[];
- * other threads read room[] (relaxed) for the statistics.  No cache is used
- * while annotating: then every block goes through the locked path, where the
- * tool annotations, the tools' quarantine and the marking of freed blocks are.
+ * other threads read room[] (relaxed) for the statistics.  A cache's misses
+ * go to its thread's heap, which embeds it.  No cache is used while
+ * annotating: then every block goes through the locked path over the shared
+ * pools, where the tool annotations, the tools' quarantine and the marking
+ * of freed blocks are; so does a thread whose cache is off.
  */
 #include "config.h"
 
@@ -74,31 +76,59 @@ static inline void set_cached(struct vigil_tcache *t, unsigned cls, uint32_t n)
     atomic_store_explicit(&t->room[cls], tcache_cap(cls) - n, memory_order_relaxed);
 }
 
-/* Lock held: give back all but keep blocks of class cls. */
-static void tcache_flush(struct vigil_tcache *t, unsigned cls, uint32_t keep)
+/* The cache's blocks of class cls but the last keep, off the cache, as a
+ * list (NULL-terminated). */
+static struct vigil_block *cache_take(struct vigil_tcache *t, unsigned cls, uint32_t keep)
 {
     uint32_t n = cached(t, cls);
-    while (n > keep) {
-        struct vigil_block *b = t->head[cls];
-        t->head[cls] = b->next;
-        vigil__heap_free_locked(b);
-        n--;
-    }
-    set_cached(t, cls, n);
+    if (n <= keep)
+        return NULL;
+    struct vigil_block *first = t->head[cls], *last = first;
+    for (uint32_t i = 1; i < n - keep; i++)
+        last = last->next;
+    t->head[cls] = last->next;
+    last->next = NULL;
+    set_cached(t, cls, keep);
+    return first;
 }
 
-/* Lock held: every block back to the pools, the cache to the spares. */
+/* Every class's blocks off the cache, as one list. */
+static struct vigil_block *cache_take_all(struct vigil_tcache *t)
+{
+    struct vigil_block *all = NULL;
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        struct vigil_block *l = cache_take(t, c, 0), *tail = l;
+        if (!l)
+            continue;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = all;
+        all = l;
+    }
+    return all;
+}
+
+/* Lock held: every block back to the pools, every pool of the thread's
+ * heap back to the shared state, the cache to the spares. */
 static void tcache_retire(struct vigil_tcache *t)
 {
-    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-        tcache_flush(t, c, 0);
+    for (struct vigil_block *b = cache_take_all(t), *next; b; b = next) {
+        next = b->next;
+        vigil__theap_release_locked(&t->heap, b);
+    }
+    vigil__theap_abandon_locked(&t->heap);
     vigil__treg_retire(&registry, t);
 }
+
+static void drain_spares(void);
 
 static void tcache_destructor(void *arg)
 {
     vigil__heap_lock();
     tcache_retire(arg);
+    /* Blocks pushed to exited threads' heaps after they gave their pools
+     * away would otherwise wait for a statistics call or a new thread. */
+    drain_spares();
     vigil__heap_unlock();
     vigil__tc = &tcache_off;
 }
@@ -133,34 +163,56 @@ static struct vigil_tcache *tcache_get(void)
     return t;
 }
 
-/* Lock held: one block for the caller, and enough more of the same class to
- * fill the (empty) cache halfway. */
+/* One block for the caller, and enough more of the same class to fill the
+ * (empty) cache halfway, from the thread's own pools. */
 static void *tcache_refill(struct vigil_tcache *t, size_t size, bool *grew)
 {
     unsigned cls = vigil__size_class(size);
-    void *p = vigil__heap_alloc_locked(size, grew);
-    uint32_t n = cached(t, cls);
-    uint32_t fill = tcache_cap(cls) / 2;
+    uint32_t n = cached(t, cls), fill = tcache_cap(cls) / 2, got;
     /* Up to half full, counting the block handed out: the cache need not
      * be empty (a request of 0 bytes misses it, see arena_malloc_slow). */
-    for (; p && n + 1 < fill; n++) {
-        struct vigil_block *b = vigil__heap_alloc_locked(size, grew);
-        if (!b)
-            break;
-        b->next = t->head[cls];
-        t->head[cls] = b;
+    uint32_t want = n + 1 < fill ? fill - n : 1;
+    vigil__theap_busy(&t->heap, 1);
+    struct vigil_block *p = vigil__theap_alloc(&t->heap, cls, want, &got, grew);
+    if (p) {
+        for (struct vigil_block *b = p->next, *next; b; b = next) {
+            next = b->next;
+            b->next = t->head[cls];
+            t->head[cls] = b;
+        }
+        set_cached(t, cls, n + got - 1);
     }
-    set_cached(t, cls, n);
+    vigil__theap_busy(&t->heap, 0);
     return p;
 }
 
-/* Blocks sitting in caches, per class, all threads (lock held). */
-static void tcache_counts(size_t out[VIGIL_NB_CLASSES])
+/* Lock held: what the heaps of exited threads were sent since they
+ * exited (theap.h), back to the pools. */
+static void drain_spares(void)
 {
-    memset(out, 0, VIGIL_NB_CLASSES * sizeof out[0]);
-    for (struct vigil_treg_node *n = registry.live; n; n = n->next)
-        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-            out[c] += cached(vigil__treg_object(&registry, n), c);
+    for (struct vigil_treg_node *n = registry.spare; n; n = n->next)
+        vigil__theap_drain_locked(&((struct vigil_tcache *)vigil__treg_object(&registry, n))->heap);
+}
+
+/* Lock held: per class, the blocks in caches, and the thread heaps' pools,
+ * blocks handed out and blocks queued, every heap's. */
+struct counts {
+    size_t cached[VIGIL_NB_CLASSES], pools[VIGIL_NB_CLASSES];
+    size_t blocks[VIGIL_NB_CLASSES], queued[VIGIL_NB_CLASSES];
+};
+
+static void tcache_counts(struct counts *k)
+{
+    memset(k, 0, sizeof *k);
+    struct vigil_treg_node *lists[2] = { registry.live, registry.spare };
+    for (int l = 0; l < 2; l++)
+        for (struct vigil_treg_node *n = lists[l]; n; n = n->next) {
+            struct vigil_tcache *t = vigil__treg_object(&registry, n);
+            for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+                k->cached[c] += cached(t, c);
+            vigil__theap_counts(&t->heap, k->pools, k->blocks, k->queued);
+        }
+    vigil__theap_shared_queued(k->queued);
 }
 
 void vigil__thread_cache_flush(void)
@@ -168,15 +220,23 @@ void vigil__thread_cache_flush(void)
     struct vigil_tcache *t = vigil__tc;
     if (!t || t == &tcache_off)
         return;
-    vigil__heap_lock();
-    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-        tcache_flush(t, c, 0);
-    vigil__heap_unlock();
+    vigil__theap_busy(&t->heap, 1);
+    vigil__theap_free(&t->heap, cache_take_all(t));
+    vigil__theap_settle(&t->heap);
+    vigil__theap_busy(&t->heap, 0);
 }
 
 void vigil__thread_cache_disable(void)
 {
     vigil__thread_cache_flush();
+    struct vigil_tcache *t = vigil__tc;
+    if (t && t != &tcache_off) {
+        /* Its pools go back: from now on this thread frees as a thread
+         * without a heap (vigil__theap_free_uncached). */
+        vigil__heap_lock();
+        vigil__theap_abandon_locked(&t->heap);
+        vigil__heap_unlock();
+    }
     /* Annotating, no thread has a cache, and none may look like it has:
      * the fast paths would read the pool header, which is poisoned. */
     vigil__tools_decide();
@@ -202,12 +262,13 @@ static void *arena_malloc_slow(size_t size)
         struct vigil_tcache *t = tcache_get();
         bool grew = false;
         void *p;
-        vigil__heap_lock();
-        if (t && t != &tcache_off)
+        if (t && t != &tcache_off) {
             p = tcache_refill(t, size, &grew);
-        else
+        } else {
+            vigil__heap_lock();
             p = vigil__heap_alloc_locked(size, &grew);
-        vigil__heap_unlock();
+            vigil__heap_unlock();
+        }
         if (grew && env.on_new_arena)
             env.on_new_arena();
         if (p) {
@@ -229,7 +290,7 @@ void *vigil__arena_malloc(void *ctx, size_t size)
     return arena_malloc_slow(size);
 }
 
-static void *arena_calloc(void *ctx, size_t nelem, size_t elsize)
+void *vigil__arena_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     size_t size;
     if (!vigil__calloc_size(nelem, elsize, &size))
@@ -267,21 +328,23 @@ static void arena_free_slow(void *p)
         env.large->free(env.large->ctx, p);
         return;
     }
+    /* A thread that only frees (a consumer) gets no cache: one would hold
+     * up to a cache's worth of every class of other threads' blocks, for
+     * nothing; its frees go to their owners one by one instead. */
     struct vigil_tcache *t = vigil__tc;
     if (t && t != &tcache_off) {
         /* The cache is full for this class: half of it goes back, and p
          * takes the room that makes. */
         unsigned cls = vigil__pool_of(p)->cls;
-        vigil__heap_lock();
-        tcache_flush(t, cls, tcache_cap(cls) / 2);
-        vigil__heap_unlock();
+        vigil__theap_busy(&t->heap, 1);
+        vigil__theap_free(&t->heap, cache_take(t, cls, tcache_cap(cls) / 2));
+        vigil__theap_busy(&t->heap, 0);
         if (vigil__tcache_push(p))
             return;
     }
     if (!vigil__annotating()) {
-        vigil__heap_lock();
-        vigil__heap_free_locked(p);
-        vigil__heap_unlock();
+        /* A thread without a cache: p's pool may be a thread heap's. */
+        vigil__theap_free_uncached(p);
         return;
     }
     /* refused(), in the critical section that frees the block, while its
@@ -307,7 +370,7 @@ void vigil__arena_free(void *ctx, void *p)
     arena_free_slow(p);
 }
 
-static void *arena_realloc(void *ctx, void *p, size_t size)
+void *vigil__arena_realloc(void *ctx, void *p, size_t size)
 {
     if (!p)
         return vigil__arena_malloc(ctx, size);
@@ -329,9 +392,7 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
         cls = vigil__pool_of(p)->cls;  /* constant while p is live */
         cur = old = vigil__class_size(cls);
     }
-    /* Stay in place when the block still fits and no more than a quarter of
-     * it would be wasted; otherwise move, so a shrunk block frees its room. */
-    if (size <= cur && (vigil__size_class(size) == cls || 4 * size >= 3 * cur)) {
+    if (vigil__realloc_stays(size, cls, cur)) {
         if (vigil__annotating()) {
             vigil__heap_set_requested(p, size);
             vigil__tools_block_resize(p, cur, old, size);
@@ -347,7 +408,7 @@ static void *arena_realloc(void *ctx, void *p, size_t size)
 }
 
 const vigil_allocator vigil__arena_allocator = {
-    NULL, vigil__arena_malloc, arena_calloc, arena_realloc, vigil__arena_free,
+    NULL, vigil__arena_malloc, vigil__arena_calloc, vigil__arena_realloc, vigil__arena_free,
 };
 
 const struct vigil_block_query vigil__arena_query = {
@@ -379,93 +440,117 @@ void *vigil__arena_aligned(size_t align, size_t size)
 
 void vigil__arena_stats(struct vigil_arena_stats *st)
 {
-    size_t incache[VIGIL_NB_CLASSES];
+    struct counts k;
     vigil__heap_lock();
-    vigil__heap_stats_locked(st);
-    /* Blocks in thread caches are handed out as far as their pools know,
-     * and free as far as the program knows: count them available. */
-    tcache_counts(incache);
+    drain_spares();
+    tcache_counts(&k);
+    vigil__heap_stats_locked(st, k.pools, k.blocks);
     vigil__heap_unlock();
+    /* Blocks in thread caches and on queues are handed out as far as their
+     * pools know, and free as far as the program knows: count them
+     * available. */
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
-        st->class_blocks[c] -= incache[c];
-        st->class_avail[c] += incache[c];
-        st->blocks -= incache[c];
-        st->cached += incache[c];
+        size_t idle = k.cached[c] + k.queued[c];
+        st->class_blocks[c] -= idle;
+        st->class_avail[c] += idle;
+        st->blocks -= idle;
+        st->cached += idle;
     }
 }
 
 size_t vigil__arena_blocks(void)
 {
-    size_t incache[VIGIL_NB_CLASSES];
+    struct counts k;
     vigil__heap_lock();
+    drain_spares();
     size_t n = vigil__heap_blocks_locked();
-    tcache_counts(incache);
+    tcache_counts(&k);
     vigil__heap_unlock();
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-        n -= incache[c];              /* free, as far as the program knows */
+        n += k.blocks[c] - k.cached[c] - k.queued[c];
     return n;
 }
 
 void vigil__arena_settle(void)
 {
     vigil__thread_cache_flush();
+    vigil__heap_lock();
+    drain_spares();
+    vigil__heap_unlock();
     vigil__heap_drain_quarantine();
 }
 
 /* Every cache's lists hold blocks of their class, as many as the room
- * says.  Other threads' caches are read under the lock, which is sound only
- * while they do not allocate: the tests call this between phases. */
-static size_t check_caches(void)
+ * says, and every thread heap's lists hold pools it owns, consistent.
+ * Other threads' caches and heaps are read under the lock, which is sound
+ * only while they do not allocate: the tests call this between phases.
+ * The heaps a forked child could not trust (orphaned) are left out. */
+static size_t check_caches(size_t *owned_pools)
 {
     size_t bad = 0;
-    for (struct vigil_treg_node *n = registry.live; n; n = n->next) {
-        struct vigil_tcache *t = vigil__treg_object(&registry, n);
-        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
-            uint32_t want = cached(t, c), have = 0;
-            for (struct vigil_block *b = t->head[c]; b && have <= want; b = b->next, have++)
-                if (!vigil__arena_owns(b) || vigil__pool_of(b)->cls != c) {
-                    bad++;
-                    break;
-                }
-            bad += have != want;
+    struct vigil_treg_node *lists[2] = { registry.live, registry.spare };
+    for (int l = 0; l < 2; l++)
+        for (struct vigil_treg_node *n = lists[l]; n; n = n->next) {
+            struct vigil_tcache *t = vigil__treg_object(&registry, n);
+            if (t->heap.orphaned)
+                continue;
+            bad += vigil__theap_check(&t->heap, owned_pools);
+            for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+                uint32_t want = cached(t, c), have = 0;
+                for (struct vigil_block *b = t->head[c]; b && have <= want; b = b->next, have++)
+                    if (!vigil__arena_owns(b) || vigil__pool_of(b)->cls != c) {
+                        bad++;
+                        break;
+                    }
+                bad += have != want;
+            }
         }
-    }
     return bad;
 }
 
 size_t vigil__arena_check(void)
 {
-    size_t bad = vigil__heap_check();
+    size_t owned = 0;
     vigil__heap_lock();
-    bad += check_caches();
+    size_t bad = check_caches(&owned);
     vigil__heap_unlock();
-    return bad;
+    return bad + vigil__heap_check(owned);
 }
 
 /* ---- fork ---- */
 
-/* In a forked child, a thread that did not survive may have been stopped
- * anywhere in its lock-free push or pop: its count may be off by one, but
- * its list is whole, because a push links the block before it publishes it
- * (the signal fences keep the compiler to that order, and x86 stores become
- * visible in order).  So walk each list to its end, not by its count. */
-static void fork_drop(void *obj)
-{
-    struct vigil_tcache *t = obj;
-    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
-        for (struct vigil_block *b = t->head[c], *next; b; b = next) {
-            next = b->next;
-            vigil__heap_free_locked(b);
-        }
-        t->head[c] = NULL;
-        set_cached(t, c, 0);
-    }
-}
-
-/* Only the forking thread lives on in the child: the other threads' caches
- * go back to the pools, so none of their blocks is lost (heap lock held,
- * as lock.h's policy has it). */
+/* Only the forking thread lives on in the child.  Every other thread's
+ * cache and heap go back to the shared state, so none of their blocks is
+ * lost (heap lock held, as lock.h's policy has it).  Such a thread may
+ * have been stopped anywhere in its lock-free push or pop: its count may be
+ * off by one, but its list is whole, because a push links the block before
+ * it publishes it (the signal fences keep the compiler to that order, and
+ * x86 stores become visible in order).  So each list is walked to its end,
+ * not by its count.  One stopped in a change of its heap's lists
+ * (vigil__theap_busy) left them half made: that heap and its cache are
+ * left as they are, orphaned, their pools never used again, and blocks the
+ * child frees into them are lost (counted free). */
 static void fork_child(void)
 {
-    vigil__treg_fork_child(&registry, vigil__tc, fork_drop);
+    struct vigil_tcache *own = vigil__tc;
+    for (struct vigil_treg_node *n = registry.live, *next; n; n = next) {
+        next = n->next;
+        struct vigil_tcache *t = vigil__treg_object(&registry, n);
+        if (t == own || t->heap.orphaned)
+            continue;
+        if (t->heap.busy) {
+            t->heap.orphaned = 1;
+            continue;
+        }
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+            for (struct vigil_block *b = t->head[c], *bn; b; b = bn) {
+                bn = b->next;
+                vigil__theap_release_locked(&t->heap, b);
+            }
+            t->head[c] = NULL;
+            set_cached(t, c, 0);
+        }
+        vigil__theap_abandon_locked(&t->heap);
+        vigil__treg_retire(&registry, t);
+    }
 }

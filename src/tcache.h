@@ -9,7 +9,8 @@
  * has room for one cost a table compare, a thread-local load and a few loads
  * and stores, no lock, no atomic read-modify-write and no stack frame.
  * Anything else (an empty or full cache, a large block, a thread without a
- * cache, a tool run) returns "miss" and takes the locked path in tcache.c.
+ * cache, a tool run) returns "miss" and takes the slow path in tcache.c:
+ * the thread's own heap (theap.h), or the locked shared pools.
  */
 #ifndef VIGIL_TCACHE_H
 #define VIGIL_TCACHE_H
@@ -18,11 +19,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arena.h"
 #include "arena_map.h"
 #include "stats.h"
 #include "table.h"
+#include "theap.h"
 #include "treg.h"
 #include "vigil.h"
 
@@ -46,6 +49,8 @@ extern const vigil_allocator vigil__arena_allocator;
 extern const struct vigil_block_query vigil__arena_query;
 /* Its table functions, so domain.c can tell it is installed. */
 void *vigil__arena_malloc(void *ctx, size_t size);
+void *vigil__arena_calloc(void *ctx, size_t nelem, size_t elsize);
+void *vigil__arena_realloc(void *ctx, void *p, size_t size);
 void vigil__arena_free(void *ctx, void *p);
 /* A block of size bytes aligned to align (a power of two above 16) when
  * the arena's layout gives one; NULL otherwise (ask the system). */
@@ -71,7 +76,9 @@ struct vigil_tcache {
      * not load the cap.  Written only by the owner; read relaxed by the
      * statistics. */
     _Atomic uint32_t room[VIGIL_NB_CLASSES];
-    /* Last, so head[] is at offset 0 for the hits. */
+    /* After them, so head[] is at offset 0 for the hits: the pools the
+     * thread owns, where its misses go (theap.h). */
+    struct vigil_theap heap;
     struct vigil_treg_node link;        /* the registry, under the heap lock */
 };
 
@@ -118,6 +125,36 @@ static inline bool vigil__tcache_push(void *p)
     t->head[cls] = b;
     atomic_store_explicit(&t->room[cls], room - 1, memory_order_relaxed);
     return true;
+}
+
+/* A block of class cls (cur bytes) reallocated to size bytes stays in
+ * place when it still fits and no more than a quarter of it would be
+ * wasted; otherwise it moves, so a shrunk block frees its room. */
+static inline bool vigil__realloc_stays(size_t size, unsigned cls, size_t cur)
+{
+    return size <= cur && (vigil__size_class(size) == cls || 4 * size >= 3 * cur);
+}
+
+/* The arena's realloc of p to size bytes, when the cache can do it all: p
+ * is the arena's and stays where it is (the rule of vigil__arena_realloc:
+ * it fits its class and wastes at most a quarter of it), or moves to a
+ * cached block; NULL otherwise (the slow path decides). */
+static inline void *vigil__tcache_realloc_hit(void *p, size_t size)
+{
+    if (__builtin_expect(vigil__tc == NULL || p == NULL || size - 1 >= VIGIL_SMALL_MAX, 0) ||
+        !vigil__owns_inline(p))
+        return NULL;
+    unsigned cls = vigil__pool_of(p)->cls;   /* constant while p is live */
+    size_t cur = vigil__class_size(cls);
+    if (vigil__realloc_stays(size, cls, cur))
+        return p;
+    void *q = vigil__tcache_pop(size);
+    if (q) {
+        memcpy(q, p, size < cur ? size : cur);
+        if (!vigil__tcache_push(p))
+            vigil__arena_free(NULL, p);
+    }
+    return q;
 }
 
 #endif /* VIGIL_TCACHE_H */

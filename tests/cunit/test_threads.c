@@ -1,7 +1,9 @@
 /* test_threads.c - the arena under threads: producer/consumer cross-thread
  * frees with content checks (2 to 8 threads), blocks outliving the thread
  * that allocated them, fork in a multi-threaded program, and a bounded
- * stress run.  Blocks go through the public mem/obj API, so the suite checks
+ * stress run, and the thread heaps' queues (blocks freed on another thread
+ * go back to the thread that owns their pool).  Blocks go through the
+ * public mem/obj API, so the suite checks
  * whatever VIGIL_MALLOC selects, and counts through the arena's own. */
 #include "config.h"
 
@@ -20,6 +22,7 @@
 #include "tcache.h"
 #include "threads.h"
 #include "suites.h"
+#include "vigil/annotate.h"
 
 static const vigil_allocator *A = &vigil__arena_allocator;
 
@@ -201,6 +204,94 @@ static void test_reclaim_after_threads(void)
     vigil__arena_stats(&st2);
     CU_ASSERT_TRUE(st2.arenas_current <= st0.arenas_current + 1);
     free(v);
+}
+
+/* ---- blocks freed by another thread go back to their owner's heap ---- */
+
+/* Annotating (ASan, or memcheck): no thread caches, no thread heaps. */
+static int tools_run(void)
+{
+    return VIGIL_ASAN_ENABLED || VIGIL_RUNNING_ON_VALGRIND();
+}
+
+/* The owner allocates, then waits while the main thread frees everything
+ * it allocated; then it allocates as many again.  While it waits, its
+ * blocks sit on its queue: free as far as the counts go, and the heap walk
+ * accepts them.  Then they are its to hand out again: its second round
+ * needs no more pools and no new arena. */
+#define OWNED 3000
+struct owner_arg {
+    void *first[OWNED], *second[OWNED];
+    _Atomic int phase;               /* 1: first round made; 2: go on */
+};
+
+static void *owner_thread(void *arg)
+{
+    struct owner_arg *a = arg;
+    for (int i = 0; i < OWNED; i++)
+        a->first[i] = A->malloc(A->ctx, 64);
+    atomic_store(&a->phase, 1);
+    while (atomic_load(&a->phase) != 2)
+        sched_yield();
+    for (int i = 0; i < OWNED; i++)
+        a->second[i] = A->malloc(A->ctx, 64);
+    return NULL;
+}
+
+static void test_remote_frees_go_home(void)
+{
+    static struct owner_arg a;
+    struct vigil_arena_stats st0, st1;
+    memset(&a, 0, sizeof a);
+    vigil__arena_settle();
+    size_t before = vigil__arena_blocks();
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, owner_thread, &a) == 0);
+    while (atomic_load(&a.phase) != 1)
+        sched_yield();
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + OWNED);
+    for (int i = 0; i < OWNED; i++)
+        A->free(A->ctx, a.first[i]);
+    vigil__arena_settle();              /* this thread's cache to the owner's queue */
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+    CU_ASSERT_EQUAL(vigil__arena_check(), 0);
+    vigil__arena_stats(&st0);
+    /* On the owner's queue; under the tools no thread has a cache, nor a
+     * heap, and the blocks went back to the shared pools. */
+    CU_ASSERT_TRUE(tools_run() || st0.cached >= OWNED);
+    atomic_store(&a.phase, 2);
+    pthread_join(t, NULL);
+    vigil__arena_stats(&st1);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + OWNED);
+    /* The second round lived on the first round's pools (under the tools,
+     * on new ones: the first round's wait in the quarantine). */
+    unsigned c64 = vigil__size_class(64);
+    CU_ASSERT_TRUE(tools_run() || st1.class_pools[c64] == st0.class_pools[c64]);
+    CU_ASSERT_TRUE(tools_run() || st1.arenas_allocated == st0.arenas_allocated);
+    for (int i = 0; i < OWNED; i++)
+        A->free(A->ctx, a.second[i]);
+    vigil__arena_settle();
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+}
+
+/* A producer and a consumer for many rounds of a small live set: the
+ * consumer's frees go back to the producer's pools, so the arenas do not
+ * grow with the blocks that passed, only with the blocks alive at once. */
+static void test_producer_consumer_bounded(void)
+{
+    struct vigil_arena_stats st0, st1;
+    vigil__arena_settle();
+    vigil__arena_stats(&st0);
+    producer_consumer(1, VIGIL_RUNNING_ON_VALGRIND() ? 20000 : 400000);
+    vigil__arena_settle();
+    vigil__arena_stats(&st1);
+    /* At most RING live blocks of up to 512 bytes, the caches of two
+     * threads and the heaps' few spare pools: well inside 4 arenas (under
+     * the tools, the quarantine holds megabytes of freed blocks on
+     * purpose). */
+    CU_ASSERT_TRUE(tools_run() || st1.arenas_highwater <= st0.arenas_current + 4);
+    CU_ASSERT_TRUE(st1.arenas_current <= st0.arenas_current + 1);
+    CU_ASSERT_EQUAL(st1.cached, 0);
 }
 
 /* ---- fork while other threads allocate ---- */
@@ -411,6 +502,8 @@ void register_threads_suite(void)
         { "producer/consumer, 4 threads", test_pc_4 },
         { "producer/consumer, 8 threads", test_pc_8 },
         { "blocks outlive their thread", test_thread_exit_live_blocks },
+        { "blocks freed on another thread go back to their owner", test_remote_frees_go_home },
+        { "producer/consumer: arenas bounded by the live blocks", test_producer_consumer_bounded },
         { "arenas return after threads exit", test_reclaim_after_threads },
         { "fork while threads allocate", test_fork_with_threads },
         { "stress, 8 threads", test_stress_8_threads },
