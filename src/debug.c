@@ -306,8 +306,10 @@ static void debug_free(void *ctx, void *ptr)
     if (!p)
         return;
     guards_open(p);
-    if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n))
+    if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n)) {
+        vigil__debug_live_take(p);      /* reported: not again at exit */
         return;                         /* a bad free does not free */
+    }
     release(c, p, n, vigil__debug_origin_here());
 }
 
@@ -328,6 +330,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
         return debug_malloc(ctx, n);
     guards_open(p);
     if (!intact(c, p, &old) && !diagnose(c, p, VIGIL_OP_REALLOC, &old)) {
+        vigil__debug_live_take(p);
         errno = EINVAL;
         return NULL;                    /* the block is left as it was */
     }
