@@ -8,10 +8,10 @@
  * block to the per-block check the wrapper gave at start-up (a check made
  * exactly as free makes it), so this module knows no layer above it.
  *
- * The record is a set of addresses sharded by a hash of the address, each
- * shard under a mutex of its own, in memory of vigil__os_map: never inside
- * a block, so a damaged heap cannot damage it.  A block is checked with its
- * shard held, so no thread frees it meanwhile.
+ * The record is an address set (addrset.h: sharded, a mutex a shard, in
+ * memory of vigil__os_map, never inside a block, so a damaged heap cannot
+ * damage it).  A block is checked with its shard held, so no thread frees
+ * it meanwhile.
  */
 #ifndef VIGIL_DEBUG_LIVE_H
 #define VIGIL_DEBUG_LIVE_H

@@ -1,0 +1,177 @@
+/*
+ * addrset.c - the sharded address set (see addrset.h).
+ *
+ * A shard picks its entries' home slots from a multiplicative hash of the
+ * address, probes linearly, and deletes by moving back the entries of a
+ * run that the hole would hide (no tombstones: blocks come and go all the
+ * time).  It doubles into a fresh mapping when three quarters full.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "addrset.h"
+#include "os.h"
+
+#define NSHARDS (1u << VIGIL_ADDRSET_SHARD_BITS)
+#define FIRST_CAP ((size_t)4096 / sizeof(struct vigil_addrset_entry))
+
+typedef struct vigil_addrset_shard shard_t;
+typedef struct vigil_addrset_entry entry_t;
+
+static inline size_t hash_of(uintptr_t p)
+{
+    /* Fibonacci hashing of the address without its 16-byte alignment. */
+    return (size_t)(((uint64_t)(p >> 4)) * UINT64_C(0x9e3779b97f4a7c15));
+}
+
+static inline shard_t *shard_for(struct vigil_addrset *s, size_t h)
+{
+    return &s->shard[h >> (sizeof(size_t) * 8 - VIGIL_ADDRSET_SHARD_BITS)];
+}
+
+void vigil__addrset_init(struct vigil_addrset *s)
+{
+    memset(s, 0, sizeof *s);
+    for (unsigned i = 0; i < NSHARDS; i++)
+        pthread_mutex_init(&s->shard[i].mutex, NULL);
+}
+
+/* Mutex held: where key is, or the free slot it would take. */
+static size_t slot_of(const shard_t *sh, uintptr_t key, size_t h)
+{
+    size_t mask = sh->cap - 1, i = h & mask;
+    while (sh->e[i].key && sh->e[i].key != key)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Mutex held: twice the room (the first page when there was none). */
+static int enlarge(shard_t *sh)
+{
+    size_t cap = sh->cap ? 2 * sh->cap : FIRST_CAP;
+    entry_t *e = vigil__os_map(cap * sizeof *e);
+    if (!e)
+        return 0;
+    entry_t *was = sh->e;
+    size_t wascap = sh->cap;
+    sh->e = e;
+    sh->cap = cap;
+    for (size_t i = 0; i < wascap; i++)
+        if (was[i].key)
+            sh->e[slot_of(sh, was[i].key, hash_of(~was[i].key))] = was[i];
+    if (was)
+        vigil__os_unmap(was, wascap * sizeof *was);
+    return 1;
+}
+
+int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value)
+{
+    uintptr_t key = ~(uintptr_t)p;
+    size_t h = hash_of((uintptr_t)p);
+    shard_t *sh = shard_for(s, h);
+    pthread_mutex_lock(&sh->mutex);
+    if (4 * (sh->n + 1) > 3 * sh->cap && !enlarge(sh) && sh->n + 1 >= sh->cap) {
+        pthread_mutex_unlock(&sh->mutex);
+        atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
+        return 0;
+    }
+    size_t i = slot_of(sh, key, h);
+    sh->n += sh->e[i].key == 0;
+    sh->e[i] = (entry_t){ key, value };
+    pthread_mutex_unlock(&sh->mutex);
+    return 1;
+}
+
+int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value)
+{
+    uintptr_t key = ~(uintptr_t)p;
+    size_t h = hash_of((uintptr_t)p);
+    shard_t *sh = shard_for(s, h);
+    int found = 0;
+    pthread_mutex_lock(&sh->mutex);
+    size_t mask = sh->cap - 1, hole = sh->cap ? slot_of(sh, key, h) : 0;
+    if (sh->cap && sh->e[hole].key == key) {
+        found = 1;
+        if (value)
+            *value = sh->e[hole].value;
+        /* An entry further on moves into the hole unless its home slot
+         * lies cyclically after the hole, up to the entry. */
+        for (size_t j = (hole + 1) & mask; sh->e[j].key; j = (j + 1) & mask) {
+            size_t home = hash_of(~sh->e[j].key) & mask;
+            if (((j - home) & mask) >= ((j - hole) & mask)) {
+                sh->e[hole] = sh->e[j];
+                hole = j;
+            }
+        }
+        sh->e[hole].key = 0;
+        sh->n--;
+    }
+    pthread_mutex_unlock(&sh->mutex);
+    return found;
+}
+
+size_t vigil__addrset_each(struct vigil_addrset *s,
+                           int (*fn)(void *arg, const void *p, uintptr_t value), void *arg)
+{
+    size_t sum = 0;
+    for (unsigned i = 0; i < NSHARDS; i++) {
+        shard_t *sh = &s->shard[i];
+        pthread_mutex_lock(&sh->mutex);
+        for (size_t k = 0; k < sh->cap; k++)
+            if (sh->e[k].key)
+                sum += (size_t)fn(arg, (const void *)~sh->e[k].key, sh->e[k].value);
+        pthread_mutex_unlock(&sh->mutex);
+    }
+    return sum;
+}
+
+void vigil__addrset_hold(struct vigil_addrset *s)
+{
+    for (unsigned i = 0; i < NSHARDS; i++)
+        pthread_mutex_lock(&s->shard[i].mutex);
+}
+
+void vigil__addrset_release(struct vigil_addrset *s)
+{
+    for (unsigned i = NSHARDS; i-- > 0;)
+        pthread_mutex_unlock(&s->shard[i].mutex);
+}
+
+size_t vigil__addrset_held_count(const struct vigil_addrset *s)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < NSHARDS; i++)
+        n += s->shard[i].n;
+    return n;
+}
+
+size_t vigil__addrset_held_each(const struct vigil_addrset *s,
+                                void (*fn)(void *arg, const void *p, uintptr_t value), void *arg,
+                                size_t max)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < NSHARDS; i++)
+        for (size_t k = 0; k < s->shard[i].cap && n < max; k++)
+            if (s->shard[i].e[k].key) {
+                fn(arg, (const void *)~s->shard[i].e[k].key, s->shard[i].e[k].value);
+                n++;
+            }
+    return n;
+}
+
+size_t vigil__addrset_count(struct vigil_addrset *s)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < NSHARDS; i++) {
+        pthread_mutex_lock(&s->shard[i].mutex);
+        n += s->shard[i].n;
+        pthread_mutex_unlock(&s->shard[i].mutex);
+    }
+    return n;
+}
+
+size_t vigil__addrset_lost(const struct vigil_addrset *s)
+{
+    return atomic_load_explicit(&s->lost, memory_order_relaxed);
+}
