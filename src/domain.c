@@ -31,6 +31,7 @@
 #include "debug_live.h"
 #include "domain.h"
 #include "fail.h"
+#include "leak_asan.h"
 #include "report.h"
 #include "request.h"
 #include "settings.h"
@@ -171,6 +172,11 @@ static void init(void)
     if (s->leaks)
         vigil__trace_leaks_at_exit(s->leak_suppressions,
                                    s->error_exitcode ? s->error_exitcode : VIGIL_LEAK_EXITCODE);
+    /* Under ASan, pool blocks are checked at exit when LeakSanitizer checks
+     * its chunks (leak_asan.h; nothing in other builds), unless
+     * VIGIL_LEAKS's own check does. */
+    if (s->lsan_at_exit && !s->leaks)
+        vigil__leak_asan_start(s->error_exitcode ? s->error_exitcode : s->asan_exitcode);
     vigil__fail_configure(s->fail, s->fail_log, s->fail_file);
     compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug, trace);
     compose(VIGIL_DOMAIN_MEM, base, debug, trace);
