@@ -46,23 +46,42 @@ static size_t slot_of(const shard_t *sh, uintptr_t key, size_t h)
     return i;
 }
 
-/* Mutex held: twice the room (the first page when there was none). */
-static int enlarge(shard_t *sh)
+/* Each thread's mark, for holder. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local char me;
+
+static inline int held_by_me(const struct vigil_addrset *s)
 {
-    size_t cap = sh->cap ? 2 * sh->cap : FIRST_CAP;
-    entry_t *e = vigil__os_map(cap * sizeof *e);
-    if (!e)
-        return 0;
-    entry_t *was = sh->e;
-    size_t wascap = sh->cap;
-    sh->e = e;
+    return atomic_load_explicit(&s->holder, memory_order_relaxed) == &me;
+}
+
+static inline void shard_lock(const struct vigil_addrset *s, shard_t *sh)
+{
+    if (!held_by_me(s))
+        pthread_mutex_lock(&sh->mutex);
+}
+
+static inline void shard_unlock(const struct vigil_addrset *s, shard_t *sh)
+{
+    if (!held_by_me(s))
+        pthread_mutex_unlock(&sh->mutex);
+}
+
+/* Mutex held: move the entries into fresh, of cap slots; the old table,
+ * to be unmapped once the lock is let go, into *old. */
+static void move_into(shard_t *sh, entry_t *fresh, size_t cap, entry_t **old, size_t *oldcap)
+{
+    *old = sh->e;
+    *oldcap = sh->cap;
+    sh->e = fresh;
     sh->cap = cap;
-    for (size_t i = 0; i < wascap; i++)
-        if (was[i].key)
-            sh->e[slot_of(sh, was[i].key, hash_of(~was[i].key))] = was[i];
-    if (was)
-        vigil__os_unmap(was, wascap * sizeof *was);
-    return 1;
+    for (size_t i = 0; i < *oldcap; i++)
+        if ((*old)[i].key)
+            sh->e[slot_of(sh, (*old)[i].key, hash_of(~(*old)[i].key))] = (*old)[i];
+}
+
+static inline int crowded(const shard_t *sh)
+{
+    return 4 * (sh->n + 1) > 3 * sh->cap;
 }
 
 int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value)
@@ -70,17 +89,38 @@ int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value)
     uintptr_t key = ~(uintptr_t)p;
     size_t h = hash_of((uintptr_t)p);
     shard_t *sh = shard_for(s, h);
-    pthread_mutex_lock(&sh->mutex);
-    if (4 * (sh->n + 1) > 3 * sh->cap && !enlarge(sh) && sh->n + 1 >= sh->cap) {
+    entry_t *spare = NULL;          /* mapped, to be unmapped after */
+    size_t sparecap = 0;
+    int ok = 1;
+    shard_lock(s, sh);
+    while (crowded(sh) && !held_by_me(s)) {
+        /* Grown into memory mapped without the lock (vigil__os_map takes
+         * the registry's). */
+        size_t cap = sh->cap ? 2 * sh->cap : FIRST_CAP;
         pthread_mutex_unlock(&sh->mutex);
-        atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
-        return 0;
+        if (spare)
+            vigil__os_unmap(spare, sparecap * sizeof *spare);
+        spare = vigil__os_map(cap * sizeof *spare);
+        sparecap = cap;
+        pthread_mutex_lock(&sh->mutex);
+        if (!spare)
+            break;
+        if (sh->cap < cap && crowded(sh))
+            move_into(sh, spare, cap, &spare, &sparecap);
     }
-    size_t i = slot_of(sh, key, h);
-    sh->n += sh->e[i].key == 0;
-    sh->e[i] = (entry_t){ key, value };
-    pthread_mutex_unlock(&sh->mutex);
-    return 1;
+    if (sh->n + 1 >= sh->cap) {
+        ok = 0;
+    } else {
+        size_t i = slot_of(sh, key, h);
+        sh->n += sh->e[i].key == 0;
+        sh->e[i] = (entry_t){ key, value };
+    }
+    shard_unlock(s, sh);
+    if (spare)
+        vigil__os_unmap(spare, sparecap * sizeof *spare);
+    if (!ok)
+        atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
+    return ok;
 }
 
 int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value)
@@ -89,7 +129,7 @@ int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value
     size_t h = hash_of((uintptr_t)p);
     shard_t *sh = shard_for(s, h);
     int found = 0;
-    pthread_mutex_lock(&sh->mutex);
+    shard_lock(s, sh);
     size_t mask = sh->cap - 1, hole = sh->cap ? slot_of(sh, key, h) : 0;
     if (sh->cap && sh->e[hole].key == key) {
         found = 1;
@@ -107,7 +147,7 @@ int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value
         sh->e[hole].key = 0;
         sh->n--;
     }
-    pthread_mutex_unlock(&sh->mutex);
+    shard_unlock(s, sh);
     return found;
 }
 
@@ -130,12 +170,21 @@ void vigil__addrset_hold(struct vigil_addrset *s)
 {
     for (unsigned i = 0; i < NSHARDS; i++)
         pthread_mutex_lock(&s->shard[i].mutex);
+    atomic_store_explicit(&s->holder, &me, memory_order_relaxed);
 }
 
 void vigil__addrset_release(struct vigil_addrset *s)
 {
+    atomic_store_explicit(&s->holder, NULL, memory_order_relaxed);
     for (unsigned i = NSHARDS; i-- > 0;)
         pthread_mutex_unlock(&s->shard[i].mutex);
+}
+
+void vigil__addrset_child_reset(struct vigil_addrset *s)
+{
+    atomic_store_explicit(&s->holder, NULL, memory_order_relaxed);
+    for (unsigned i = 0; i < NSHARDS; i++)
+        pthread_mutex_init(&s->shard[i].mutex, NULL);
 }
 
 size_t vigil__addrset_held_count(const struct vigil_addrset *s)

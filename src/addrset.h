@@ -14,6 +14,11 @@
  *
  * Fork: the owner of a set registers handlers that hold it before the fork
  * and release it after, in the parent and the child (lock.h's policy).
+ * The thread that holds it may still record and forget (an allocation
+ * inside another fork handler must not wait on itself); it does so without
+ * growing the set.  No other lock is taken with a shard's held (a shard
+ * grows into memory mapped with its lock let go), so the order in which
+ * the fork handlers take the locks cannot matter.
  */
 #ifndef VIGIL_ADDRSET_H
 #define VIGIL_ADDRSET_H
@@ -40,6 +45,9 @@ struct vigil_addrset_shard {
 struct vigil_addrset {
     struct vigil_addrset_shard shard[1u << VIGIL_ADDRSET_SHARD_BITS];
     _Atomic size_t lost;
+    /* The thread holding every shard (hold), or NULL: it records and
+     * forgets without the locks it has (a malloc inside a fork handler). */
+    _Atomic(const void *) holder;
 };
 
 /* Once, before any other call. */
@@ -61,6 +69,12 @@ size_t vigil__addrset_held_count(const struct vigil_addrset *s);
 size_t vigil__addrset_held_each(const struct vigil_addrset *s,
                                 void (*fn)(void *arg, const void *p, uintptr_t value), void *arg,
                                 size_t max);
+/* In a forked child, for a set whose owner does not hold it across fork
+ * (one whose shards are taken inside other locks' critical sections, so a
+ * prepare handler could not take them in a safe order): every lock made
+ * new.  A shard another thread was changing at the fork may miss that
+ * address in the child. */
+void vigil__addrset_child_reset(struct vigil_addrset *s);
 /* Addresses now (taking each shard's lock), and lost since the start. */
 size_t vigil__addrset_count(struct vigil_addrset *s);
 size_t vigil__addrset_lost(const struct vigil_addrset *s);

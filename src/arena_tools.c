@@ -38,7 +38,7 @@ static void on_asan_report(const char *report);
  * exit beside LeakSanitizer's (arena_tools.h). */
 static struct vigil_addrset live;
 static atomic_int live_ready;
-static atomic_int live_fork;
+static void live_child(void);
 #endif
 
 void vigil__tools_setup(int valgrind, size_t quarantine, void *(*keep)(size_t))
@@ -62,6 +62,10 @@ static void decide(void)
 #if VIGIL_ASAN_ENABLED
         VIGIL_ASAN_SET_REPORT_CALLBACK(on_asan_report);
         vigil__addrset_init(&live);
+        /* Not held across fork: a free forgets its block with the heap
+         * lock held, and no fork handler order is sure to take the two
+         * in that order; the child makes the record's locks new. */
+        pthread_atfork(NULL, NULL, live_child);
         atomic_store_explicit(&live_ready, 1, memory_order_release);
 #endif
     }
@@ -184,14 +188,9 @@ static void print_history(struct vigil_report *r, uintptr_t start, size_t class_
 #endif
 
 #if VIGIL_ASAN_ENABLED
-static void live_hold(void)
+static void live_child(void)
 {
-    vigil__addrset_hold(&live);
-}
-
-static void live_release(void)
-{
-    vigil__addrset_release(&live);
+    vigil__addrset_child_reset(&live);
 }
 
 /* A block's word in the record: its class's size above, the bytes
@@ -202,10 +201,6 @@ void vigil__tools_live_put(const void *p, size_t n, size_t class_size)
 {
     if (!atomic_load_explicit(&live_ready, memory_order_acquire))
         return;
-    /* Before the first record's lock: pthread_atfork may allocate. */
-    if (!atomic_load_explicit(&live_fork, memory_order_acquire) &&
-        !atomic_exchange_explicit(&live_fork, 1, memory_order_acq_rel))
-        pthread_atfork(live_hold, live_release, live_release);
     vigil__addrset_put(&live, p, (uintptr_t)class_size << LIVE_SHIFT | n);
 }
 

@@ -165,6 +165,12 @@
 /* ASan: call malloc_hook(ptr, size) after each allocation of ASan's own
  * allocator and free_hook(ptr) before each free, so a leak check can know
  * ASan's live chunks (blocks to reach, not roots). */
+#if VIGIL_ASAN_ENABLED
+/* In every ASan runtime, not in every compiler's headers (gcc's lack
+ * allocator_interface.h): declared as clang's header declares it. */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+#endif
 #define VIGIL_ASAN_INSTALL_MALLOC_HOOKS(malloc_hook, free_hook) \
         VIGIL_ASAN_(__sanitizer_install_malloc_and_free_hooks((malloc_hook), (free_hook)))
 
