@@ -53,7 +53,7 @@ static int kept_fd = -1;
 static dev_t kept_dev;
 static ino_t kept_ino;
 static atomic_int keep_once;
-static atomic_int exiting;
+static atomic_int exiting;          /* the descriptor reports at exit go to; 0: not yet */
 
 void vigil__report_keep_stderr(void)
 {
@@ -79,15 +79,23 @@ int vigil__report_kept_fd(void)
     return kept_fd;
 }
 
+/* At exit, the kept duplicate only when fd 2 is closed: a forked child
+ * may have made fd 2 another file, and its reports belong there.  Chosen
+ * when the exit's checks begin, before they open files of their own (the
+ * symbolizer's), which could take the free descriptor 2. */
 void vigil__report_at_exit(void)
 {
-    atomic_store_explicit(&exiting, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&exiting, memory_order_relaxed))
+        return;                         /* chosen by the first check at exit */
+    struct stat st;
+    int fd = fstat(STDERR_FILENO, &st) == 0 ? STDERR_FILENO : vigil__report_kept_fd();
+    atomic_store_explicit(&exiting, fd >= 0 ? fd : STDERR_FILENO, memory_order_relaxed);
 }
 
 static int report_fd(void)
 {
-    int fd = atomic_load_explicit(&exiting, memory_order_relaxed) ? vigil__report_kept_fd() : -1;
-    return fd >= 0 ? fd : STDERR_FILENO;
+    int fd = atomic_load_explicit(&exiting, memory_order_relaxed);
+    return fd > 0 ? fd : STDERR_FILENO;
 }
 
 void vigil__report_flush(struct vigil_report *r)

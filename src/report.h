@@ -59,7 +59,7 @@ void vigil__report_flush(struct vigil_report *r);
  * have closed by then: keep_stderr keeps a duplicate of it (once; call it
  * at start-up, where a descriptor may be made), kept_fd is that duplicate
  * while it is still the same file (-1 otherwise), and after at_exit every
- * report written to stderr goes there. */
+ * report written to stderr goes there when fd 2 is closed. */
 void vigil__report_keep_stderr(void);
 int vigil__report_kept_fd(void);
 void vigil__report_at_exit(void);
