@@ -1,8 +1,9 @@
 /*
  * addrset.c - the sharded address set (see addrset.h).
  *
- * A shard picks its entries' home slots from a multiplicative hash of the
- * address, probes linearly, and deletes by moving back the entries of a
+ * A shard (picked by a hash of the 64 KiB region) puts an entry at the
+ * home slot its address names (blocks near each other, near each other),
+ * probes linearly, and deletes by moving back the entries of a
  * run that the hole would hide (no tombstones: blocks come and go all the
  * time).  It doubles into a fresh mapping when three quarters full.
  */
@@ -19,15 +20,22 @@
 typedef struct vigil_addrset_shard shard_t;
 typedef struct vigil_addrset_entry entry_t;
 
+/* The home slot: the address's own bits above its 16-byte alignment, so
+ * that blocks near each other in memory sit near each other in the
+ * shard (a random slot per block would cost a cache and TLB miss on
+ * every malloc and free). */
 static inline size_t hash_of(uintptr_t p)
 {
-    /* Fibonacci hashing of the address without its 16-byte alignment. */
-    return (size_t)(((uint64_t)(p >> 4)) * UINT64_C(0x9e3779b97f4a7c15));
+    return (size_t)(p >> 4);
 }
 
-static inline shard_t *shard_for(struct vigil_addrset *s, size_t h)
+/* The shard: a Fibonacci hash of the 64 KiB region, so a thread's blocks,
+ * which its pools keep together, mostly share a shard and its lines,
+ * while other threads' regions scatter over the others. */
+static inline shard_t *shard_for(struct vigil_addrset *s, uintptr_t p)
 {
-    return &s->shard[h >> (sizeof(size_t) * 8 - VIGIL_ADDRSET_SHARD_BITS)];
+    uint64_t h = (uint64_t)(p >> 16) * UINT64_C(0x9e3779b97f4a7c15);
+    return &s->shard[h >> (64 - VIGIL_ADDRSET_SHARD_BITS)];
 }
 
 void vigil__addrset_init(struct vigil_addrset *s)
@@ -88,7 +96,7 @@ int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value)
 {
     uintptr_t key = ~(uintptr_t)p;
     size_t h = hash_of((uintptr_t)p);
-    shard_t *sh = shard_for(s, h);
+    shard_t *sh = shard_for(s, (uintptr_t)p);
     entry_t *spare = NULL;          /* mapped, to be unmapped after */
     size_t sparecap = 0;
     int ok = 1;
@@ -127,7 +135,7 @@ int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value
 {
     uintptr_t key = ~(uintptr_t)p;
     size_t h = hash_of((uintptr_t)p);
-    shard_t *sh = shard_for(s, h);
+    shard_t *sh = shard_for(s, (uintptr_t)p);
     int found = 0;
     shard_lock(s, sh);
     size_t mask = sh->cap - 1, hole = sh->cap ? slot_of(sh, key, h) : 0;

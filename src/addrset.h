@@ -3,9 +3,9 @@
  * records kept beside a heap: the debug hooks' live blocks (debug_live.h)
  * and, under ASan, the live chunks of ASan's allocator (leak_asan.h).
  *
- * Sharded by a hash of the address, 128 shards, each an open-addressing
- * table under a mutex of its own, so threads recording at once rarely meet
- * on a lock; memory from vigil__os_map only (the callers are allocators'
+ * Sharded by a hash of the address's 64 KiB region, 128 shards, each an
+ * open-addressing table under a mutex of its own, so threads recording at
+ * once (from pools of their own) rarely meet on a lock; memory from vigil__os_map only (the callers are allocators'
  * paths, malloc may be the caller), never inside a block, so a damaged
  * heap cannot damage the set.  Addresses are kept complemented, so that
  * memcheck, which scans vigil's mappings for pointers as a leak checker
