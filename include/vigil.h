@@ -95,6 +95,13 @@ VIGIL_API int    vigil_check_block(const void *ptr);
 VIGIL_API void   vigil_dump_block(const void *ptr);
 VIGIL_API size_t vigil_error_count(void);
 
+/* Debug hooks: check every live debug block now, as freeing it would
+ * (size field, API id, both guards), and report each damaged one as a
+ * failed free would, the call of vigil_check_heap as the bad call; returns
+ * how many are damaged (the first report aborts unless VIGIL_ABORT=0).
+ * The same check runs at exit in debug mode. */
+VIGIL_API size_t vigil_check_heap(void);
+
 /* Allocation tracing, in the tracemalloc tradition: while it is on, every
  * block allocated through a domain (whatever allocator serves it, custom
  * ones included) is recorded with its allocation stack and size until it

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addrset.h"
 #include "arena_tools.h"
 #include "os.h"
 #include "report.h"
@@ -33,6 +34,11 @@ static void *volatile leak_check_keepalive;
 
 #if VIGIL_ASAN_ENABLED
 static void on_asan_report(const char *report);
+/* Every live pool block and its requested size, for the leak check at
+ * exit beside LeakSanitizer's (arena_tools.h). */
+static struct vigil_addrset live;
+static atomic_int live_ready;
+static void live_child(void);
 #endif
 
 void vigil__tools_setup(int valgrind, size_t quarantine, void *(*keep)(size_t))
@@ -55,6 +61,12 @@ static void decide(void)
             leak_check_keepalive = keep_block(1);
 #if VIGIL_ASAN_ENABLED
         VIGIL_ASAN_SET_REPORT_CALLBACK(on_asan_report);
+        vigil__addrset_init(&live);
+        /* Not held across fork: a free forgets its block with the heap
+         * lock held, and no fork handler order is sure to take the two
+         * in that order; the child makes the record's locks new. */
+        pthread_atfork(NULL, NULL, live_child);
+        atomic_store_explicit(&live_ready, 1, memory_order_release);
 #endif
     }
     atomic_store_explicit(&vigil__annotate_flag, on, memory_order_relaxed);
@@ -172,6 +184,70 @@ static void print_history(struct vigil_report *r, uintptr_t start, size_t class_
     }
     print_thread(r, freed ? "previously allocated" : "allocated", h.alloc_thread);
     print_stack(r, h.alloc_stack);
+}
+#endif
+
+#if VIGIL_ASAN_ENABLED
+static void live_child(void)
+{
+    vigil__addrset_child_reset(&live);
+}
+
+/* A block's word in the record: its class's size above, the bytes
+ * requested below (both at most VIGIL_SMALL_MAX). */
+#define LIVE_SHIFT 32
+
+void vigil__tools_live_put(const void *p, size_t n, size_t class_size)
+{
+    if (!atomic_load_explicit(&live_ready, memory_order_acquire))
+        return;
+    vigil__addrset_put(&live, p, (uintptr_t)class_size << LIVE_SHIFT | n);
+}
+
+void vigil__tools_live_take(const void *p)
+{
+    if (atomic_load_explicit(&live_ready, memory_order_acquire))
+        vigil__addrset_take(&live, p, NULL);
+}
+
+void vigil__tools_live_hold(void)
+{
+    if (atomic_load_explicit(&live_ready, memory_order_acquire))
+        vigil__addrset_hold(&live);
+}
+
+void vigil__tools_live_release(void)
+{
+    if (atomic_load_explicit(&live_ready, memory_order_acquire))
+        vigil__addrset_release(&live);
+}
+
+size_t vigil__tools_live_count(void)
+{
+    return atomic_load_explicit(&live_ready, memory_order_acquire) ? vigil__addrset_held_count(&live) : 0;
+}
+
+struct live_each {
+    void (*fn)(void *arg, uintptr_t start, size_t size, uint32_t stack);
+    void *arg;
+};
+
+/* The allocation stack is in the block's history, in its redzone. */
+static void live_entry(void *arg, const void *p, uintptr_t word)
+{
+    const struct live_each *e = arg;
+    struct vigil_block_history h;
+    history_read((uintptr_t)p, (size_t)(word >> LIVE_SHIFT), &h);
+    e->fn(e->arg, (uintptr_t)p, (size_t)(word & (((uintptr_t)1 << LIVE_SHIFT) - 1)), h.alloc_stack);
+}
+
+size_t vigil__tools_live_each(void (*fn)(void *arg, uintptr_t start, size_t size, uint32_t stack),
+                              void *arg, size_t max)
+{
+    struct live_each e = { fn, arg };
+    if (!atomic_load_explicit(&live_ready, memory_order_acquire))
+        return 0;
+    return vigil__addrset_held_each(&live, live_entry, &e, max);
 }
 #endif
 

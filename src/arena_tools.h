@@ -128,6 +128,19 @@ _Static_assert(sizeof(struct vigil_block_history) <= VIGIL_TOOL_GAP,
 uint32_t vigil__tools_stack_here(void);
 /* The live block at p, in a class of class_size bytes, was allocated here. */
 void vigil__tools_note_alloc(void *p, size_t class_size);
+/* Every live pool block, for the leak check that runs beside
+ * LeakSanitizer's at exit (leak_asan.h): recorded with its requested size
+ * and its class's in an address set of vigil's own memory (addrset.h) as it is handed out
+ * or resized, forgotten as it is freed.  The check holds the record still
+ * (hold, release), counts it and lists it with each block's allocation
+ * stack (its history), without a lock. */
+void vigil__tools_live_put(const void *p, size_t n, size_t class_size);
+void vigil__tools_live_take(const void *p);
+void vigil__tools_live_hold(void);
+void vigil__tools_live_release(void);
+size_t vigil__tools_live_count(void);
+size_t vigil__tools_live_each(void (*fn)(void *arg, uintptr_t start, size_t size, uint32_t stack),
+                              void *arg, size_t max);
 #else
 static inline uint32_t vigil__tools_stack_here(void)
 {
@@ -159,7 +172,9 @@ static inline void vigil__tools_block_alloc(void *p, size_t n)
     if (vigil__annotating()) {
         VIGIL_BLOCK_ALLOC(p, n, 0);
 #if VIGIL_ASAN_ENABLED
-        vigil__tools_note_alloc(p, vigil__class_size(vigil__size_class(n)));
+        size_t class_size = vigil__class_size(vigil__size_class(n));
+        vigil__tools_note_alloc(p, class_size);
+        vigil__tools_live_put(p, n, class_size);
 #endif
     }
 }
@@ -167,8 +182,12 @@ static inline void vigil__tools_block_alloc(void *p, size_t n)
 static inline void vigil__tools_block_free(void *p)
 {
     (void)p;
-    if (vigil__annotating())
+    if (vigil__annotating()) {
         VIGIL_BLOCK_FREE(p, 0);
+#if VIGIL_ASAN_ENABLED
+        vigil__tools_live_take(p);
+#endif
+    }
 }
 
 /* In place, in a block of class_size bytes.  Under ASan the block's
@@ -185,6 +204,7 @@ static inline void vigil__tools_block_resize(void *p, size_t class_size, size_t 
         return;
 #if VIGIL_ASAN_ENABLED
     vigil__tools_note_alloc(p, class_size);
+    vigil__tools_live_put(p, new_n, class_size);
 #endif
     /* memcheck refuses to resize a block to or from 0 bytes ("Invalid
      * free"): the block is given back and taken again, in place. */

@@ -30,6 +30,7 @@
 #include "debug.h"
 #include "debug_block.h"
 #include "debug_diagnose.h"
+#include "debug_live.h"
 #include "debug_quarantine.h"
 #include "debug_stacks.h"
 #include "lock.h"
@@ -69,6 +70,8 @@ static unsigned long long break_serial;
 static _Atomic unsigned long long serialno;
 #endif
 
+static int check_live(unsigned owner, const unsigned char *p, enum vigil_debug_op op);
+
 void vigil__debug_configure(const struct vigil_debug_settings *s)
 {
     on_valgrind = s->on_valgrind;
@@ -76,6 +79,7 @@ void vigil__debug_configure(const struct vigil_debug_settings *s)
     break_serial = s->break_serial;
 #endif
     vigil__quarantine_configure(s->quarantine, s->on_valgrind);
+    vigil__debug_live_configure(check_live);
 }
 
 /* Under memcheck the header and the tail guard are no-access to the
@@ -248,6 +252,7 @@ static void release(const struct debug_ctx *c, unsigned char *p, size_t n,
                     struct vigil_origin freed)
 {
     struct vigil_origin alloc = vigil__debug_get_origin(p + n + VIGIL_DEBUG_ORIGIN_AT);
+    vigil__debug_live_take(p);
     memset(p - HEAD, VIGIL_DEADBYTE, n + OVERHEAD);
     vigil__quarantine_put(&c->owner, p - HEAD, n + OVERHEAD, alloc, freed);
 }
@@ -267,6 +272,7 @@ static void *debug_malloc(void *ctx, size_t n)
     unsigned char *p = base + HEAD;
     fresh(p, n);
     seal(c, p, n, vigil__debug_origin_here());
+    vigil__debug_live_put(p, (unsigned)(c - wrappers));
     return p;
 }
 
@@ -288,6 +294,7 @@ static void *debug_calloc(void *ctx, size_t nelem, size_t elsize)
         return NULL;
     }
     seal(c, base + HEAD, n, vigil__debug_origin_here());
+    vigil__debug_live_put(base + HEAD, (unsigned)(c - wrappers));
     return base + HEAD;
 }
 
@@ -299,8 +306,10 @@ static void debug_free(void *ctx, void *ptr)
     if (!p)
         return;
     guards_open(p);
-    if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n))
+    if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n)) {
+        vigil__debug_live_take(p);      /* reported: not again at exit */
         return;                         /* a bad free does not free */
+    }
     release(c, p, n, vigil__debug_origin_here());
 }
 
@@ -321,6 +330,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
         return debug_malloc(ctx, n);
     guards_open(p);
     if (!intact(c, p, &old) && !diagnose(c, p, VIGIL_OP_REALLOC, &old)) {
+        vigil__debug_live_take(p);
         errno = EINVAL;
         return NULL;                    /* the block is left as it was */
     }
@@ -332,8 +342,10 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
      * the one it moves from is freed. */
     struct vigil_origin here = vigil__debug_origin_here();
     if (shrink_in_place(old, n)) {
+        vigil__debug_live_take(p);      /* not checked while it is resealed */
         memset(p + n, VIGIL_DEADBYTE, old - n + TRAILER);
         seal(c, p, n, here);
+        vigil__debug_live_put(p, (unsigned)(c - wrappers));
         if (on_valgrind)                /* the dropped tail, past the guard */
             VIGIL_MEM_NOACCESS(p + n + TRAILER, old - n);
         return p;
@@ -348,6 +360,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     memcpy(q, p, keep);
     fresh(q + keep, n - keep);
     seal(c, q, n, here);
+    vigil__debug_live_put(q, (unsigned)(c - wrappers));
     release(c, p, old, here);
     return q;
 }
@@ -450,4 +463,17 @@ void vigil__debug_dump_block(const void *ptr)
 {
     guards_open(ptr);
     vigil__diagnose_dump(ptr, known_usable(ptr));
+}
+
+/* The check of every live block (debug_live.h), block by block: the one
+ * free makes. */
+static int check_live(unsigned owner, const unsigned char *p, enum vigil_debug_op op)
+{
+    const struct debug_ctx *c = &wrappers[owner];
+    size_t n;
+    guards_open(p);
+    if (!intact(c, p, &n) && !diagnose(c, p, op, &n))
+        return 1;
+    guards_close(p, n);
+    return 0;
 }

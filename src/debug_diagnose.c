@@ -170,10 +170,11 @@ static void api_function(char *out, size_t size, int domain, enum vigil_debug_op
                          const char *then)
 {
     static const char *const ops[] = { "free", "realloc" };
-    int check = op == VIGIL_OP_CHECK || domain < 0;
+    int check = op >= VIGIL_OP_CHECK || domain < 0;
+    const char *checker = op == VIGIL_OP_CHECK_HEAP ? "check_heap" : "check_block";
     /* No snprintf: it may allocate, and the heap is suspect. */
     size_t len = 0;
-    const char *parts[] = { "vigil_", check ? "check_block" : vigil__diagnose_domain_name(domain),
+    const char *parts[] = { "vigil_", check ? checker : vigil__diagnose_domain_name(domain),
                             check ? "" : "_", check ? "" : ops[op], then };
     for (size_t i = 0; i < 5; i++)
         for (const char *s = parts[i]; *s && len + 1 < size; s++)
@@ -393,9 +394,17 @@ void vigil__diagnose_report(enum vigil_verdict vd, const struct vigil_view *v, i
     if (op == VIGIL_OP_CHECK)
         vigil__report_str(&r, "    found by vigil_check_block: this is what freeing the "
                               "block now would report\n");
-    char called[48];
-    api_function(called, sizeof called, domain, op, " called");
-    vigil__debug_print_call(&r, called);
+    if (op == VIGIL_OP_CHECK_HEAP)
+        vigil__report_str(&r, "    found by vigil_check_heap, which checks every live block: "
+                              "this is what freeing the block now would report\n");
+    if (op == VIGIL_OP_EXIT) {
+        vigil__report_str(&r, "    found at exit, when every live block was checked: "
+                              "the block was never freed\n");
+    } else {
+        char called[48];
+        api_function(called, sizeof called, domain, op, " called");
+        vigil__debug_print_call(&r, called);
+    }
     if (vd == VIGIL_DOUBLE_FREE && freed) {
         vigil__debug_print_origin(&r, "freed", freed->freed);
         vigil__debug_print_origin(&r, "previously allocated", freed->alloc);

@@ -38,8 +38,11 @@ enum vigil_verdict {
     VIGIL_DOUBLE_FREE, VIGIL_INVALID,
 };
 
-/* What the program was doing with the block. */
-enum vigil_debug_op { VIGIL_OP_FREE, VIGIL_OP_REALLOC, VIGIL_OP_CHECK };
+/* What the program was doing with the block; the last two are the checks
+ * of every live block (debug_live.h): vigil_check_heap, and at exit. */
+enum vigil_debug_op {
+    VIGIL_OP_FREE, VIGIL_OP_REALLOC, VIGIL_OP_CHECK, VIGIL_OP_CHECK_HEAP, VIGIL_OP_EXIT,
+};
 
 /* Look at p into *v and judge it, for a free through domain want (-1:
  * any).  usable: the bytes the inner block at p - HEAD really has, when its

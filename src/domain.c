@@ -25,13 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "debug.h"
+#include "debug_live.h"
 #include "domain.h"
 #include "fail.h"
+#include "leak_asan.h"
 #include "report.h"
 #include "request.h"
 #include "settings.h"
@@ -69,6 +69,7 @@ static void configure_debug(void)
     const struct vigil_settings *s = vigil__settings();
     struct vigil_debug_settings ds = { s->quarantine, s->running_on_valgrind, s->break_serial };
     vigil__debug_configure(&ds);
+    vigil__report_keep_stderr();    /* the check of the live blocks at exit reports there */
     vigil__stack_unwinder_load();   /* the blocks' stacks, where frame pointers are missing */
 }
 
@@ -136,7 +137,6 @@ static void install(vigil_allocator *slot, const vigil_allocator *t)
 }
 
 static void trace_at_exit(void);
-static void keep_stderr(void);
 
 static void init(void)
 {
@@ -174,6 +174,11 @@ static void init(void)
     if (s->leaks)
         vigil__trace_leaks_at_exit(s->leak_suppressions,
                                    s->error_exitcode ? s->error_exitcode : VIGIL_LEAK_EXITCODE);
+    /* Under ASan, pool blocks are checked at exit when LeakSanitizer checks
+     * its chunks (leak_asan.h; nothing in other builds), unless
+     * VIGIL_LEAKS's own check does. */
+    if (s->lsan_at_exit && !s->leaks)
+        vigil__leak_asan_start(s->error_exitcode ? s->error_exitcode : s->asan_exitcode);
     vigil__fail_configure(s->fail, s->fail_log, s->fail_file);
     compose(VIGIL_DOMAIN_RAW, &vigil__sys_allocator, debug, trace);
     compose(VIGIL_DOMAIN_MEM, base, debug, trace);
@@ -185,10 +190,11 @@ static void init(void)
     /* Last: atexit may allocate, and the tables must be usable by then. */
     if (s->mallocstats)
         atexit(print_stats_to_stderr);
-    if (s->trace_top || s->trace_file) {
-        keep_stderr();
+    /* What is reported at exit goes to the stderr of now. */
+    if (s->trace_top || s->trace_file || s->leaks || debug)
+        vigil__report_keep_stderr();
+    if (s->trace_top || s->trace_file)
         atexit(trace_at_exit);
-    }
 }
 
 __attribute__((noinline, cold))
@@ -559,6 +565,13 @@ void vigil_dump_block(const void *ptr)
     vigil__debug_dump_block(ptr);
 }
 
+size_t vigil_check_heap(void)
+{
+    vigil__ensure_init();
+    vigil__caller = CALLER;             /* the report's bad call */
+    return vigil__debug_live_check(VIGIL_OP_CHECK_HEAP);
+}
+
 size_t vigil_error_count(void)
 {
     return vigil__report_errors();
@@ -714,35 +727,11 @@ static void write_trace_file(const char *pattern, FILE *err)
     vigil_trace_snapshot_free(snap);
 }
 
-/* The program's stderr as it was at start-up, for the sites printed at
- * exit: some programs close stderr in exit handlers of their own
- * (coreutils' close_stdout), which run before vigil's.  Kept on a high
- * descriptor, and used only while it is still the same file (a program
- * may close it and open another there).  -1: none kept. */
-static int exit_fd = -1;
-static dev_t exit_dev;
-static ino_t exit_ino;
-
-static void keep_stderr(void)
-{
-    struct stat st;
-    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
-    if (fd >= 0 && fstat(fd, &st) == 0) {
-        exit_fd = fd;
-        exit_dev = st.st_dev;
-        exit_ino = st.st_ino;
-    } else if (fd >= 0) {
-        close(fd);
-    }
-}
-
 /* A stream on it, to be closed; NULL when it is gone. */
 static FILE *kept_stderr(void)
 {
-    struct stat st;
-    if (exit_fd < 0 || fstat(exit_fd, &st) != 0 || st.st_dev != exit_dev || st.st_ino != exit_ino)
-        return NULL;
-    int fd = dup(exit_fd);
+    int kept = vigil__report_kept_fd();
+    int fd = kept >= 0 ? dup(kept) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f && fd >= 0)
         close(fd);

@@ -16,6 +16,7 @@
 #include "leak_scan.h"
 #include "leak_world.h"
 #include "os.h"
+#include "report.h"
 
 /* Room for blocks that appear between count and each (none should: the
  * source is held still; a source that cannot hold still gets cut short). */
@@ -183,6 +184,7 @@ static void check_at_exit(void)
 {
     if (!atomic_exchange(&exit_armed, 0))
         return;
+    vigil__report_at_exit();        /* the report goes to the stderr of start-up */
     if (check(&exit_source, NULL, NULL)) {
         fflush(NULL);
         _exit(exit_code);

@@ -170,7 +170,7 @@ size_t vigil__leak_report(struct vigil_leak_block *blocks, size_t n, FILE *out,
     /* The leaked blocks to the front, grouped. */
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (is_leak(blocks[i].mark))
+        if (is_leak(blocks[i].mark) && blocks[i].stack != VIGIL_LEAK_FOREIGN)
             blocks[m++] = blocks[i];
     vigil__leak_sort(blocks, m, by_kind_and_stack);
     /* Fold each group into its first entry, in place. */

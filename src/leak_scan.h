@@ -42,6 +42,11 @@ struct vigil_leak_block {
     uint32_t mark;              /* enum vigil_leak_mark */
 };
 
+/* The stack of another allocator's block (ASan's chunk under ASan): it is
+ * reached through and marked like the others, and never reported.  No
+ * depot id is this large. */
+#define VIGIL_LEAK_FOREIGN UINT32_MAX
+
 struct vigil_leak_range {
     uintptr_t start, end;
 };

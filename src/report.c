@@ -6,10 +6,12 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -42,6 +44,60 @@ void vigil__report_init_file(struct vigil_report *r, FILE *out)
     r->file = out;
 }
 
+/* The program's stderr as it was at start-up, for the reports at exit:
+ * some programs close stderr in exit handlers of their own (coreutils'
+ * close_stdout), which run before vigil's.  Kept on a high descriptor,
+ * close-on-exec, and used only while it is still the same file (a program
+ * may close it and open another there).  -1: none kept. */
+static int kept_fd = -1;
+static dev_t kept_dev;
+static ino_t kept_ino;
+static atomic_int keep_once;
+static atomic_int exiting;          /* the descriptor reports at exit go to; 0: not yet */
+
+void vigil__report_keep_stderr(void)
+{
+    if (atomic_exchange_explicit(&keep_once, 1, memory_order_relaxed))
+        return;
+    struct stat st;
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        kept_dev = st.st_dev;
+        kept_ino = st.st_ino;
+        kept_fd = fd;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+}
+
+int vigil__report_kept_fd(void)
+{
+    struct stat st;
+    if (kept_fd < 0 || fstat(kept_fd, &st) != 0 || st.st_dev != kept_dev ||
+        st.st_ino != kept_ino)
+        return -1;
+    return kept_fd;
+}
+
+/* At exit, the kept duplicate only when fd 2 is closed: a forked child
+ * may have made fd 2 another file, and its reports belong there.  Chosen
+ * when the exit's checks begin, before they open files of their own (the
+ * symbolizer's), which could take the free descriptor 2. */
+void vigil__report_at_exit(void)
+{
+    if (atomic_load_explicit(&exiting, memory_order_relaxed))
+        return;                         /* chosen by the first check at exit */
+    struct stat st;
+    int fd = fstat(STDERR_FILENO, &st) == 0 ? STDERR_FILENO : vigil__report_kept_fd();
+    atomic_store_explicit(&exiting, fd >= 0 ? fd : STDERR_FILENO, memory_order_relaxed);
+}
+
+static int report_fd(void)
+{
+    int fd = atomic_load_explicit(&exiting, memory_order_relaxed);
+    return fd > 0 ? fd : STDERR_FILENO;
+}
+
 void vigil__report_flush(struct vigil_report *r)
 {
     int saved = errno;
@@ -53,8 +109,9 @@ void vigil__report_flush(struct vigil_report *r)
         return;
     }
     size_t done = 0;
+    int fd = r->len ? report_fd() : STDERR_FILENO;
     while (done < r->len) {
-        ssize_t n = write(STDERR_FILENO, r->buf + done, r->len - done);
+        ssize_t n = write(fd, r->buf + done, r->len - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

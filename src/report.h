@@ -55,6 +55,14 @@ void vigil__report_address(struct vigil_report *r, const void *addr);
  * (a longer line is cut), so nothing is lost and lines of two threads'
  * reports do not mix. */
 void vigil__report_flush(struct vigil_report *r);
+/* Reports at exit go to the stderr the program started with, which it may
+ * have closed by then: keep_stderr keeps a duplicate of it (once; call it
+ * at start-up, where a descriptor may be made), kept_fd is that duplicate
+ * while it is still the same file (-1 otherwise), and after at_exit every
+ * report written to stderr goes there when fd 2 is closed. */
+void vigil__report_keep_stderr(void);
+int vigil__report_kept_fd(void);
+void vigil__report_at_exit(void);
 /* Write, count the error, then abort() (or _exit(VIGIL_ERROR_EXITCODE))
  * unless VIGIL_ABORT=0. */
 void vigil__report_error(struct vigil_report *r);

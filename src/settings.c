@@ -144,6 +144,51 @@ static void read_switch(const char *(*get)(const char *name), const char *var, i
         vigil__report_bad_setting(var, v, "0, 1");
 }
 
+/* The last value of option key in a sanitizer's option string (options
+ * separated by ':', ',' or white space, as the sanitizers read them) into
+ * val; 0 when key is not there. */
+static int sanitizer_option(const char *opts, const char *key, char *val, size_t size)
+{
+    int found = 0;
+    size_t klen = strlen(key);
+    for (const char *s = opts; s && *s;) {
+        size_t len = strcspn(s, ":, \t\n");
+        if (len > klen && strncmp(s, key, klen) == 0 && s[klen] == '=') {
+            size_t vlen = len - klen - 1 < size - 1 ? len - klen - 1 : size - 1;
+            memcpy(val, s + klen + 1, vlen);
+            val[vlen] = '\0';
+            found = 1;
+        }
+        s += len;
+        s += *s != '\0';
+    }
+    return found;
+}
+
+static int sanitizer_false(const char *v)
+{
+    return strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0;
+}
+
+/* LeakSanitizer's own settings, as it reads them: ASAN_OPTIONS, then
+ * LSAN_OPTIONS over it. */
+static void read_sanitizer(const char *(*get)(const char *name))
+{
+    const char *sources[] = { get("ASAN_OPTIONS"), get("LSAN_OPTIONS") };
+    char v[32];
+    int detect = 1, at_exit = 1;
+    for (int i = 0; i < 2; i++) {
+        if (sources[i] && sanitizer_option(sources[i], "detect_leaks", v, sizeof v))
+            detect = !sanitizer_false(v);
+        if (sources[i] && sanitizer_option(sources[i], "leak_check_at_exit", v, sizeof v))
+            at_exit = !sanitizer_false(v);
+    }
+    cfg.lsan_at_exit = detect && at_exit;
+    cfg.asan_exitcode = 1;
+    if (sources[0] && sanitizer_option(sources[0], "exitcode", v, sizeof v) && isdigit((unsigned char)*v))
+        cfg.asan_exitcode = atoi(v);
+}
+
 void vigil__settings_read(const char *(*get)(const char *name))
 {
     memset(&cfg, 0, sizeof cfg);
@@ -231,6 +276,7 @@ void vigil__settings_read(const char *(*get)(const char *name))
     cfg.leak_suppressions = read_string(get, "VIGIL_LEAK_SUPPRESSIONS", leak_supp,
                                         sizeof leak_supp, "a file name shorter than 4096 bytes");
 
+    read_sanitizer(get);
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
 }
 

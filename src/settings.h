@@ -35,6 +35,11 @@ struct vigil_settings {
     const char *fail;           /* VIGIL_FAIL as given (fail.h parses it), or NULL */
     int fail_log;               /* VIGIL_FAIL_LOG=1: each injected failure on stderr */
     const char *fail_file;      /* VIGIL_FAIL_FILE: ... appended to this file, or NULL */
+    int lsan_at_exit;           /* ASan build: LeakSanitizer checks at exit
+                                   (ASAN_OPTIONS / LSAN_OPTIONS detect_leaks and
+                                   leak_check_at_exit, both on by default) */
+    int asan_exitcode;          /* ASAN_OPTIONS exitcode (default 1): the status
+                                   ASan ends a process with after a report */
 };
 
 /* VIGIL_TRACE's largest value: the stacks' VIGIL_STACK_MAX_FRAMES. */

@@ -162,6 +162,27 @@
 #define VIGIL_LSAN_UNREGISTER_ROOT_REGION(p, n) \
         VIGIL_ASAN_(__lsan_unregister_root_region((p), (n)))
 
+/* ASan: call malloc_hook(ptr, size) after each allocation of ASan's own
+ * allocator and free_hook(ptr) before each free, so a leak check can know
+ * ASan's live chunks (blocks to reach, not roots). */
+#if VIGIL_ASAN_ENABLED
+/* In every ASan runtime, not in every compiler's headers (gcc's lack
+ * allocator_interface.h): declared as clang's header declares it. */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+#endif
+#define VIGIL_ASAN_INSTALL_MALLOC_HOOKS(malloc_hook, free_hook) \
+        VIGIL_ASAN_(__sanitizer_install_malloc_and_free_hooks((malloc_hook), (free_hook)))
+
+/* LeakSanitizer: check for leaks of ASan's chunks now and report them in
+ * LSan's words, without ending the process; 1 when it found any (0 without
+ * ASan, or with detect_leaks=0). */
+#if VIGIL_ASAN_ENABLED
+#define VIGIL_LSAN_CHECK_NOW() __lsan_do_recoverable_leak_check()
+#else
+#define VIGIL_LSAN_CHECK_NOW() 0
+#endif
+
 /* ASan: call fn(report_text) when ASan reports an error, before it aborts,
  * so an allocator can add what it knows about the address. */
 #define VIGIL_ASAN_SET_REPORT_CALLBACK(fn) \

@@ -13,6 +13,7 @@ void register_sysalloc_suite(void);
 void register_debug_suite(void);
 void register_debug_quarantine_suite(void);
 void register_debug_stacks_suite(void);
+void register_debug_live_suite(void);
 void register_threads_suite(void);
 void register_stacks_suite(void);
 void register_trace_suite(void);

@@ -75,6 +75,7 @@ int main(int argc, char **argv)
     register_debug_suite();
     register_debug_quarantine_suite();
     register_debug_stacks_suite();
+    register_debug_live_suite();
     register_threads_suite();
     register_stacks_suite();
     register_trace_suite();

@@ -4,7 +4,9 @@
 # silent with leak detection on; every seeded bug in a pool block must be
 # reported, with vigil's description of the block and the block's stacks
 # (function and file:line of each frame, and the threads); a clean program
-# none.
+# none.  A leaked pool block is reported at exit beside LeakSanitizer's
+# report, in its words, a pool block reached through a live ASan chunk is
+# not (tests/programs/asanleaks.c).
 # Usage: asan.sh BUILDDIR
 set -u
 build=$1
@@ -109,5 +111,31 @@ run "malloc: p[32]" fail $noleaks VIGIL_MALLOC=malloc -- "$bugs" read-past-32
 run "malloc: reused slot" fail $noleaks VIGIL_MALLOC=malloc -- "$bugs" reused-slot
 run "malloc: leak found by LSan" fail $leaks VIGIL_MALLOC=malloc -- "$bugs" leak
 has "malloc: LSan's words" "ERROR: LeakSanitizer: detected memory leaks"
+
+echo "--- pool-block leaks at exit, beside LeakSanitizer's (issue 14)"
+aleaks="$build/tests/asanleaks"
+aleaks_src="$(dirname "$0")/../programs/asanleaks.c"
+mark() { grep -n "/\\* @$1 \\*/" "$aleaks_src" | cut -d: -f1; }
+run "a leaked pool block: exit 1, ASan's status" 1 $leaks -- "$aleaks" pool
+has "pool leak: vigil's first line, LSan's words" "^vigil: detected memory leaks\$"
+has "pool leak: the block" "^Direct leak of 40 byte\\(s\\) in 1 object\\(s\\) allocated from:\$"
+has "pool leak: #0 the allocation" "^    #0 0x[0-9a-f]+ in make_pool [^ ]*asanleaks\\.c:$(mark pool-make)\$"
+has "pool leak: the summary" "^vigil: SUMMARY: 40 byte\\(s\\) leaked in 1 allocation\\(s\\)\\.\$"
+hasnt "pool leak: LSan has nothing of its own" "ERROR: LeakSanitizer"
+run "VIGIL_ERROR_EXITCODE chooses the status" 86 $leaks VIGIL_ERROR_EXITCODE=86 -- "$aleaks" pool
+run "detect_leaks=0: no check" 0 $noleaks -- "$aleaks" pool
+hasnt "detect_leaks=0: no report" "detected memory leaks"
+run "leak_check_at_exit=0: no check" 0 ASAN_OPTIONS=leak_check_at_exit=0 -- "$aleaks" pool
+hasnt "leak_check_at_exit=0: no report" "detected memory leaks"
+run "a pool block kept only through a live ASan chunk: no leak" 0 $leaks -- "$aleaks" chunk
+hasnt "through a chunk: no report" "detected memory leaks"
+run "a leaked ASan chunk holding a pool block: both reported" 1 $leaks -- "$aleaks" both
+has "both: vigil's pool block, indirect (reached from the leaked chunk)" \
+    "^Indirect leak of 24 byte\\(s\\) in 1 object\\(s\\) allocated from:\$"
+has "both: its allocation" "^    #0 0x[0-9a-f]+ in make_both [^ ]*asanleaks\\.c:$(mark both-pool)\$"
+has "both: LSan's own report, next to it" "ERROR: LeakSanitizer: detected memory leaks"
+has "both: LSan's chunk" "in make_both [^ ]*asanleaks\\.c:$(mark both-raw)\$"
+run "nothing leaked: silent" 0 $leaks -- "$aleaks" clean
+hasnt "nothing leaked: no report" "detected memory leaks|ERROR: (AddressSanitizer|LeakSanitizer)"
 
 finish asan

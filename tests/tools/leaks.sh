@@ -3,7 +3,8 @@
 # program tests/programs/leaky.c at exit with VIGIL_LEAKS=1, through the API
 # in every mode and through the preload, against memcheck's count of the
 # same program with plain malloc; the report's words and stacks; the exit
-# status; suppressions; vigil run --leaks; vigil_leak_check.
+# status; suppressions; vigil run --leaks; vigil_leak_check; the report at
+# exit on the stderr of start-up when the program closed fd 2.
 # Usage: leaks.sh BUILDDIR SRCDIR
 set -u
 build=$1 src=$2
@@ -88,6 +89,19 @@ has "vigil_leak_check: returns 6" "$out" '^vigil_leak_check: 6$'
 has "vigil_leak_check: its report on the FILE" "$out" '^vigil: SUMMARY: 1284 byte\(s\) leaked in 6 allocation\(s\)\.$'
 run "vigil_leak_check without tracing: 0" 0 "$leaky" check
 has "vigil_leak_check without tracing: says why" "$out" 'no leak check: tracing is off'
+
+echo "--- the report at exit reaches the stderr of start-up, closed by the program"
+hc_line=$(grep -n '/\* @leak-make \*/$' "$src/tests/programs/heapcheck.c" | cut -d: -f1)
+closed_is() {
+    has "$1: the report" "$err" '^vigil: detected memory leaks$'
+    has "$1: the block" "$err" '^Direct leak of 100 byte\(s\) in 1 object\(s\) allocated from:$'
+    has "$1: its site" "$err" "^    #1 0x[0-9a-f]+ in leak_main (.*/)?heapcheck\\.c:$hc_line\$"
+}
+run "api: stderr closed at exit, status 23" 23 env VIGIL_LEAKS=1 "$build/tests/heapcheck" leak-closed-stderr
+closed_is "api closed stderr"
+run "preload: stderr closed at exit, status 23" 23 env VIGIL_LEAKS=1 LD_PRELOAD="$preload" \
+    "$build/tests/heapcheck_libc" leak-closed-stderr
+closed_is "preload closed stderr"
 
 echo "leaks: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,47 @@
+/*
+ * debug_live.h - every live debug block, so that all of them can be
+ * checked at once: on demand (vigil_check_heap) and at exit, where a block
+ * overwritten past its end and never freed would otherwise go unchecked.
+ *
+ * The wrapper (debug.c) records a block once it is sealed and removes it
+ * before it fills it as freed; the check walks the record, handing each
+ * block to the per-block check the wrapper gave at start-up (a check made
+ * exactly as free makes it), so this module knows no layer above it.
+ *
+ * The record is an address set (addrset.h: sharded, a mutex a shard, in
+ * memory of vigil__os_map, never inside a block, so a damaged heap cannot
+ * damage it).  A block is checked with its shard held, so no thread frees
+ * it meanwhile.
+ */
+#ifndef VIGIL_DEBUG_LIVE_H
+#define VIGIL_DEBUG_LIVE_H
+
+#include <stddef.h>
+
+#include "debug_diagnose.h"
+
+/* The check of one live block p, made by the wrapper number owner (which
+ * the wrapper gave with the block): 0 when healthy, 1 after a report
+ * (VIGIL_ABORT=0; otherwise the report does not return).  op is
+ * VIGIL_OP_CHECK_HEAP or VIGIL_OP_EXIT. */
+typedef int (*vigil_live_check_fn)(unsigned owner, const unsigned char *p, enum vigil_debug_op op);
+
+/* Once, before the first block is recorded. */
+void vigil__debug_live_configure(vigil_live_check_fn check);
+
+/* Record live block p of wrapper number owner; forget it.  Neither
+ * allocates through vigil.  A block that cannot be recorded (no memory)
+ * goes unchecked, and is counted. */
+void vigil__debug_live_put(const void *p, unsigned owner);
+void vigil__debug_live_take(const void *p);
+
+/* Check every live block now (op: as above); the damaged ones found. */
+size_t vigil__debug_live_check(enum vigil_debug_op op);
+
+struct vigil_debug_live_stats {
+    size_t live;                /* blocks recorded now */
+    size_t lost;                /* blocks that could not be, since start-up */
+};
+void vigil__debug_live_stats(struct vigil_debug_live_stats *out);
+
+#endif /* VIGIL_DEBUG_LIVE_H */
