@@ -138,7 +138,6 @@ static inline uint32_t stack_id(struct id_table *t, void *const *frames, int n)
 
 struct vigil_origin vigil__debug_origin_here(void)
 {
-    vigil__stack_learn_bounds();        /* once a thread: the walk reads faster */
     unsigned thread = vigil__thread_number();
     if (__builtin_expect(capturing, 0))
         return (struct vigil_origin){ 0, thread };
@@ -149,6 +148,12 @@ struct vigil_origin vigil__debug_origin_here(void)
     void *caller = vigil__caller;
     uintptr_t bp = 0;
     uintptr_t sp = t != &ids_off ? vigil__stack_caller_sp(&bp) : 0;
+    /* No stack pointer at the call without the thread's stack bounds:
+     * learnt once a thread (the walk reads faster with them), here rather
+     * than at every call.  What it allocates is vigil's own and gets no
+     * stack (capturing is set). */
+    if (__builtin_expect(!sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
+        sp = vigil__stack_caller_sp(&bp);
     struct pos_entry *pe = NULL;
     uint32_t id;
     if (sp) {
