@@ -44,16 +44,17 @@ struct id_entry {
 /* And the stacks of the calls it made last, by where the call was: a
  * repeated call from the same place in the same stack (the same caller
  * and stack pointer, the same return addresses where the capture read
- * them: vigil__stack_same) has the same stack, and its id is known
+ * them: vigil__stack_place_same) has the same stack, and its id is known
  * without a capture.  Only for the thread that recorded them: a table
  * claimed by another thread starts without them. */
 #define POS 256                 /* a power of two */
 
 struct pos_entry {
-    struct vigil_stack_where where;     /* where.sp 0: empty */
-    uint32_t id, n;
-    void *frames[VIGIL_DEBUG_FRAMES];
+    struct vigil_stack_place pl;        /* pl.caller NULL: empty */
+    uint32_t id;
 };
+
+_Static_assert(VIGIL_DEBUG_FRAMES <= VIGIL_PLACE_FRAMES, "a place keeps a whole stack");
 
 struct id_table {
     struct vigil_treg_node node;
@@ -158,7 +159,7 @@ struct vigil_origin vigil__debug_origin_here(void)
     uint32_t id;
     if (sp) {
         pe = &t->pos[(((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 56 & (POS - 1)];
-        if (pe->frames[0] == caller && vigil__stack_same(sp, bp, &pe->where, pe->frames, (int)pe->n)) {
+        if (pe->pl.caller == caller && vigil__stack_place_same(sp, bp, &pe->pl)) {
             id = pe->id;
             goto done;
         }
@@ -168,16 +169,8 @@ struct vigil_origin vigil__debug_origin_here(void)
     int n = vigil__stack_capture_where(frames, VIGIL_DEBUG_FRAMES, &where);
     id = n > 0 ? stack_id(t, frames, n) : 0;
     if (pe && id && where.sp == sp && frames[0] == caller) {
-        struct vigil_shape_trace *d = &pe->where.trace;
-        pe->where.sp = sp;
-        pe->where.bp = where.bp;
-        d->bp_used = where.trace.bp_used;
-        memcpy(d->cfa, where.trace.cfa, (size_t)n * sizeof *d->cfa);
-        memcpy(d->fp_at, where.trace.fp_at, (size_t)n * sizeof *d->fp_at);
-        memcpy(d->fp, where.trace.fp, (size_t)n * sizeof *d->fp);
+        vigil__stack_place_set(&pe->pl, &where, frames, n);
         pe->id = id;
-        pe->n = (uint32_t)n;
-        memcpy(pe->frames, frames, (size_t)n * sizeof *pe->frames);
     }
 done:
     capturing = 0;
