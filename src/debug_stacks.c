@@ -46,8 +46,12 @@ struct id_entry {
  * and stack pointer, the same return addresses where the capture read
  * them: vigil__stack_place_same) has the same stack, and its id is known
  * without a capture.  Only for the thread that recorded them: a table
- * claimed by another thread starts without them. */
-#define POS 256                 /* a power of two */
+ * claimed by another thread starts without them.  A place is often
+ * reached by several paths (a program's xmalloc called from many callers
+ * at the same depth): each set holds WAYS of its stacks, replaced in
+ * turn, so those paths do not push each other out. */
+#define POS_SETS 128            /* a power of two */
+#define WAYS 4
 
 struct pos_entry {
     struct vigil_stack_place pl;        /* pl.caller NULL: empty */
@@ -59,7 +63,8 @@ _Static_assert(VIGIL_DEBUG_FRAMES <= VIGIL_PLACE_FRAMES, "a place keeps a whole 
 struct id_table {
     struct vigil_treg_node node;
     struct id_entry e[IDS];
-    struct pos_entry pos[POS];
+    struct pos_entry pos[POS_SETS][WAYS];
+    unsigned char victim[POS_SETS];     /* the way a miss replaces next */
 };
 
 static void ids_child(void);
@@ -100,8 +105,10 @@ static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
     pthread_once(&ids_once, ids_init);
     int fresh;
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
-    if (t && !fresh)
+    if (t && !fresh) {
         memset(t->pos, 0, sizeof t->pos);
+        memset(t->victim, 0, sizeof t->victim);
+    }
     my_ids = t ? t : &ids_off;
     return my_ids;
 }
@@ -158,11 +165,16 @@ struct vigil_origin vigil__debug_origin_here(void)
     struct pos_entry *pe = NULL;
     uint32_t id;
     if (sp) {
-        pe = &t->pos[(((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 56 & (POS - 1)];
-        if (pe->pl.caller == caller && vigil__stack_place_same(sp, bp, &pe->pl)) {
-            id = pe->id;
-            goto done;
-        }
+        size_t set = (((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 32 & (POS_SETS - 1);
+        struct pos_entry *ways = t->pos[set];
+        for (int w = 0; w < WAYS; w++)
+            if (ways[w].pl.caller == caller && ways[w].pl.sp == sp &&
+                vigil__stack_place_same(sp, bp, &ways[w].pl)) {
+                id = ways[w].id;
+                goto done;
+            }
+        pe = &ways[t->victim[set]];
+        t->victim[set] = (t->victim[set] + 1) & (WAYS - 1);
     }
     void *frames[VIGIL_DEBUG_FRAMES];
     struct vigil_stack_where where;
