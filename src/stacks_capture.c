@@ -525,7 +525,8 @@ void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_sta
     pl->n = (uint32_t)n;
     pl->caller = frames[0];
     for (int i = 0; i + 1 < n; i++)
-        pl->f[i] = (struct vigil_place_frame){ frames[i + 1], t->cfa[i], t->fp_at[i], t->fp[i] };
+        pl->f[i] = (struct vigil_place_frame){ frames[i + 1], t->cfa[i],
+                                               t->fp_needed >> i & 1 ? t->fp_at[i] : 0, t->fp[i] };
 }
 
 VIGIL_NO_SANITIZE_ADDRESS

@@ -74,7 +74,7 @@ struct vigil_stack_place {
     void *caller;
     struct vigil_place_frame {
         void *next;             /* the return address at sp + cfa - 8 */
-        uint32_t cfa, fp_at;    /* fp_at as in vigil_shape_trace */
+        uint32_t cfa, fp_at;    /* fp_at as in vigil_shape_trace; 0 when not needed */
         uintptr_t fp;
     } f[VIGIL_PLACE_FRAMES - 1];
 };
