@@ -44,21 +44,27 @@ struct id_entry {
 /* And the stacks of the calls it made last, by where the call was: a
  * repeated call from the same place in the same stack (the same caller
  * and stack pointer, the same return addresses where the capture read
- * them: vigil__stack_same) has the same stack, and its id is known
+ * them: vigil__stack_place_same) has the same stack, and its id is known
  * without a capture.  Only for the thread that recorded them: a table
- * claimed by another thread starts without them. */
-#define POS 256                 /* a power of two */
+ * claimed by another thread starts without them.  A place is often
+ * reached by several paths (a program's xmalloc called from many callers
+ * at the same depth): each set holds WAYS of its stacks, replaced in
+ * turn, so those paths do not push each other out. */
+#define POS_SETS 128            /* a power of two */
+#define WAYS 4
 
 struct pos_entry {
-    struct vigil_stack_where where;     /* where.sp 0: empty */
-    uint32_t id, n;
-    void *frames[VIGIL_DEBUG_FRAMES];
+    struct vigil_stack_place pl;        /* pl.caller NULL: empty */
+    uint32_t id;
 };
+
+_Static_assert(VIGIL_DEBUG_FRAMES <= VIGIL_PLACE_FRAMES, "a place keeps a whole stack");
 
 struct id_table {
     struct vigil_treg_node node;
     struct id_entry e[IDS];
-    struct pos_entry pos[POS];
+    struct pos_entry pos[POS_SETS][WAYS];
+    unsigned char victim[POS_SETS];     /* the way a miss replaces next */
 };
 
 static void ids_child(void);
@@ -99,8 +105,10 @@ static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
     pthread_once(&ids_once, ids_init);
     int fresh;
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
-    if (t && !fresh)
+    if (t && !fresh) {
         memset(t->pos, 0, sizeof t->pos);
+        memset(t->victim, 0, sizeof t->victim);
+    }
     my_ids = t ? t : &ids_off;
     return my_ids;
 }
@@ -138,7 +146,6 @@ static inline uint32_t stack_id(struct id_table *t, void *const *frames, int n)
 
 struct vigil_origin vigil__debug_origin_here(void)
 {
-    vigil__stack_learn_bounds();        /* once a thread: the walk reads faster */
     unsigned thread = vigil__thread_number();
     if (__builtin_expect(capturing, 0))
         return (struct vigil_origin){ 0, thread };
@@ -149,30 +156,33 @@ struct vigil_origin vigil__debug_origin_here(void)
     void *caller = vigil__caller;
     uintptr_t bp = 0;
     uintptr_t sp = t != &ids_off ? vigil__stack_caller_sp(&bp) : 0;
+    /* No stack pointer at the call without the thread's stack bounds:
+     * learnt once a thread (the walk reads faster with them), here rather
+     * than at every call.  What it allocates is vigil's own and gets no
+     * stack (capturing is set). */
+    if (__builtin_expect(!sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
+        sp = vigil__stack_caller_sp(&bp);
     struct pos_entry *pe = NULL;
     uint32_t id;
     if (sp) {
-        pe = &t->pos[(((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 56 & (POS - 1)];
-        if (pe->frames[0] == caller && vigil__stack_same(sp, bp, &pe->where, pe->frames, (int)pe->n)) {
-            id = pe->id;
-            goto done;
-        }
+        size_t set = (((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 32 & (POS_SETS - 1);
+        struct pos_entry *ways = t->pos[set];
+        for (int w = 0; w < WAYS; w++)
+            if (ways[w].pl.caller == caller && ways[w].pl.sp == sp &&
+                vigil__stack_place_same(sp, bp, &ways[w].pl)) {
+                id = ways[w].id;
+                goto done;
+            }
+        pe = &ways[t->victim[set]];
+        t->victim[set] = (t->victim[set] + 1) & (WAYS - 1);
     }
     void *frames[VIGIL_DEBUG_FRAMES];
     struct vigil_stack_where where;
     int n = vigil__stack_capture_where(frames, VIGIL_DEBUG_FRAMES, &where);
     id = n > 0 ? stack_id(t, frames, n) : 0;
     if (pe && id && where.sp == sp && frames[0] == caller) {
-        struct vigil_shape_trace *d = &pe->where.trace;
-        pe->where.sp = sp;
-        pe->where.bp = where.bp;
-        d->bp_used = where.trace.bp_used;
-        memcpy(d->cfa, where.trace.cfa, (size_t)n * sizeof *d->cfa);
-        memcpy(d->fp_at, where.trace.fp_at, (size_t)n * sizeof *d->fp_at);
-        memcpy(d->fp, where.trace.fp, (size_t)n * sizeof *d->fp);
+        vigil__stack_place_set(&pe->pl, &where, frames, n);
         pe->id = id;
-        pe->n = (uint32_t)n;
-        memcpy(pe->frames, frames, (size_t)n * sizeof *pe->frames);
     }
 done:
     capturing = 0;

@@ -515,21 +515,35 @@ uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
     return 0;
 }
 
+void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_stack_where *where,
+                            void *const *frames, int n)
+{
+    const struct vigil_shape_trace *t = &where->trace;
+    pl->sp = where->sp;
+    pl->bp = where->bp;
+    pl->bp_used = t->bp_used;
+    pl->n = (uint32_t)n;
+    pl->caller = frames[0];
+    for (int i = 0; i + 1 < n; i++)
+        pl->f[i] = (struct vigil_place_frame){ frames[i + 1], t->cfa[i],
+                                               t->fp_needed >> i & 1 ? t->fp_at[i] : 0, t->fp[i] };
+}
+
 VIGIL_NO_SANITIZE_ADDRESS
-int vigil__stack_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_where *where,
-                      void *const *frames, int n)
+int vigil__stack_place_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_place *pl)
 {
     uintptr_t lo = stack_lo, hi = stack_hi;
-    const struct vigil_shape_trace *t = &where->trace;
-    if (!hi || sp != where->sp || sp < lo || sp >= hi || (t->bp_used && bp != where->bp))
+    int n = (int)pl->n;
+    if (!hi || sp != pl->sp || sp < lo || sp >= hi || (pl->bp_used && bp != pl->bp))
         return 0;
     for (int i = 0; i + 1 < n; i++) {
-        uintptr_t at = sp + t->cfa[i] - sizeof(uintptr_t);
-        if (at < sp || at > hi - sizeof(uintptr_t) || *(void *const *)at != frames[i + 1])
+        const struct vigil_place_frame *f = &pl->f[i];
+        uintptr_t at = sp + f->cfa - sizeof(uintptr_t);
+        if (at < sp || at > hi - sizeof(uintptr_t) || *(void *const *)at != f->next)
             return 0;
-        if (t->fp_at[i]) {
-            at = sp + t->fp_at[i] - 1;
-            if (at < sp || at > hi - sizeof(uintptr_t) || *(const uintptr_t *)at != t->fp[i])
+        if (f->fp_at) {
+            at = sp + f->fp_at - 1;
+            if (at < sp || at > hi - sizeof(uintptr_t) || *(const uintptr_t *)at != f->fp)
                 return 0;
         }
     }

@@ -61,12 +61,34 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
  * bounds are not known. */
 uintptr_t vigil__stack_caller_sp(uintptr_t *bp);
 
-/* Whether the n frames a capture read at where (recorded with them, of
- * the same caller) are the stack of the program's call now running at sp
- * with frame pointer bp: the registers that mattered and every word the
- * rules read are as they were.  Reads only inside the thread's stack. */
-int vigil__stack_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_where *where,
-                      void *const *frames, int n);
+/* A stack as a capture read it at a place, kept to tell a repeated call
+ * from there: its registers and, frame by frame but the last, the words the
+ * rules read (the next frame's return address, and the saved frame pointer
+ * when one was read), side by side, so a check reads a few lines in a row
+ * rather than the whole trace's four arrays.  frames[0] is the caller. */
+#define VIGIL_PLACE_FRAMES 16
+struct vigil_stack_place {
+    uintptr_t sp, bp;           /* sp 0: empty */
+    uint32_t n;                 /* frames */
+    int bp_used;
+    void *caller;
+    struct vigil_place_frame {
+        void *next;             /* the return address at sp + cfa - 8 */
+        uint32_t cfa, fp_at;    /* fp_at as in vigil_shape_trace; 0 when not needed */
+        uintptr_t fp;
+    } f[VIGIL_PLACE_FRAMES - 1];
+};
+
+/* Keep in *pl the n frames (n <= VIGIL_PLACE_FRAMES) a capture read at
+ * where. */
+void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_stack_where *where,
+                            void *const *frames, int n);
+
+/* Whether the frames kept at pl (of the same caller) are the stack of the
+ * program's call now running at sp with frame pointer bp: the registers
+ * that mattered and every word the rules read are as they were.  Reads
+ * only inside the thread's stack. */
+int vigil__stack_place_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_place *pl);
 
 /* Make libunwind available to vigil__stack_capture_here: dlopen, local to
  * vigil so its _Unwind_* symbols never shadow libgcc's.  Call where a dlopen

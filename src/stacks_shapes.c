@@ -66,9 +66,13 @@ int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, ui
 {
     _Atomic uint64_t *t = atomic_load_explicit(&table, memory_order_acquire);
     *stop = (struct vigil_shape_stop){ pc, sp, bp };
-    int bp_known = 0;           /* bp was reloaded from the stack: bp0 no longer matters */
-    if (trace)
+    /* The frame whose saved frame pointer bp was reloaded from; -1: bp is
+     * still bp0. */
+    int bp_from = -1;
+    if (trace) {
         trace->bp_used = 0;
+        trace->fp_needed = 0;
+    }
     if (max > VIGIL_SHAPE_MAX_FRAMES)
         max = VIGIL_SHAPE_MAX_FRAMES;
     if (!t || max <= 0)
@@ -105,8 +109,10 @@ int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, ui
             /* The frame record lies in this frame, above its stack pointer. */
             if (bp < sp || bp > hi - 2 * WORD || (bp & (WORD - 1)))
                 return VIGIL_SHAPE_NONE;
-            if (trace && !bp_known)
+            if (trace && bp_from < 0)
                 trace->bp_used = 1;
+            else if (trace)
+                trace->fp_needed |= (uint64_t)1 << bp_from;
             cfa = bp + 2 * WORD;
             fp_at = bp;
             next_bp = *(const uintptr_t *)bp;
@@ -119,7 +125,7 @@ int vigil__shape_walk(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t lo, ui
         if (cfa - sp0 > UINT32_MAX || cfa < lo + WORD)
             return VIGIL_SHAPE_NONE;
         if (fp_at)
-            bp_known = 1;
+            bp_from = n - 1;
         if (trace) {
             trace->cfa[n - 1] = (uint32_t)(cfa - sp0);
             trace->fp_at[n - 1] = fp_at ? (uint32_t)(fp_at - sp0) + 1 : 0;

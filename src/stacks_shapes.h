@@ -63,14 +63,19 @@ int vigil__shape_known(uintptr_t pc);
  * the registers, frame by frame but the last: the return address at CFA -
  * 8 and the saved frame pointer it took (at CFA - 8 * slot, or at rbp),
  * as offsets from sp, and whether bp itself mattered (a frame built on the
- * frame pointer before any frame reloaded it).  The same registers and the
- * same words there make the same stack.  On VIGIL_SHAPE_UNKNOWN, *stop is
+ * frame pointer before any frame reloaded it).  Of the saved frame
+ * pointers, only those a later frame built on the frame pointer used
+ * (fp_needed: bit i for frame i's) decide the stack: in code without frame
+ * pointers rbp is a register like any other, and the value a frame saved
+ * changes from call to call.  The same registers and the same words there
+ * make the same stack.  On VIGIL_SHAPE_UNKNOWN, *stop is
  * the frame whose pc is not known, with its registers, to learn it from. */
 struct vigil_shape_trace {
     int bp_used;
     uint32_t cfa[VIGIL_SHAPE_MAX_FRAMES];       /* the return address at sp + cfa - 8 */
     uint32_t fp_at[VIGIL_SHAPE_MAX_FRAMES];     /* saved rbp at sp + fp_at - 1; 0: none read */
     uintptr_t fp[VIGIL_SHAPE_MAX_FRAMES];       /* its value */
+    uint64_t fp_needed;                         /* bit i: fp[i] was used */
 };
 struct vigil_shape_stop {
     uintptr_t pc, sp, bp;

@@ -485,6 +485,7 @@ static void test_shapes_walk(void)
     CU_ASSERT(t.fp_at[0] == 0 && t.fp_at[1] == 40 + 1 && t.fp_at[2] == 80 + 1);
     CU_ASSERT(t.fp[1] == (uintptr_t)&rules_mem[10] && t.fp[2] == 0x1234);
     CU_ASSERT_EQUAL(t.bp_used, 0);              /* B reloaded it before C used it */
+    CU_ASSERT_EQUAL(t.fp_needed, (uint64_t)1 << 1);     /* C used B's; D, the last, not C's */
     /* max frames, then nothing read past them. */
     CU_ASSERT_EQUAL(rules_walk(16, f, 2, NULL, &stop), 2);
     CU_ASSERT(f[0] == (void *)PC_A && f[1] == (void *)PC_B);
