@@ -21,32 +21,13 @@ if ! grep -q '^#define VIGIL_HAVE_LIBDW 1' "$build/config.h"; then
     exit 0
 fi
 
-line() {
-    n=$(grep -n "/\\* @$1 \\*/\$" "$source" | cut -d: -f1)
-    [ -n "$n" ] || { echo "heapcheck.sh: no marker @$1 in $source" >&2; exit 1; }
-    echo "$n"
-}
+. "$src/tests/tools/frames.sh"
 
 # frames NAME HEADING FUNC@MARKER...: the stack under HEADING in $err is
-# exactly these frames from #0, and no later frame is the program's.
+# exactly these frames (expect_frames).
 frames() {
-    name=$1 heading=$2; shift 2
-    awk -v h="$heading" 'f && /^    #[0-9]+ / { print; next } f { exit } $0 == h { f = 1 }' \
-        "$err" >"$tmp/section"
-    problem= k=0
-    for spec in "$@"; do
-        func=${spec%@*} ln=$(line "${spec#*@}")
-        got=$(sed -n "$((k + 1))p" "$tmp/section")
-        if ! echo "$got" | grep -Eq "^    #$k 0x[0-9a-f]+ in $func (.*/)?heapcheck\\.c:$ln\$"; then
-            problem="frame #$k: wanted $func at heapcheck.c:$ln, got: ${got:-nothing}"
-            break
-        fi
-        k=$((k + 1))
-    done
-    if [ -z "$problem" ] && sed "1,${k}d" "$tmp/section" | grep -q 'heapcheck\.c:'; then
-        problem="frames past #$((k - 1)) are the program's"
-    fi
-    if [ -z "$problem" ]; then ok "$name: $heading"; else echo "    ($problem)"; bad "$name: $heading"; fi
+    n=$1 h=$2; shift 2
+    expect_frames "$err" "$n" "$h" "$@"
 }
 
 # The block the program printed last (its stdout, or $1).

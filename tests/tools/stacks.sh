@@ -30,39 +30,13 @@ fi
 have_unwind=0
 grep -q '^#define VIGIL_HAVE_LIBUNWIND 1' "$build/config.h" && have_unwind=1
 
-# The line of the source that ends with the marker comment NAME.
-line() {
-    n=$(grep -n "/\\* @$1 \\*/\$" "$source" | cut -d: -f1)
-    [ -n "$n" ] || { echo "stacks.sh: no marker @$1 in $source" >&2; exit 1; }
-    echo "$n"
-}
-
-# The frame lines of the stack under the line HEADING of FILE.
-section() {
-    awk -v h="$2" 'f && /^    #[0-9]+ / { print; next } f { exit } $0 == h { f = 1 }' "$1"
-}
+. "$src/tests/tools/frames.sh"
 
 # frames FILE HEADING FUNC@MARKER...: the stack under HEADING is exactly
-# these frames, #0 first, each "in FUNC .../stackbugs.c:LINE"; no frame
-# after them is the program's source.
+# these frames (expect_frames), for the variant being run ($label).
 frames() {
-    file=$1 heading=$2; shift 2
-    section "$file" "$heading" >"$tmp/section"
-    problem=
-    k=0
-    for spec in "$@"; do
-        func=${spec%@*} ln=$(line "${spec#*@}")
-        got=$(sed -n "$((k + 1))p" "$tmp/section")
-        if ! echo "$got" | grep -Eq "^    #$k 0x[0-9a-f]+ in $func (.*/)?stackbugs\\.c:$ln\$"; then
-            problem="frame #$k: wanted $func at stackbugs.c:$ln, got: ${got:-nothing}"
-            break
-        fi
-        k=$((k + 1))
-    done
-    if [ -z "$problem" ] && sed "1,${k}d" "$tmp/section" | grep -q 'stackbugs\.c:'; then
-        problem="frames past #$((k - 1)) are the program's: $(sed "1,${k}d" "$tmp/section" | head -n 1)"
-    fi
-    if [ -z "$problem" ]; then ok "$label: $heading"; else echo "    ($problem)"; bad "$label: $heading"; fi
+    f=$1 h=$2; shift 2
+    expect_frames "$f" "$label" "$h" "$@"
 }
 
 # run LABEL STATUS COMMAND...: the status must be STATUS.
