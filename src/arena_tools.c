@@ -77,6 +77,14 @@ void vigil__tools_decide(void)
     pthread_once(&decide_once, decide);
 }
 
+/* LeakSanitizer's root regions start this far before their arena: LSan
+ * keeps the regions' starts in its own memory, which vigil's leak check
+ * beside it reads as roots, and an arena's start is the address of the
+ * block at its first byte (that block would never be a leak).  LSan scans
+ * only the mapped, readable part of a region: the slack adds at most 16
+ * bytes of what lies before the arena to its roots. */
+#define ROOT_SLACK 16
+
 int vigil__tools_arena_new(uint32_t idx, void *mem, size_t size)
 {
     if (vigil__annotating()) {
@@ -88,13 +96,13 @@ int vigil__tools_arena_new(uint32_t idx, void *mem, size_t size)
             return 0;
         VIGIL_MEM_NOACCESS(mem, size);
     }
-    VIGIL_LSAN_REGISTER_ROOT_REGION(mem, size);
+    VIGIL_LSAN_REGISTER_ROOT_REGION((char *)mem - ROOT_SLACK, size + ROOT_SLACK);
     return 1;
 }
 
 void vigil__tools_arena_gone(void *mem, size_t size)
 {
-    VIGIL_LSAN_UNREGISTER_ROOT_REGION(mem, size);
+    VIGIL_LSAN_UNREGISTER_ROOT_REGION((char *)mem - ROOT_SLACK, size + ROOT_SLACK);
     if (vigil__annotating())
         VIGIL_MEM_UNDEFINED(mem, size);
 }

@@ -370,13 +370,7 @@ asan_cell() {
     esac
     need_re "frame 'in $(fn_of $2) .../fidelity.c:$(line_of $2)'" " in $(fn_of $2) [^ ]*fidelity\\.c:$(line_of $2)"
     asan_block_stacks $2
-    # A block at its arena's first byte has the address the heap's arena
-    # table keeps in vigil's own data, which the leak check beside LSan
-    # reads as a root (issue 14 item 4: left).
-    case $mode/$2 in
-    arena/leak-first) done_cell xfail "a pool block at its arena's first byte (vigil's data holds that address)" ;;
-    *) done_cell ;;
-    esac
+    done_cell
 }
 
 # The stack under the line HEADING (up to the blank line ASan ends it with).
