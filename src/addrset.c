@@ -92,11 +92,10 @@ static inline int crowded(const shard_t *sh)
     return 4 * (sh->n + 1) > 3 * sh->cap;
 }
 
-int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value)
+static int put_in(struct vigil_addrset *s, shard_t *sh, const void *p, uintptr_t value)
 {
     uintptr_t key = ~(uintptr_t)p;
     size_t h = hash_of((uintptr_t)p);
-    shard_t *sh = shard_for(s, (uintptr_t)p);
     entry_t *spare = NULL;          /* mapped, to be unmapped after */
     size_t sparecap = 0;
     int ok = 1;
@@ -131,11 +130,10 @@ int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value)
     return ok;
 }
 
-int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value)
+static int take_in(struct vigil_addrset *s, shard_t *sh, const void *p, uintptr_t *value)
 {
     uintptr_t key = ~(uintptr_t)p;
     size_t h = hash_of((uintptr_t)p);
-    shard_t *sh = shard_for(s, (uintptr_t)p);
     int found = 0;
     shard_lock(s, sh);
     size_t mask = sh->cap - 1, hole = sh->cap ? slot_of(sh, key, h) : 0;
@@ -157,6 +155,32 @@ int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value
     }
     shard_unlock(s, sh);
     return found;
+}
+
+int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value)
+{
+    return put_in(s, shard_for(s, (uintptr_t)p), p, value);
+}
+
+int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value)
+{
+    return take_in(s, shard_for(s, (uintptr_t)p), p, value);
+}
+
+int vigil__addrset_put_in(struct vigil_addrset *s, unsigned shard, const void *p, uintptr_t value)
+{
+    return put_in(s, &s->shard[shard % NSHARDS], p, value);
+}
+
+int vigil__addrset_take_in(struct vigil_addrset *s, unsigned shard, const void *p,
+                           uintptr_t *value)
+{
+    if (shard != VIGIL_ADDRSET_ANY)
+        return take_in(s, &s->shard[shard % NSHARDS], p, value);
+    for (unsigned i = 0; i < NSHARDS; i++)
+        if (take_in(s, &s->shard[i], p, value))
+            return 1;
+    return 0;
 }
 
 size_t vigil__addrset_each(struct vigil_addrset *s,

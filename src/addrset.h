@@ -4,8 +4,8 @@
  * and, under ASan, the live chunks of ASan's allocator (leak_asan.h).
  *
  * Sharded by a hash of the address's 64 KiB region, 128 shards, each an
- * open-addressing table under a mutex of its own, so threads recording at
- * once (from pools of their own) rarely meet on a lock; memory from vigil__os_map only (the callers are allocators'
+ * open-addressing table under a mutex of its own (or in a shard the caller
+ * names: vigil__addrset_put_in); memory from vigil__os_map only (the callers are allocators'
  * paths, malloc may be the caller), never inside a block, so a damaged
  * heap cannot damage the set.  Addresses are kept complemented, so that
  * memcheck, which scans vigil's mappings for pointers as a leak checker
@@ -56,6 +56,15 @@ void vigil__addrset_init(struct vigil_addrset *s);
 int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value);
 /* Forget p; 1, with *value set when value is not NULL, when it was there. */
 int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value);
+/* The same in a shard the caller chooses (modulo the number of shards),
+ * for a set whose users keep apart better than addresses do: the debug
+ * hooks' blocks by the thread that made them, whose pools lie interleaved
+ * with other threads' in the same arenas.  p must be put and taken in the
+ * same shard; a take in VIGIL_ADDRSET_ANY looks in every shard. */
+#define VIGIL_ADDRSET_ANY UINT32_MAX
+int vigil__addrset_put_in(struct vigil_addrset *s, unsigned shard, const void *p, uintptr_t value);
+int vigil__addrset_take_in(struct vigil_addrset *s, unsigned shard, const void *p,
+                           uintptr_t *value);
 /* fn(arg, p, value) for every address, one shard at a time with its lock
  * held (nothing recorded there comes or goes meanwhile); the sum of what
  * fn returned. */

@@ -94,8 +94,8 @@ static inline void guards_close(const unsigned char *p, size_t n)
     }
 }
 
-/* Write everything around the n data bytes at p but the data itself; o is
- * where the block is being allocated. */
+/* Write everything around the n data bytes at p but the data itself, and
+ * record the block as live; o is where the block is being allocated. */
 static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
                         struct vigil_origin o)
 {
@@ -111,6 +111,7 @@ static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
 #endif
     vigil__debug_put_origin(p + n + VIGIL_DEBUG_ORIGIN_AT, o);
     guards_close(p, n);
+    vigil__debug_live_put(p, (unsigned)(c - wrappers), o.thread);
 }
 
 /* Before this file reads a block's header and tail guard (free, realloc,
@@ -252,7 +253,7 @@ static void release(const struct debug_ctx *c, unsigned char *p, size_t n,
                     struct vigil_origin freed)
 {
     struct vigil_origin alloc = vigil__debug_get_origin(p + n + VIGIL_DEBUG_ORIGIN_AT);
-    vigil__debug_live_take(p);
+    vigil__debug_live_take(p, alloc.thread);
     memset(p - HEAD, VIGIL_DEADBYTE, n + OVERHEAD);
     vigil__quarantine_put(&c->owner, p - HEAD, n + OVERHEAD, alloc, freed);
 }
@@ -272,7 +273,6 @@ static void *debug_malloc(void *ctx, size_t n)
     unsigned char *p = base + HEAD;
     fresh(p, n);
     seal(c, p, n, vigil__debug_origin_here());
-    vigil__debug_live_put(p, (unsigned)(c - wrappers));
     return p;
 }
 
@@ -294,7 +294,6 @@ static void *debug_calloc(void *ctx, size_t nelem, size_t elsize)
         return NULL;
     }
     seal(c, base + HEAD, n, vigil__debug_origin_here());
-    vigil__debug_live_put(base + HEAD, (unsigned)(c - wrappers));
     return base + HEAD;
 }
 
@@ -307,7 +306,7 @@ static void debug_free(void *ctx, void *ptr)
         return;
     guards_open(p);
     if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n)) {
-        vigil__debug_live_take(p);      /* reported: not again at exit */
+        vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
         return;                         /* a bad free does not free */
     }
     release(c, p, n, vigil__debug_origin_here());
@@ -330,7 +329,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
         return debug_malloc(ctx, n);
     guards_open(p);
     if (!intact(c, p, &old) && !diagnose(c, p, VIGIL_OP_REALLOC, &old)) {
-        vigil__debug_live_take(p);
+        vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);
         errno = EINVAL;
         return NULL;                    /* the block is left as it was */
     }
@@ -342,10 +341,10 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
      * the one it moves from is freed. */
     struct vigil_origin here = vigil__debug_origin_here();
     if (shrink_in_place(old, n)) {
-        vigil__debug_live_take(p);      /* not checked while it is resealed */
+        /* Not checked while it is resealed. */
+        vigil__debug_live_take(p, vigil__debug_get_origin(p + old + VIGIL_DEBUG_ORIGIN_AT).thread);
         memset(p + n, VIGIL_DEADBYTE, old - n + TRAILER);
         seal(c, p, n, here);
-        vigil__debug_live_put(p, (unsigned)(c - wrappers));
         if (on_valgrind)                /* the dropped tail, past the guard */
             VIGIL_MEM_NOACCESS(p + n + TRAILER, old - n);
         return p;
@@ -360,7 +359,6 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     memcpy(q, p, keep);
     fresh(q + keep, n - keep);
     seal(c, q, n, here);
-    vigil__debug_live_put(q, (unsigned)(c - wrappers));
     release(c, p, old, here);
     return q;
 }

@@ -39,7 +39,7 @@ void vigil__debug_live_configure(vigil_live_check_fn check)
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
 
-void vigil__debug_live_put(const void *p, unsigned owner)
+void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
 {
     if (!atomic_load_explicit(&ready, memory_order_acquire))
         return;
@@ -48,13 +48,17 @@ void vigil__debug_live_put(const void *p, unsigned owner)
         pthread_atfork(hold, release, release);
         atexit(check_at_exit);
     }
-    vigil__addrset_put(&live, p, owner);
+    vigil__addrset_put_in(&live, thread, p, owner);
 }
 
-void vigil__debug_live_take(const void *p)
+void vigil__debug_live_take(const void *p, uint32_t thread)
 {
-    if (atomic_load_explicit(&ready, memory_order_acquire))
-        vigil__addrset_take(&live, p, NULL);
+    if (!atomic_load_explicit(&ready, memory_order_acquire))
+        return;
+    /* A thread number the block's origin holds can be wrong only where the
+     * block was damaged: then every shard is looked in. */
+    if (!vigil__addrset_take_in(&live, thread, p, NULL) && thread != VIGIL_LIVE_ANY_THREAD)
+        vigil__addrset_take_in(&live, VIGIL_ADDRSET_ANY, p, NULL);
 }
 
 static int check_entry(void *arg, const void *p, uintptr_t owner)

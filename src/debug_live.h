@@ -17,6 +17,7 @@
 #define VIGIL_DEBUG_LIVE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "debug_diagnose.h"
 
@@ -29,11 +30,17 @@ typedef int (*vigil_live_check_fn)(unsigned owner, const unsigned char *p, enum 
 /* Once, before the first block is recorded. */
 void vigil__debug_live_configure(vigil_live_check_fn check);
 
-/* Record live block p of wrapper number owner; forget it.  Neither
- * allocates through vigil.  A block that cannot be recorded (no memory)
- * goes unchecked, and is counted. */
-void vigil__debug_live_put(const void *p, unsigned owner);
-void vigil__debug_live_take(const void *p);
+/* Record live block p of wrapper number owner, made by thread number
+ * thread (its origin's); forget it, given the thread its origin names, or
+ * VIGIL_LIVE_ANY_THREAD when that is not to be trusted (a damaged block).
+ * The record is sharded by that thread, so that each thread's mallocs and
+ * frees meet no other's on a lock or a cache line (addresses would not
+ * keep them apart: the threads' pools lie interleaved in the same arenas).
+ * Neither allocates through vigil.  A block that cannot be recorded (no
+ * memory) goes unchecked, and is counted. */
+#define VIGIL_LIVE_ANY_THREAD UINT32_MAX
+void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread);
+void vigil__debug_live_take(const void *p, uint32_t thread);
 
 /* Check every live block now (op: as above); the damaged ones found. */
 size_t vigil__debug_live_check(enum vigil_debug_op op);
