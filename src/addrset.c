@@ -23,10 +23,13 @@ typedef struct vigil_addrset_entry entry_t;
 /* The home slot: the address's own bits above its 16-byte alignment, so
  * that blocks near each other in memory sit near each other in the
  * shard (a random slot per block would cost a cache and TLB miss on
- * every malloc and free). */
+ * every malloc and free), offset by a hash of its 64 KiB region, so that
+ * the regions of one shard (a thread's pools, which lie all over the
+ * arenas) do not all start at the same slots and pile up there. */
 static inline size_t hash_of(uintptr_t p)
 {
-    return (size_t)(p >> 4);
+    uint64_t region = (uint64_t)(p >> 16) * UINT64_C(0x9e3779b97f4a7c15);
+    return (size_t)((p >> 4) + (region >> 32));
 }
 
 /* The shard: a Fibonacci hash of the 64 KiB region, so a thread's blocks,
