@@ -190,8 +190,9 @@ static void init(void)
     /* Last: atexit may allocate, and the tables must be usable by then. */
     if (s->mallocstats)
         atexit(print_stats_to_stderr);
-    /* What is reported at exit goes to the stderr of now. */
-    if (s->trace_top || s->trace_file || s->leaks || debug)
+    /* What is reported at exit goes to the stderr of now (the debug hooks'
+     * check at exit keeps it in configure_debug). */
+    if (s->trace_top || s->trace_file || s->leaks)
         vigil__report_keep_stderr();
     if (s->trace_top || s->trace_file)
         atexit(trace_at_exit);
@@ -290,17 +291,14 @@ static void free_slow(vigil_domain d, void *ptr, void *caller)
 
 static inline void *dispatch_calloc(vigil_domain d, size_t nelem, size_t elsize, void *caller)
 {
-    size_t n;
-    if (!__builtin_mul_overflow(nelem, elsize, &n)) {
-        void *hit = vigil__domain_calloc_hit(d, n);
-        if (__builtin_expect(hit != NULL, 1))
-            return hit;
-    }
-    vigil__ensure_init();
-    vigil__caller = caller;
     size_t total;
     if (!vigil__calloc_size(nelem, elsize, &total))
         return NULL;
+    void *hit = vigil__domain_calloc_hit(d, total);
+    if (__builtin_expect(hit != NULL, 1))
+        return hit;
+    vigil__ensure_init();
+    vigil__caller = caller;
     return domains[d].calloc(domains[d].ctx, nelem, elsize);
 }
 
