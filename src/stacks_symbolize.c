@@ -67,42 +67,71 @@ static int own_name(const char *func)
 }
 
 #ifdef VIGIL_HAVE_LIBDW
+/* libdw is opened at the first print, never linked: linked, it and the
+ * libraries it needs (libelf, libz, liblzma, libbz2) are loaded into every
+ * program that uses vigil, about 600 KiB of resident memory on a small
+ * program that never writes a report.  Its allocations during the print
+ * go to the C library (stacks_symbolize.h), and so do dlopen's. */
+#define DW_FUNCTIONS(X)                                                        \
+    X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_end)          \
+    X(dwfl_linux_proc_report) X(dwfl_linux_proc_find_elf)                      \
+    X(dwfl_build_id_find_debuginfo) X(dwfl_addrmodule) X(dwfl_module_info)     \
+    X(dwfl_module_addrinfo) X(dwfl_module_getsrc) X(dwfl_lineinfo)             \
+    X(dwfl_module_nextcu) X(dwarf_haspc) X(dwarf_getsrc_die) X(dwarf_lineno)   \
+    X(dwarf_linesrc)
+
+static struct {
+#define DW_POINTER(f) __typeof__(f) *f;
+    DW_FUNCTIONS(DW_POINTER)
+#undef DW_POINTER
+} dw;
+
+/* 1 when every function was found; tried once, under symbolize_lock. */
+static int dw_load(void)
+{
+    static int tried, loaded;
+    if (tried)
+        return loaded;
+    tried = 1;
+    void *h = dlopen(VIGIL_LIBDW_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return 0;
+#define DW_FIND(f) dw.f = (__typeof__(f) *)dlsym(h, #f); if (!dw.f) return 0;
+    DW_FUNCTIONS(DW_FIND)
+#undef DW_FIND
+    loaded = 1;
+    return 1;
+}
+
 static Dwfl *session;
 static int session_failed;
 
-/* Separate debug files by build id and debuglink only; the standard
- * callback would also ask a debuginfod server over the network when
- * DEBUGINFOD_URLS is set, from inside a report. */
-static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
-                          Dwarf_Addr base, const char *file_name,
-                          const char *debuglink_file, GElf_Word debuglink_crc,
-                          char **debuginfo_file_name)
-{
-    int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
-                                          debuglink_file, debuglink_crc,
-                                          debuginfo_file_name);
-    return fd;
-}
-
-static const Dwfl_Callbacks callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = find_debuginfo,
-};
+/* Filled when libdw is loaded.  Separate debug files are found by build id
+ * and debuglink only: the standard callback would also ask a debuginfod
+ * server over the network when DEBUGINFOD_URLS is set, from inside a
+ * report. */
+static Dwfl_Callbacks callbacks;
 
 /* Report the process's modules into the session afresh; 0 on failure. */
 static int session_report(void)
 {
-    dwfl_report_begin(session);
-    int bad = dwfl_linux_proc_report(session, getpid());
-    return dwfl_report_end(session, NULL, NULL) == 0 && bad == 0;
+    dw.dwfl_report_begin(session);
+    int bad = dw.dwfl_linux_proc_report(session, getpid());
+    return dw.dwfl_report_end(session, NULL, NULL) == 0 && bad == 0;
 }
 
 static Dwfl *session_get(void)
 {
     if (!session && !session_failed) {
-        session = dwfl_begin(&callbacks);
+        if (!dw_load()) {
+            session_failed = 1;
+            return NULL;
+        }
+        callbacks.find_elf = dw.dwfl_linux_proc_find_elf;
+        callbacks.find_debuginfo = dw.dwfl_build_id_find_debuginfo;
+        session = dw.dwfl_begin(&callbacks);
         if (session && !session_report()) {
-            dwfl_end(session);
+            dw.dwfl_end(session);
             session = NULL;
         }
         session_failed = session == NULL;
@@ -117,13 +146,13 @@ static const char *line_by_cu(Dwfl_Module *m, uintptr_t a, int *lineno)
 {
     Dwarf_Addr bias;
     Dwarf_Die *cu = NULL;
-    while ((cu = dwfl_module_nextcu(m, cu, &bias)) != NULL) {
-        if (dwarf_haspc(cu, a - bias) <= 0)
+    while ((cu = dw.dwfl_module_nextcu(m, cu, &bias)) != NULL) {
+        if (dw.dwarf_haspc(cu, a - bias) <= 0)
             continue;
-        Dwarf_Line *l = dwarf_getsrc_die(cu, a - bias);
-        if (!l || dwarf_lineno(l, lineno) != 0)
+        Dwarf_Line *l = dw.dwarf_getsrc_die(cu, a - bias);
+        if (!l || dw.dwarf_lineno(l, lineno) != 0)
             return NULL;
-        return dwarf_linesrc(l, NULL, NULL);
+        return dw.dwarf_linesrc(l, NULL, NULL);
     }
     return NULL;
 }
@@ -133,22 +162,22 @@ static int describe_dwfl(uintptr_t a, struct frame_desc *d, int *refreshed)
     Dwfl *s = session_get();
     if (!s)
         return 0;
-    Dwfl_Module *m = dwfl_addrmodule(s, a);
+    Dwfl_Module *m = dw.dwfl_addrmodule(s, a);
     if (!m && !*refreshed) {
         *refreshed = 1;                 /* loaded since the last report? */
         if (session_report())
-            m = dwfl_addrmodule(s, a);
+            m = dw.dwfl_addrmodule(s, a);
     }
     if (!m)
         return 0;
     Dwarf_Addr start;
     const char *mainfile = NULL;
-    const char *name = dwfl_module_info(m, NULL, &start, NULL, NULL, NULL, &mainfile, NULL);
+    const char *name = dw.dwfl_module_info(m, NULL, &start, NULL, NULL, NULL, &mainfile, NULL);
     d->module = mainfile ? mainfile : name;
     d->module_base = (uintptr_t)start;
     GElf_Off off;
     GElf_Sym sym;
-    d->func = dwfl_module_addrinfo(m, a, &off, &sym, NULL, NULL, NULL);
+    d->func = dw.dwfl_module_addrinfo(m, a, &off, &sym, NULL, NULL, NULL);
     /* libdw names a versioned definition with its version
      * (__libc_start_main@@GLIBC_2.34); ASan and memcheck print the plain
      * name, and suppressions are written against it. */
@@ -160,9 +189,9 @@ static int describe_dwfl(uintptr_t a, struct frame_desc *d, int *refreshed)
     }
     int lineno = 0;
     const char *file = NULL;
-    Dwfl_Line *line = dwfl_module_getsrc(m, a);
+    Dwfl_Line *line = dw.dwfl_module_getsrc(m, a);
     if (line)
-        file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        file = dw.dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
     else
         file = line_by_cu(m, a, &lineno);
     if (file && lineno > 0) {
@@ -282,7 +311,7 @@ void vigil__stack_symbolize_end(void)
     vigil__lock(&symbolize_lock);
 #ifdef VIGIL_HAVE_LIBDW
     if (session)
-        dwfl_end(session);
+        dw.dwfl_end(session);
     session = NULL;
     session_failed = 0;
 #endif

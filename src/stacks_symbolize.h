@@ -15,7 +15,8 @@
  * statically into a program, as the tests are).
  *
  * With elfutils libdw (VIGIL_HAVE_LIBDW) function, file and line come from
- * the symbol table and DWARF; the session is made at the first print,
+ * the symbol table and DWARF; libdw is opened (dlopen, never linked) and
+ * the session made at the first print,
  * reused, and refreshed once when an address is in no module it knows (a
  * library loaded since).  libdw allocates with malloc: through the API
  * that is the C library's; in the preload library it would be vigil's mem

@@ -65,6 +65,19 @@ else
     bad "the 11 functions resolve to libvigil-preload.so"
 fi
 
+echo "--- libdw, the symbolizer, is loaded by the first report only"
+# Loaded with the library, it and what it needs cost a small program some
+# 600 KiB of resident memory for a report most runs never write.
+if grep -q '^#define VIGIL_HAVE_LIBDW 1' "$build/config.h"; then
+    for flag in "" --debug; do
+        run "run${flag:+ $flag}: a program's own mappings" 0 "$vigil" run $flag -- cat /proc/self/maps
+        has "run${flag:+ $flag}: the preload library is mapped" "$out" 'libvigil-preload\.so$'
+        lacks "run${flag:+ $flag}: libdw is not, with no report written" "$out" 'libdw[.-]'
+    done
+else
+    skip "libdw: built without it"
+fi
+
 echo "--- torture: every function, alignments, threads, fork, dlopen"
 run "arena mode" 0 "$vigil" run -- "$torture" all "$plugin"
 lacks "arena mode: no report" "$err" '^vigil:'
