@@ -596,7 +596,7 @@ size_t vigil__heap_check_pool(struct vigil_pool *pool, unsigned cls, int full)
     return bad;
 }
 
-size_t vigil__heap_check(size_t owned_pools)
+size_t vigil__heap_check(size_t owned_pools, int orphans)
 {
     size_t bad = 0, blocks = 0, listed_pools = 0, limit = (size_t)slots_used * VIGIL_POOLS_PER_ARENA;
     vigil__heap_lock();
@@ -651,7 +651,8 @@ size_t vigil__heap_check(size_t owned_pools)
     }
     bad += CHECK(live == arenas_current, "live arenas disagree with the count", 0, live);
     bad += CHECK(empty == empty_arenas, "empty arenas disagree with the count", 0, empty);
-    bad += CHECK(in_use_pools == listed_pools + owned_pools,
+    bad += CHECK(in_use_pools == listed_pools + owned_pools ||
+                     (orphans && in_use_pools > listed_pools + owned_pools),
                  "pools in use disagree with the class lists", 0, in_use_pools);
     size_t bucketed = 0;
     for (unsigned n = 0; n < NB_BUCKETS; n++) {

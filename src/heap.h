@@ -124,8 +124,10 @@ void vigil__pool_info(const void *p, struct vigil_pool *out);
  * class list, pool header, free list, count and arena bucket is checked
  * against the others.  Each inconsistency found is written to stderr;
  * returns how many there were (0: the heap is whole).  owned_pools: how
- * many pools the thread heaps own (they are in use, on no shared list). */
-size_t vigil__heap_check(size_t owned_pools);
+ * many pools the thread heaps own (they are in use, on no shared list);
+ * orphans: a forked child left some heap alone (tcache.c), whose pools are
+ * in use and counted nowhere it can trust, so only a lower bound holds. */
+size_t vigil__heap_check(size_t owned_pools, int orphans);
 /* Header open: pool's carving, free list and counts agree, and it belongs
  * on a full (or, full 0, a used) list of class cls. */
 size_t vigil__heap_check_pool(struct vigil_pool *pool, unsigned cls, int full);

@@ -485,15 +485,17 @@ void vigil__arena_settle(void)
  * Other threads' caches and heaps are read under the lock, which is sound
  * only while they do not allocate: the tests call this between phases.
  * The heaps a forked child could not trust (orphaned) are left out. */
-static size_t check_caches(size_t *owned_pools)
+static size_t check_caches(size_t *owned_pools, int *orphans)
 {
     size_t bad = 0;
     struct vigil_treg_node *lists[2] = { registry.live, registry.spare };
     for (int l = 0; l < 2; l++)
         for (struct vigil_treg_node *n = lists[l]; n; n = n->next) {
             struct vigil_tcache *t = vigil__treg_object(&registry, n);
-            if (t->heap.orphaned)
+            if (t->heap.orphaned) {
+                *orphans = 1;
                 continue;
+            }
             bad += vigil__theap_check(&t->heap, owned_pools);
             for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
                 uint32_t want = cached(t, c), have = 0;
@@ -511,10 +513,11 @@ static size_t check_caches(size_t *owned_pools)
 size_t vigil__arena_check(void)
 {
     size_t owned = 0;
+    int orphans = 0;
     vigil__heap_lock();
-    size_t bad = check_caches(&owned);
+    size_t bad = check_caches(&owned, &orphans);
     vigil__heap_unlock();
-    return bad + vigil__heap_check(owned);
+    return bad + vigil__heap_check(owned, orphans);
 }
 
 /* ---- fork ---- */

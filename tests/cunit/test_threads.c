@@ -367,6 +367,94 @@ static void test_fork_with_threads(void)
     CU_ASSERT_EQUAL(failures, 0);
 }
 
+/* A thread stopped by fork in the middle of a change of its heap's lists
+ * (vigil__theap_busy) left them half made: the child must leave that heap
+ * alone, whatever its lists hold, and still allocate, free and count. The
+ * thread here stops "mid-change" on purpose, its stash pointing nowhere. */
+#define ORPHAN_BLOCKS 200
+static struct {
+    _Atomic int stage;                  /* 1: stopped mid-change; 2: go on */
+    void *blocks[ORPHAN_BLOCKS];
+} orphan;
+
+static void *stopped_midway(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < ORPHAN_BLOCKS; i++)
+        orphan.blocks[i] = make_block(64, (uint64_t)i);
+    struct vigil_tcache *t = vigil__tc;         /* NULL under the tools */
+    struct vigil_pool *stash = NULL;
+    uint32_t nstash = 0;
+    if (t) {
+        vigil__theap_busy(&t->heap, 1);
+        stash = t->heap.stash;
+        nstash = t->heap.nstash;
+        t->heap.stash = (struct vigil_pool *)(uintptr_t)16;
+        t->heap.nstash = nstash + 1;
+    }
+    atomic_store(&orphan.stage, 1);
+    while (atomic_load(&orphan.stage) != 2)
+        usleep(1000);
+    if (t) {
+        t->heap.stash = stash;
+        t->heap.nstash = nstash;
+        vigil__theap_busy(&t->heap, 0);
+    }
+    return NULL;
+}
+
+static void test_fork_orphaned_heap(void)
+{
+    pthread_t t;
+    atomic_store(&orphan.stage, 0);
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, stopped_midway, NULL) == 0);
+    while (atomic_load(&orphan.stage) != 1)
+        usleep(1000);
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char verdict = 0;
+        if (vigil__arena_check() != 0)
+            verdict = 1;
+        size_t before = vigil__arena_blocks();
+        for (int i = 0; i < ORPHAN_BLOCKS; i++) {
+            if (!check_block(orphan.blocks[i]))
+                verdict = 2;
+            A->free(A->ctx, orphan.blocks[i]);
+        }
+        unsigned seed = 7;
+        void *v[2000];
+        for (int i = 0; i < 2000; i++)
+            v[i] = make_block(rand_size(&seed), (uint64_t)i);
+        for (int i = 0; i < 2000; i++) {
+            if (!check_block(v[i]))
+                verdict = 3;
+            A->free(A->ctx, v[i]);
+        }
+        vigil__arena_settle();
+        /* The stopped thread's blocks freed here are counted free, even
+         * those on its heap's queue, which no one will ever take. */
+        if (!verdict && vigil__arena_blocks() != before - ORPHAN_BLOCKS)
+            verdict = 4;
+        if (!verdict && vigil__arena_check() != 0)
+            verdict = 5;
+        (void)!write(fds[1], &verdict, 1);
+        kill(getpid(), SIGKILL);            /* as above: no exit processing */
+    }
+    close(fds[1]);
+    char verdict = 9;
+    if (read(fds[0], &verdict, 1) != 1)
+        verdict = 8;                        /* the child died first */
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    CU_ASSERT_EQUAL(verdict, 0);
+    atomic_store(&orphan.stage, 2);
+    pthread_join(t, NULL);
+    for (int i = 0; i < ORPHAN_BLOCKS; i++)
+        A->free(A->ctx, orphan.blocks[i]);
+}
+
 /* ---- stress: 8 threads, random sizes, frees across threads through a
  * shared exchange, bounded in operations (and so in time) ---- */
 
@@ -506,6 +594,7 @@ void register_threads_suite(void)
         { "producer/consumer: arenas bounded by the live blocks", test_producer_consumer_bounded },
         { "arenas return after threads exit", test_reclaim_after_threads },
         { "fork while threads allocate", test_fork_with_threads },
+        { "fork while a thread changes its heap: that heap left alone", test_fork_orphaned_heap },
         { "stress, 8 threads", test_stress_8_threads },
         { "public API from 4 threads", test_domains_from_threads },
         { "thread numbers: T0 is main, then in order, never reused", test_thread_numbers },
