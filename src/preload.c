@@ -473,6 +473,16 @@ static void *do_memalign(size_t align, size_t size, void *caller)
 
 #define CALLER __builtin_return_address(0)
 
+/* A report made while the work of free, realloc or reallocarray runs
+ * names that function, the program's call (report.h): set for the call
+ * and put back after it, on the slow path only. */
+static inline const char *calling(const char *name)
+{
+    const char *outer = vigil__call_name;
+    vigil__call_name = name;
+    return outer;
+}
+
 /* The common path of the four entry points below is the domains' inline
  * hit (domain.h): when the mem domain is the arena itself, a block from,
  * or into, the thread's cache, with no call.  Not while this thread writes
@@ -511,7 +521,10 @@ void *realloc(void *ptr, size_t size)
         if (__builtin_expect(p != NULL, 1))
             return p;
     }
-    return do_realloc(ptr, size, CALLER);
+    const char *outer = calling("realloc");
+    void *p = do_realloc(ptr, size, CALLER);
+    vigil__call_name = outer;
+    return p;
 }
 
 void *reallocarray(void *ptr, size_t nelem, size_t elsize)
@@ -521,14 +534,19 @@ void *reallocarray(void *ptr, size_t nelem, size_t elsize)
         errno = ENOMEM;
         return NULL;
     }
-    return do_realloc(ptr, total, CALLER);
+    const char *outer = calling("reallocarray");
+    void *p = do_realloc(ptr, total, CALLER);
+    vigil__call_name = outer;
+    return p;
 }
 
 void free(void *ptr)
 {
     if (__builtin_expect(!vigil__reporting, 1) && vigil__domain_free_hit(MEM, ptr))
         return;
+    const char *outer = calling("free");
     do_free(ptr, CALLER);
+    vigil__call_name = outer;
 }
 
 int posix_memalign(void **out, size_t align, size_t size)

@@ -22,6 +22,14 @@
  * reports.  initial-exec: one store, no __tls_get_addr on the way in. */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
 
+/* The C function the program called ("free", "realloc"), when the call
+ * now running came through the preload library's entry point of that name
+ * rather than vigil's API: a report's heading names the program's call.
+ * NULL: the API's own name.  Set and put back by the preload's entry
+ * points around their work, so a nested call (an allocation made while
+ * capturing a stack) leaves the outer call's. */
+extern __attribute__((tls_model("initial-exec"))) _Thread_local const char *vigil__call_name;
+
 /* Nonzero while this thread symbolizes a report's stacks.  The libraries
  * that do it (libdw) allocate, and the heap a report is about may be
  * damaged: the preload library serves this thread's allocations from the C
