@@ -22,13 +22,20 @@
  * reports.  initial-exec: one store, no __tls_get_addr on the way in. */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
 
-/* The C function the program called ("free", "realloc"), when the call
- * now running came through the preload library's entry point of that name
- * rather than vigil's API: a report's heading names the program's call.
- * NULL: the API's own name.  Set and put back by the preload's entry
- * points around their work, so a nested call (an allocation made while
- * capturing a stack) leaves the outer call's. */
-extern __attribute__((tls_model("initial-exec"))) _Thread_local const char *vigil__call_name;
+/* The program's call now running in this thread, when it came through an
+ * entry point of the preload library rather than vigil's API (all zero
+ * then): the C function it called ("free", "realloc"), which a report's
+ * heading names, and the program's stack pointer and frame pointer at the
+ * call (sp just above the return address vigil__caller), where the
+ * capture of its stack starts without looking for them.  Set by the
+ * preload's entry points on their slow path and put back after it, so a
+ * nested call (an allocation made while a stack is captured) leaves the
+ * outer call's. */
+struct vigil_call {
+    const char *name;
+    uintptr_t sp, bp;
+};
+extern __attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_call vigil__call;
 
 /* Nonzero while this thread symbolizes a report's stacks.  The libraries
  * that do it (libdw) allocate, and the heap a report is about may be
