@@ -115,10 +115,8 @@ static void move_into(shard_t *sh, entry_t *fresh, size_t cap, entry_t **old, si
 {
     *old = sh->e;
     *oldcap = sh->cap;
-    /* Atomic stores: vigil__addrset_prefetch_in reads them without the
-     * lock. */
-    __atomic_store_n(&sh->e, fresh, __ATOMIC_RELAXED);
-    __atomic_store_n(&sh->cap, cap, __ATOMIC_RELAXED);
+    sh->e = fresh;
+    sh->cap = cap;
     for (size_t i = 0; i < *oldcap; i++)
         if ((*old)[i].key)
             sh->e[slot_of(sh, (*old)[i].key, hash_of(~(*old)[i].key))] = (*old)[i];
@@ -218,15 +216,6 @@ int vigil__addrset_take_in(struct vigil_addrset *s, unsigned shard, const void *
         if (take_in(s, &s->shard[i], p, value))
             return 1;
     return 0;
-}
-
-void vigil__addrset_prefetch_in(struct vigil_addrset *s, unsigned shard, const void *p)
-{
-    shard_t *sh = &s->shard[shard % NSHARDS];
-    entry_t *e = __atomic_load_n(&sh->e, __ATOMIC_RELAXED);
-    size_t cap = __atomic_load_n(&sh->cap, __ATOMIC_RELAXED);
-    if (cap)
-        __builtin_prefetch(&e[hash_of((uintptr_t)p) & (cap - 1)], 1);
 }
 
 size_t vigil__addrset_each(struct vigil_addrset *s,

@@ -66,11 +66,6 @@ int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value
 int vigil__addrset_put_in(struct vigil_addrset *s, unsigned shard, const void *p, uintptr_t value);
 int vigil__addrset_take_in(struct vigil_addrset *s, unsigned shard, const void *p,
                            uintptr_t *value);
-/* Start loading the line where p's entry in that shard is, or would go,
- * for a put or take soon after: the set's lines go cold while the program
- * (or the debug hooks' quarantine) runs through the cache.  No lock; a
- * shard growing meanwhile only makes it load the wrong line. */
-void vigil__addrset_prefetch_in(struct vigil_addrset *s, unsigned shard, const void *p);
 /* fn(arg, p, value) for every address, one shard at a time with its lock
  * held (nothing recorded there comes or goes meanwhile); the sum of what
  * fn returned. */

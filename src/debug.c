@@ -290,9 +290,6 @@ static void *debug_malloc(void *ctx, size_t n)
         return NULL;
     }
     unsigned char *p = base + HEAD;
-    /* The live record's line loads while the block is filled and the
-     * stack captured. */
-    vigil__debug_live_prefetch(p, vigil__debug_thread_here());
     fresh(p, n);
     seal(c, p, n, vigil__debug_origin_here());
     return p;
@@ -451,9 +448,6 @@ int vigil__debug_block_size(const vigil_allocator *a, const void *ptr, size_t *n
     if (!vigil__debug_unwrap(a, NULL))
         return 0;
     const struct debug_ctx *c = a->ctx;
-    /* The preload asks before it frees: the live record's line (the block
-     * is most often the calling thread's) loads while the header does. */
-    vigil__debug_live_prefetch(ptr, vigil__debug_thread_here());
     guards_open(ptr);
     int ok = intact(c, ptr, n);
     if (!ok) {

@@ -61,12 +61,6 @@ void vigil__debug_live_take(const void *p, uint32_t thread)
         vigil__addrset_take_in(&live, VIGIL_ADDRSET_ANY, p, NULL);
 }
 
-void vigil__debug_live_prefetch(const void *p, uint32_t thread)
-{
-    if (atomic_load_explicit(&ready, memory_order_relaxed))
-        vigil__addrset_prefetch_in(&live, thread, p);
-}
-
 static int check_entry(void *arg, const void *p, uintptr_t owner)
 {
     return check_one((unsigned)owner, p, *(const enum vigil_debug_op *)arg);

@@ -42,10 +42,6 @@ void vigil__debug_live_configure(vigil_live_check_fn check);
 void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread);
 void vigil__debug_live_take(const void *p, uint32_t thread);
 
-/* Start loading the record's line for a put or take of p made by thread
- * soon after (addrset.h), so that its miss overlaps the block's own. */
-void vigil__debug_live_prefetch(const void *p, uint32_t thread);
-
 /* Check every live block now (op: as above); the damaged ones found. */
 size_t vigil__debug_live_check(enum vigil_debug_op op);
 

@@ -154,11 +154,6 @@ static inline uint32_t stack_id(struct id_table *t, void *const *frames, int n)
     return id;
 }
 
-uint32_t vigil__debug_thread_here(void)
-{
-    return vigil__thread_number();
-}
-
 struct vigil_origin vigil__debug_origin_here(void)
 {
     unsigned thread = vigil__thread_number();

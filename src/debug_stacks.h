@@ -30,9 +30,6 @@
  * and the nested call does without). */
 struct vigil_origin vigil__debug_origin_here(void);
 
-/* The calling thread's number, as an origin records it. */
-uint32_t vigil__debug_thread_here(void);
-
 /* "<what> by thread T<n> here:" ("vigil_mem_free called by ...", "free
  * called by ..." through the preload) and the
  * stack of the program's call now running: the bad call a report is
