@@ -4,7 +4,7 @@
  * and, under ASan, the live chunks of ASan's allocator (leak_asan.h).
  *
  * Sharded by a hash of the address's 64 KiB region, 128 shards, each an
- * open-addressing table under a mutex of its own (or in a shard the caller
+ * open-addressing table under a lock of its own (or in a shard the caller
  * names: vigil__addrset_put_in); memory from vigil__os_map only (the callers are allocators'
  * paths, malloc may be the caller), never inside a block, so a damaged
  * heap cannot damage the set.  Addresses are kept complemented, so that
@@ -36,7 +36,8 @@ struct vigil_addrset_entry {
 };
 
 struct vigil_addrset_shard {
-    pthread_mutex_t mutex;
+    /* 1 while a thread holds the shard: a spin lock that yields (addrset.c) */
+    int lock;
     struct vigil_addrset_entry *e;
     size_t cap;                 /* 0 or a power of two */
     size_t n;

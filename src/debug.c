@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "debug.h"
@@ -72,8 +73,15 @@ static _Atomic unsigned long long serialno;
 
 static int check_live(unsigned owner, const unsigned char *p, enum vigil_debug_op op);
 
+/* The program break when the hooks were configured: from there to the
+ * break now, the C library's main heap, one mapping that only grows or
+ * shrinks at its top.  0: not known (sbrk failed). */
+static uintptr_t brk_base;
+
 void vigil__debug_configure(const struct vigil_debug_settings *s)
 {
+    void *brk = sbrk(0);
+    brk_base = brk == (void *)-1 ? 0 : (uintptr_t)brk;
     on_valgrind = s->on_valgrind;
 #ifdef VIGIL_SERIALNO
     break_serial = s->break_serial;
@@ -140,6 +148,16 @@ static inline void fresh(unsigned char *p, size_t n)
 
 /* ---- the fast check ---- */
 
+/* Whether [lo, hi) lies in the main heap's mapping (brk_base): mapped,
+ * whatever the size field that led there says, with no system call
+ * (sbrk(0) returns the break the C library keeps).  The blocks the
+ * C library hands the inner allocators above 512 bytes lie there, most
+ * of them, and so do their tails. */
+static inline int in_main_heap(uintptr_t lo, uintptr_t hi)
+{
+    return brk_base && lo >= brk_base && hi >= lo && hi <= (uintptr_t)sbrk(0);
+}
+
 /* The header is intact but the tail lies in another 4 KiB frame: may it be
  * read directly?  Only a damaged size field could make it unmapped. */
 static __attribute__((noinline)) int tail_reachable(const struct debug_ctx *c,
@@ -157,7 +175,8 @@ static __attribute__((noinline)) int tail_reachable(const struct debug_ctx *c,
      * farther than that, ask the kernel. */
     uintptr_t first = (uintptr_t)base & ~(VIGIL_MIN_PAGE - 1);
     uintptr_t last = (end - 1) & ~(VIGIL_MIN_PAGE - 1);
-    return last - first <= VIGIL_MIN_PAGE || vigil__mapped((const void *)(end - WORD), WORD);
+    return last - first <= VIGIL_MIN_PAGE || in_main_heap(first, end) ||
+           vigil__mapped((const void *)(end - WORD), WORD);
 }
 
 /* 1, with *np set, when p is a healthy block of c's API that can be checked
@@ -177,7 +196,7 @@ static inline int intact(const struct debug_ctx *c, const unsigned char *p, size
      * least 32), so only one in 256 of the system's small blocks pays the
      * system call. */
     if (__builtin_expect((a & (VIGIL_MIN_PAGE - 1)) == 2 * HEAD, 0) &&
-        !vigil__mapped(p - HEAD, HEAD))
+        !in_main_heap(a - HEAD, a) && !vigil__mapped(p - HEAD, HEAD))
         return 0;
     size_t head, tail;
     memcpy(&head, p - WORD, WORD);

@@ -165,17 +165,20 @@ static void hex_bytes(struct vigil_report *r, const unsigned char *b, size_t n)
 }
 
 /* The name of the function the program called, then `then`: "vigil_mem_free"
- * and " called". */
+ * and " called"; "free" when the program called the C library's, served
+ * by the preload library (vigil__call.name). */
 static void api_function(char *out, size_t size, int domain, enum vigil_debug_op op,
                          const char *then)
 {
     static const char *const ops[] = { "free", "realloc" };
     int check = op >= VIGIL_OP_CHECK || domain < 0;
     const char *checker = op == VIGIL_OP_CHECK_HEAP ? "check_heap" : "check_block";
+    const char *libc = check ? NULL : vigil__call.name;
     /* No snprintf: it may allocate, and the heap is suspect. */
     size_t len = 0;
-    const char *parts[] = { "vigil_", check ? checker : vigil__diagnose_domain_name(domain),
-                            check ? "" : "_", check ? "" : ops[op], then };
+    const char *parts[] = { libc ? "" : "vigil_",
+                            libc ? libc : check ? checker : vigil__diagnose_domain_name(domain),
+                            check || libc ? "" : "_", check || libc ? "" : ops[op], then };
     for (size_t i = 0; i < 5; i++)
         for (const char *s = parts[i]; *s && len + 1 < size; s++)
             out[len++] = *s;

@@ -64,8 +64,17 @@ struct id_table {
     struct vigil_treg_node node;
     struct id_entry e[IDS];
     struct pos_entry pos[POS_SETS][WAYS];
+    /* Each way's caller and stack pointer again, a set's in one line: a
+     * lookup reads that line and only the entry that matches (an entry is
+     * some 400 bytes, and comparing in them read a line a way). */
+    struct pos_tag {
+        void *caller;
+        uintptr_t sp;
+    } tag[POS_SETS][WAYS];
     unsigned char victim[POS_SETS];     /* the way a miss replaces next */
 };
+
+_Static_assert(sizeof(struct pos_tag) * WAYS <= 64, "a set's tags fit a line");
 
 static void ids_child(void);
 VIGIL_LOCK_DEFINE(ids_lock, ids_child);
@@ -107,6 +116,7 @@ static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
     if (t && !fresh) {
         memset(t->pos, 0, sizeof t->pos);
+        memset(t->tag, 0, sizeof t->tag);
         memset(t->victim, 0, sizeof t->victim);
     }
     my_ids = t ? t : &ids_off;
@@ -163,17 +173,20 @@ struct vigil_origin vigil__debug_origin_here(void)
     if (__builtin_expect(!sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
         sp = vigil__stack_caller_sp(&bp);
     struct pos_entry *pe = NULL;
+    struct pos_tag *pt = NULL;
     uint32_t id;
     if (sp) {
         size_t set = (((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 32 & (POS_SETS - 1);
         struct pos_entry *ways = t->pos[set];
+        struct pos_tag *tags = t->tag[set];
         for (int w = 0; w < WAYS; w++)
-            if (ways[w].pl.caller == caller && ways[w].pl.sp == sp &&
+            if (tags[w].caller == caller && tags[w].sp == sp &&
                 vigil__stack_place_same(sp, bp, &ways[w].pl)) {
                 id = ways[w].id;
                 goto done;
             }
         pe = &ways[t->victim[set]];
+        pt = &tags[t->victim[set]];
         t->victim[set] = (t->victim[set] + 1) & (WAYS - 1);
     }
     void *frames[VIGIL_DEBUG_FRAMES];
@@ -183,6 +196,7 @@ struct vigil_origin vigil__debug_origin_here(void)
     if (pe && id && where.sp == sp && frames[0] == caller) {
         vigil__stack_place_set(&pe->pl, &where, frames, n);
         pe->id = id;
+        *pt = (struct pos_tag){ caller, sp };
     }
 done:
     capturing = 0;

@@ -30,7 +30,8 @@
  * and the nested call does without). */
 struct vigil_origin vigil__debug_origin_here(void);
 
-/* "<what> by thread T<n> here:" ("vigil_mem_free called by ...") and the
+/* "<what> by thread T<n> here:" ("vigil_mem_free called by ...", "free
+ * called by ..." through the preload) and the
  * stack of the program's call now running: the bad call a report is
  * about. */
 void vigil__debug_print_call(struct vigil_report *r, const char *what);

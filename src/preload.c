@@ -473,10 +473,65 @@ static void *do_memalign(size_t align, size_t size, void *caller)
 
 #define CALLER __builtin_return_address(0)
 
-/* The common path of the four entry points below is the domains' inline
- * hit (domain.h): when the mem domain is the arena itself, a block from,
- * or into, the thread's cache, with no call.  Not while this thread writes
- * a report, whose allocations are libc's. */
+/* The program's call, for the work an entry point hands on (report.h):
+ * the function's name, and the program's stack pointer and frame pointer,
+ * read from the frame record of the function that ENTER is in (the
+ * preload is built with frame pointers), so the capture of the call's
+ * stack need not look for them.  That function is the entry point, or the
+ * slow path an entry point jumps to (a tail call: its record then holds
+ * the program's return address); were it called instead, the capture
+ * sees that the return address below that stack pointer is not the
+ * program's, and looks for it as it did without. */
+#define ENTER(fn)                                                             \
+    const struct vigil_call outer_call_ = vigil__call;                        \
+    do {                                                                      \
+        const uintptr_t *rec_ = __builtin_frame_address(0);                   \
+        vigil__call = (struct vigil_call){ fn, (uintptr_t)(rec_ + 2), rec_[0] }; \
+    } while (0)
+#define LEAVE() (vigil__call = outer_call_)
+
+/* The slow paths of the four entry points below, out of line so that the
+ * entry points' common path, the domains' inline hit (domain.h), needs no
+ * stack frame: when the mem domain is the arena itself, a block from, or
+ * into, the thread's cache, with no call.  Not while this thread writes a
+ * report, whose allocations are libc's. */
+static __attribute__((noinline)) void *malloc_slow(size_t size, void *caller)
+{
+    ENTER("malloc");
+    void *p = do_malloc(size, caller);
+    LEAVE();
+    return p;
+}
+
+static __attribute__((noinline)) void *calloc_slow(size_t nelem, size_t elsize, size_t total,
+                                                   void *caller)
+{
+    if (__builtin_expect(vigil__reporting, 0))
+        return __libc_calloc(nelem, elsize);
+    if (__builtin_expect(!ready(), 0))
+        return boot_alloc(total, 0);
+    ENTER("calloc");
+    void *p = vigil__domain_calloc(MEM, nelem, elsize, caller);
+    LEAVE();
+    return p;
+}
+
+static __attribute__((noinline)) void *realloc_slow(const char *fn, void *ptr, size_t size,
+                                                    void *caller)
+{
+    ENTER(fn);
+    void *p = do_realloc(ptr, size, caller);
+    LEAVE();
+    return p;
+}
+
+static __attribute__((noinline)) void free_slow(void *ptr, void *caller)
+{
+    ENTER("free");
+    do_free(ptr, caller);
+    LEAVE();
+}
+
 void *malloc(size_t size)
 {
     if (__builtin_expect(!vigil__reporting, 1)) {
@@ -484,7 +539,7 @@ void *malloc(size_t size)
         if (__builtin_expect(p != NULL, 1))
             return p;
     }
-    return do_malloc(size, CALLER);
+    return malloc_slow(size, CALLER);
 }
 
 void *calloc(size_t nelem, size_t elsize)
@@ -497,11 +552,7 @@ void *calloc(size_t nelem, size_t elsize)
         if (__builtin_expect(p != NULL, 1))
             return p;
     }
-    if (__builtin_expect(vigil__reporting, 0))
-        return __libc_calloc(nelem, elsize);
-    if (__builtin_expect(!ready(), 0))
-        return boot_alloc(total, 0);
-    return vigil__domain_calloc(MEM, nelem, elsize, CALLER);
+    return calloc_slow(nelem, elsize, total, CALLER);
 }
 
 void *realloc(void *ptr, size_t size)
@@ -511,7 +562,7 @@ void *realloc(void *ptr, size_t size)
         if (__builtin_expect(p != NULL, 1))
             return p;
     }
-    return do_realloc(ptr, size, CALLER);
+    return realloc_slow("realloc", ptr, size, CALLER);
 }
 
 void *reallocarray(void *ptr, size_t nelem, size_t elsize)
@@ -521,14 +572,14 @@ void *reallocarray(void *ptr, size_t nelem, size_t elsize)
         errno = ENOMEM;
         return NULL;
     }
-    return do_realloc(ptr, total, CALLER);
+    return realloc_slow("reallocarray", ptr, total, CALLER);
 }
 
 void free(void *ptr)
 {
     if (__builtin_expect(!vigil__reporting, 1) && vigil__domain_free_hit(MEM, ptr))
         return;
-    do_free(ptr, CALLER);
+    free_slow(ptr, CALLER);
 }
 
 int posix_memalign(void **out, size_t align, size_t size)
@@ -536,7 +587,9 @@ int posix_memalign(void **out, size_t align, size_t size)
     if (align < sizeof(void *) || (align & (align - 1)))
         return EINVAL;
     int saved = errno;
+    ENTER("posix_memalign");
     void *p = do_aligned(align, size, CALLER);
+    LEAVE();
     int err = p ? 0 : errno;
     errno = saved;
     if (p)
@@ -546,17 +599,26 @@ int posix_memalign(void **out, size_t align, size_t size)
 
 void *aligned_alloc(size_t align, size_t size)
 {
-    return do_memalign(align, size, CALLER);
+    ENTER("aligned_alloc");
+    void *p = do_memalign(align, size, CALLER);
+    LEAVE();
+    return p;
 }
 
 void *memalign(size_t align, size_t size)
 {
-    return do_memalign(align, size, CALLER);
+    ENTER("memalign");
+    void *p = do_memalign(align, size, CALLER);
+    LEAVE();
+    return p;
 }
 
 void *valloc(size_t size)
 {
-    return do_aligned(vigil__os_page_size(), size, CALLER);
+    ENTER("valloc");
+    void *p = do_aligned(vigil__os_page_size(), size, CALLER);
+    LEAVE();
+    return p;
 }
 
 void *pvalloc(size_t size)
@@ -566,7 +628,10 @@ void *pvalloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return do_aligned(ps, round_up(size ? size : 1, ps), CALLER);
+    ENTER("pvalloc");
+    void *p = do_aligned(ps, round_up(size ? size : 1, ps), CALLER);
+    LEAVE();
+    return p;
 }
 
 size_t malloc_usable_size(void *ptr)

@@ -20,6 +20,7 @@
 #include "report.h"
 
 __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
+__attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_call vigil__call;
 __attribute__((tls_model("initial-exec"))) _Thread_local int vigil__reporting;
 
 static _Atomic size_t errors;

@@ -22,6 +22,21 @@
  * reports.  initial-exec: one store, no __tls_get_addr on the way in. */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
 
+/* The program's call now running in this thread, when it came through an
+ * entry point of the preload library rather than vigil's API (all zero
+ * then): the C function it called ("free", "realloc"), which a report's
+ * heading names, and the program's stack pointer and frame pointer at the
+ * call (sp just above the return address vigil__caller), where the
+ * capture of its stack starts without looking for them.  Set by the
+ * preload's entry points on their slow path and put back after it, so a
+ * nested call (an allocation made while a stack is captured) leaves the
+ * outer call's. */
+struct vigil_call {
+    const char *name;
+    uintptr_t sp, bp;
+};
+extern __attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_call vigil__call;
+
 /* Nonzero while this thread symbolizes a report's stacks.  The libraries
  * that do it (libdw) allocate, and the heap a report is about may be
  * damaged: the preload library serves this thread's allocations from the C

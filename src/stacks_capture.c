@@ -500,6 +500,14 @@ uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!caller || !hi)
         return 0;
+    /* The preload's entry point said where, when the call is its own: the
+     * return address just below that stack pointer is the caller. */
+    uintptr_t sp = vigil__call.sp;
+    if (sp > fp && sp <= hi - sizeof(uintptr_t) && !(sp & (sizeof(uintptr_t) - 1)) &&
+        ((const uintptr_t *)sp)[-1] == caller) {
+        *bp = vigil__call.bp;
+        return sp;
+    }
     for (int i = 0; i < VIGIL_DEPTH; i++) {
         if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
             return 0;

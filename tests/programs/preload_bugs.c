@@ -3,7 +3,8 @@
  * `vigil run --debug`.  Each command prints the address of the block it
  * damages, then commits its bug; "clean" does the same work correctly.
  *   preload_bugs overflow | underflow | double-free | stack-free |
- *                realloc-shrink | big-overflow | write-after-free | clean */
+ *                realloc-shrink | big-overflow | write-after-free |
+ *                realloc-overflow | reallocarray-freed | clean */
 #include "config.h"
 
 #include <stddef.h>
@@ -34,6 +35,8 @@ void bug_stack_free(void);
 void bug_realloc_shrink(void);
 void bug_big_overflow(void);
 void bug_write_after_free(void);
+void bug_realloc_overflow(void);
+void bug_reallocarray_freed(void);
 void clean(void);
 
 void bug_overflow(void)
@@ -90,6 +93,24 @@ void bug_write_after_free(void)
                                                the quarantine: here, at exit */
 }
 
+/* Found by the realloc, whose report names realloc, as the program
+ * called it. */
+void bug_realloc_overflow(void)
+{
+    char *p = block(24);
+    POKE(p, at_24, 'x');
+    p = realloc(p, 400);
+    free(p);
+}
+
+void bug_reallocarray_freed(void)
+{
+    char *p = block(32);
+    free_(p);
+    p = reallocarray(p, 10, 40);
+    free(p);
+}
+
 void clean(void)
 {
     char *p = block(24);
@@ -122,6 +143,8 @@ int main(int argc, char **argv)
         { "double-free", bug_double_free }, { "stack-free", bug_stack_free },
         { "realloc-shrink", bug_realloc_shrink }, { "big-overflow", bug_big_overflow },
         { "write-after-free", bug_write_after_free }, { "clean", clean },
+        { "realloc-overflow", bug_realloc_overflow },
+        { "reallocarray-freed", bug_reallocarray_freed },
         { "double-free-large", bug_double_free_large },
     };
     for (size_t i = 0; argc > 1 && i < sizeof bugs / sizeof bugs[0]; i++)
@@ -131,6 +154,7 @@ int main(int argc, char **argv)
             return 0;
         }
     fprintf(stderr, "usage: preload_bugs overflow | underflow | double-free | stack-free |\n"
-                    "       realloc-shrink | big-overflow | write-after-free | clean\n");
+                    "       realloc-shrink | big-overflow | write-after-free |\n"
+                    "       realloc-overflow | reallocarray-freed | clean\n");
     return 2;
 }

@@ -108,13 +108,16 @@ first_frame() {
 
 # bug NAME REPORT-WORDS WHERE [CALL]: the report's first line names the
 # error and the very block the program printed; WHERE is the function of
-# the bad call's first frame, the program's call of CALL (default free;
-# every frame of every stack is asserted by tests/tools/stacks.sh).
+# the bad call's first frame, the program's call of CALL (default free),
+# which the heading names as the program called it, not by vigil's API
+# (every frame of every stack is asserted by tests/tools/stacks.sh).
 bug() {
     run "$1: exit status 86" 86 "$vigil" run --debug -- "$bugs" "$1"
     addr=$(head -n 1 "$out")
     has "$1: '$2' on the block" "$err" "^vigil: $2 on block $addr \\("
-    if first_frame "vigil_mem_${4:-free} called by thread T0 here:" |
+    has "$1: the heading names ${4:-free}" "$err" "^${4:-free} called by thread T0 here:\$"
+    lacks "$1: not vigil's API" "$err" 'vigil_[a-z]+_[a-z]+ called by'
+    if first_frame "${4:-free} called by thread T0 here:" |
         grep -Eq "^    #0 0x[0-9a-f]+ in $3[ (]"; then
         ok "$1: the call that found it"
     else
@@ -131,6 +134,8 @@ has "realloc-shrink: the size after the realloc" "$err" '\(40 bytes, API'
 has "realloc-shrink: allocated by the realloc" "$err" '^allocated by thread T0 here:$'
 bug big-overflow "buffer overflow" bug_big_overflow
 has "big-overflow: the 5,000-byte block" "$err" '\(5000 bytes, API'
+bug realloc-overflow "buffer overflow" bug_realloc_overflow realloc
+bug reallocarray-freed "double free" bug_reallocarray_freed reallocarray
 run "write-after-free: exit status 86" 86 "$vigil" run --debug -- "$bugs" write-after-free
 has "write-after-free: 'use after free' on the block" "$err" "^vigil: use after free on block $(head -n 1 "$out") \\("
 has "write-after-free: found at exit" "$err" 'found at exit, when the quarantine was checked'

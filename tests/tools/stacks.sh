@@ -68,7 +68,10 @@ MAIN="main@main"
 # $runner; PROGRAM-KIND is api or libc (mismatch and check are api only).
 check_bug() {
     kind=$1 bug=$2
+    # The program's call as it made it: vigil's API, or the C library's
+    # free served by the preload.
     call="vigil_mem_free $T0"
+    [ "$kind" = libc ] && call="free $T0"
     case $bug in
     overflow)
         first "buffer overflow"
@@ -210,7 +213,7 @@ else
     for b in overflow double-free; do
         label="stripped $b"
         run "$label" 86 "$vigil" run --debug -- "$tmp/stripped" "$b"
-        for h in "vigil_mem_free $T0" "allocated by thread T0 here:" "freed by thread T0 here:" \
+        for h in "free $T0" "allocated by thread T0 here:" "freed by thread T0 here:" \
                  "previously allocated by thread T0 here:"; do
             section "$err" "$h" >"$tmp/s"
             [ -s "$tmp/s" ] || continue
@@ -226,9 +229,9 @@ else
                 >"$tmp/resolved"
             { echo "$h"; cat "$tmp/resolved"; } >"$tmp/resolved.err"
             case "$b:$h" in
-            overflow:vigil*) frames "$tmp/resolved.err" "$h" $drop bug_overflow@overflow-drop $MAIN ;;
+            "overflow:free called"*) frames "$tmp/resolved.err" "$h" $drop bug_overflow@overflow-drop $MAIN ;;
             overflow:alloc*) frames "$tmp/resolved.err" "$h" make_block@make bug_overflow@overflow-make $MAIN ;;
-            double-free:vigil*) frames "$tmp/resolved.err" "$h" $drop bug_double_free@df-second $MAIN ;;
+            "double-free:free called"*) frames "$tmp/resolved.err" "$h" $drop bug_double_free@df-second $MAIN ;;
             double-free:freed*) frames "$tmp/resolved.err" "$h" $drop bug_double_free@df-first $MAIN ;;
             double-free:prev*) frames "$tmp/resolved.err" "$h" make_block@make bug_double_free@df-make $MAIN ;;
             esac
