@@ -70,6 +70,7 @@ int main(int argc, char **argv)
     register_os_suite();
     register_sysalloc_suite();
     register_syscache_suite();
+    register_arena_map_suite();
     register_arena_suite();
     register_domain_suite();
     register_stats_suite();
