@@ -47,7 +47,9 @@
  * chase through 650 headers took 31 ns a read with one position, 15 ns with
  * two.)
  *
- * "Is this pointer ours?" is O(1) and needs no lookup structure: round the
+ * "Is this pointer ours?" is O(1): first a table of the 1 MiB regions of
+ * the address space that hold an arena (arena_map.h) turns away most other
+ * allocators' pointers without reading their memory; then round the
  * pointer down to its pool (VIGIL_POOL_SIZE alignment), read the arena index
  * in the pool header there (at the start or the end of that page), then
  * check that the arena table entry of that index holds the pointer

@@ -7,12 +7,43 @@
 #include "arena_map.h"
 
 _Atomic uintptr_t vigil__arena_base[VIGIL_MAX_ARENAS];
+_Atomic uintptr_t vigil__arena_regions[VIGIL_REGION_SLOTS];
+/* The arenas' regions on each slot, counted with repeats (two arenas may
+ * share a region): a slot empties when its last one goes.  Heap lock. */
+static uint32_t region_users[VIGIL_REGION_SLOTS];
+
+void vigil__arena_regions_add(uintptr_t base)
+{
+    uintptr_t first = base >> VIGIL_REGION_SHIFT, last = (base + VIGIL_ARENA_SIZE - 1) >> VIGIL_REGION_SHIFT;
+    for (uintptr_t r = first; r <= last; r++) {
+        size_t k = r % VIGIL_REGION_SLOTS;
+        uintptr_t v = atomic_load_explicit(&vigil__arena_regions[k], memory_order_relaxed);
+        region_users[k]++;
+        atomic_store_explicit(&vigil__arena_regions[k],
+                              v == 0 || v == r + 1 ? r + 1 : VIGIL_REGION_MANY,
+                              memory_order_relaxed);
+    }
+}
+
+/* A slot that had several regions stays "many" until it empties: the
+ * others are not known any more, and "many" is never wrong. */
+void vigil__arena_regions_remove(uintptr_t base)
+{
+    uintptr_t first = base >> VIGIL_REGION_SHIFT, last = (base + VIGIL_ARENA_SIZE - 1) >> VIGIL_REGION_SHIFT;
+    for (uintptr_t r = first; r <= last; r++) {
+        size_t k = r % VIGIL_REGION_SLOTS;
+        if (--region_users[k] == 0)
+            atomic_store_explicit(&vigil__arena_regions[k], 0, memory_order_relaxed);
+    }
+}
 
 /* pool->arenaindex may be uninitialised or another allocator's bytes when p
  * is not ours: any value is harmless, as arena.h explains. */
 VIGIL_NO_SANITIZE_ADDRESS VIGIL_NO_SANITIZE_THREAD __attribute__((noinline))
 int vigil__arena_owns(const void *p)
 {
+    if (!vigil__arena_region_maybe(p))
+        return 0;
     uint32_t idx = vigil__pool_of(p)->arenaindex;
     if (idx >= VIGIL_MAX_ARENAS)
         return 0;

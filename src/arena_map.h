@@ -34,8 +34,39 @@ static inline uintptr_t vigil__arena_address(uint32_t idx, memory_order order)
     return enc ? ~enc : 0;
 }
 
+/* The 1 MiB regions of the address space that some arena overlaps, so a
+ * free can tell most other allocators' blocks (the system allocator's
+ * medium and large ones above all) without reading the first bytes of
+ * their page, a cache miss of memory that is not ours.  A slot per region
+ * number modulo VIGIL_REGION_SLOTS: 0 when no arena's region falls on it,
+ * the region's number + 1 when one region does, VIGIL_REGION_MANY when
+ * several do (then every pointer there takes the header check).  Written
+ * under the heap lock as arenas come and go, before an arena's first block
+ * and after its last; read relaxed. */
+#define VIGIL_REGION_SHIFT 20
+#define VIGIL_REGION_SLOTS 4096
+#define VIGIL_REGION_MANY  UINTPTR_MAX
+extern _Atomic uintptr_t vigil__arena_regions[VIGIL_REGION_SLOTS];
+
+/* Heap lock held: the regions of the arena at base gained or lost. */
+void vigil__arena_regions_add(uintptr_t base);
+void vigil__arena_regions_remove(uintptr_t base);
+
+/* 0 when p lies in no region of an arena: not the arena's. */
+static inline bool vigil__arena_region_maybe(const void *p)
+{
+    uintptr_t r = (uintptr_t)p >> VIGIL_REGION_SHIFT;
+    uintptr_t v = atomic_load_explicit(&vigil__arena_regions[r % VIGIL_REGION_SLOTS],
+                                       memory_order_relaxed);
+    return v == r + 1 || v == VIGIL_REGION_MANY;
+}
+
 static inline void vigil__arena_map_set(uint32_t idx, uintptr_t base)
 {
+    if (base)
+        vigil__arena_regions_add(base);
+    else
+        vigil__arena_regions_remove(vigil__arena_address(idx, memory_order_relaxed));
     atomic_store_explicit(&vigil__arena_base[idx], base ? ~base : 0, memory_order_release);
 }
 
@@ -53,6 +84,8 @@ static inline bool vigil__owns_inline(const void *p)
 #if VIGIL_TSAN_ENABLED
     return vigil__arena_owns(p);
 #else
+    if (!vigil__arena_region_maybe(p))
+        return false;
     uint32_t idx = vigil__pool_of(p)->arenaindex;
     if (idx >= VIGIL_MAX_ARENAS)
         return false;

@@ -38,12 +38,14 @@
 #include "stacks_capture.h"
 #include "stats.h"
 #include "sysalloc.h"
+#include "syscache.h"
 #include "table.h"
 #include "tcache.h"
 #include "trace.h"
 #include "trace_leaks.h"
 #include "trace_massif.h"
 #include "trace_snapshot.h"
+#include "vigil/annotate.h"
 
 /* The tables, read by the inline hits of domain.h too. */
 vigil_allocator vigil__domains[3];
@@ -143,8 +145,16 @@ static void init(void)
     initializing = 1;
     const struct vigil_settings *s = vigil__settings();
     vigil__report_configure(s->abort_on_error, s->error_exitcode);
+    /* Large requests: the system allocator, behind a thread cache of its
+     * medium blocks unless a tool must see every block (as the arena's own
+     * caches are off under Valgrind and ASan). */
+    struct vigil_syscache_env large = {
+        .sys = &vigil__sys_allocator,
+        .usable = vigil__sys_usable,
+        .off = VIGIL_ASAN_ENABLED || s->running_on_valgrind,
+    };
     struct vigil_arena_env env = {
-        .large = &vigil__sys_allocator,
+        .large = vigil__syscache_setup(&large),
         .on_new_arena = s->mallocstats ? print_stats_to_stderr : NULL,
         .on_valgrind = s->running_on_valgrind,
         .quarantine = s->quarantine_set || !s->running_on_valgrind ? s->quarantine
@@ -533,7 +543,9 @@ static int arena_in_use(void)
 size_t vigil_allocated_blocks(void)
 {
     vigil__ensure_init();
-    return vigil__arena_blocks() + vigil__sys_blocks();
+    /* A block in a thread's cache of system blocks is the system's, and
+     * free. */
+    return vigil__arena_blocks() + vigil__sys_blocks() - vigil__syscache_blocks();
 }
 
 int vigil_print_stats(FILE *out)

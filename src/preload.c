@@ -65,8 +65,11 @@ extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 extern void *__libc_memalign(size_t alignment, size_t size);
 
+static size_t libc_usable_size(void *ptr);
+
 static const struct vigil_libc_malloc libc_fns = {
     __libc_malloc, __libc_calloc, __libc_realloc, __libc_free, __libc_memalign,
+    libc_usable_size,
 };
 
 /* ---- state ---- */

@@ -14,10 +14,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #include "sysalloc.h"
+#include "vigil/annotate.h"
 
 /* The live-block count in shards, a cache line each: one shared counter
  * that every thread's malloc and free write would bounce between the
@@ -32,7 +34,8 @@ static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned my_shar
 
 /* Written once, before the first allocation, by the preload's start-up;
  * read without a lock after that. */
-static struct vigil_libc_malloc libc = { malloc, calloc, realloc, free, NULL };
+static struct vigil_libc_malloc libc = { malloc, calloc, realloc, free, NULL,
+                                           malloc_usable_size };
 
 void vigil__sys_use(const struct vigil_libc_malloc *fns)
 {
@@ -98,6 +101,32 @@ void *vigil__sys_memalign(size_t alignment, size_t size)
     if (p)
         count(1);
     return p;
+}
+
+/* glibc's malloc under its internal name: weak, so a C library without
+ * it leaves it NULL. */
+extern void *__libc_malloc(size_t size) __attribute__((weak));
+
+/* When the malloc called is glibc's own, its size word is read where
+ * glibc keeps it, before the block: malloc_usable_size reads the next
+ * block's header too (to tell a freed block), another cache line, and a
+ * caller here holds a live block.  The low bits are flags; a block with a
+ * mapping of its own has no next block's first word to use. */
+size_t vigil__sys_usable(void *ptr)
+{
+    /* Under Valgrind the same address is its replacement's, whose blocks
+     * have no such word. */
+    static atomic_int layout;              /* 0: not known yet, 1: glibc's, 2: other */
+    int l = atomic_load_explicit(&layout, memory_order_relaxed);
+    if (__builtin_expect(!l, 0)) {
+        l = __libc_malloc && libc.malloc == __libc_malloc && !VIGIL_RUNNING_ON_VALGRIND() ? 1 : 2;
+        atomic_store_explicit(&layout, l, memory_order_relaxed);
+    }
+    if (l == 1) {
+        size_t head = ((const size_t *)ptr)[-1];
+        return (head & ~(size_t)7) - (head & 2 ? 2 : 1) * sizeof(size_t);
+    }
+    return libc.usable_size(ptr);
 }
 
 void *vigil__sys_keep(size_t size)

@@ -15,7 +15,8 @@ extern const vigil_allocator vigil__sys_allocator;
 size_t vigil__sys_blocks(void);
 
 /* The functions the system allocator calls: malloc, calloc, realloc, free
- * by default; memalign NULL means posix_memalign.  Set before the first allocation or never (the preload library
+ * by default; memalign NULL means posix_memalign; usable_size
+ * malloc_usable_size.  Set before the first allocation or never (the preload library
  * points them at libc's own). */
 struct vigil_libc_malloc {
     void *(*malloc)(size_t size);
@@ -23,8 +24,11 @@ struct vigil_libc_malloc {
     void *(*realloc)(void *ptr, size_t size);
     void (*free)(void *ptr);
     void *(*memalign)(size_t alignment, size_t size);
+    size_t (*usable_size)(void *ptr);
 };
 void vigil__sys_use(const struct vigil_libc_malloc *fns);
+/* The usable size of a block of the system allocator (malloc_usable_size). */
+size_t vigil__sys_usable(void *ptr);
 /* A block of the system allocator aligned to alignment (a power of two, at
  * least sizeof(void *)), counted and freed like its other blocks. */
 void *vigil__sys_memalign(size_t alignment, size_t size);

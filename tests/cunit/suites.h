@@ -10,6 +10,8 @@ void register_config_suite(void);
 void register_stats_suite(void);
 void register_os_suite(void);
 void register_sysalloc_suite(void);
+void register_syscache_suite(void);
+void register_arena_map_suite(void);
 void register_debug_suite(void);
 void register_debug_quarantine_suite(void);
 void register_debug_stacks_suite(void);

@@ -128,12 +128,19 @@ static void maker_done(struct maker *m)
     }
 }
 
+/* Mapped by os.c: listed, so not a root.  Before any test runs: memory
+ * that earlier tests' arenas had used would be at addresses that stale
+ * words of theirs, in freed memory of the C library's heap (a root, as
+ * every private writable mapping is), still point to. */
+__attribute__((constructor)) static void map_list(void)
+{
+    list = vigil__os_map(sizeof *list);
+}
+
 static void reset(void)
 {
-    if (!list) {
-        /* Mapped by os.c: listed, so not a root. */
-        list = vigil__os_map(sizeof *list);
-    }
+    if (!list)
+        map_list();
     /* New blocks at new addresses: a dead thread's stack, which glibc
      * keeps for reuse, still holds the addresses of an earlier test's. */
     size_t used = list->used;

@@ -1,6 +1,8 @@
 /* test_sysalloc.c - the system allocator wrapper behind the raw domain. */
 #include "config.h"
 
+#include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,35 @@ static void test_memalign(void)
     free(own);
 }
 
+/* The usable size read from the block's header agrees with the C
+ * library's, for its heap's blocks, mapped ones, aligned ones, and those
+ * of another thread's arena. */
+static void *usable_sizes(void *arg)
+{
+    int *bad = arg;
+    for (size_t n = 0; n < 300000; n += n < 40000 ? 1 : 4099) {
+        void *p = S->malloc(S->ctx, n);
+        if (vigil__sys_usable(p) != malloc_usable_size(p) || vigil__sys_usable(p) < n)
+            ++*bad;
+        S->free(S->ctx, p);
+    }
+    void *a = vigil__sys_memalign(4096, 5000);
+    *bad += vigil__sys_usable(a) != malloc_usable_size(a);
+    S->free(S->ctx, a);
+    return NULL;
+}
+
+static void test_usable(void)
+{
+    int bad = 0, bad_thread = 0;
+    usable_sizes(&bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, usable_sizes, &bad_thread), 0);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(bad_thread, 0);
+}
+
 void register_sysalloc_suite(void)
 {
     static const struct test_case tests[] = {
@@ -73,6 +104,7 @@ void register_sysalloc_suite(void)
         { "live blocks counted", test_counts },
         { "alignment, realloc keeps content", test_alignment_and_content },
         { "aligned blocks, uncounted blocks", test_memalign },
+        { "usable size: the C library's", test_usable },
         { NULL, NULL },
     };
     add_suite("sysalloc", tests);

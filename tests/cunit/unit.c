@@ -69,6 +69,8 @@ int main(int argc, char **argv)
     register_config_suite();
     register_os_suite();
     register_sysalloc_suite();
+    register_syscache_suite();
+    register_arena_map_suite();
     register_arena_suite();
     register_domain_suite();
     register_stats_suite();

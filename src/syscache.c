@@ -1,0 +1,299 @@
+/*
+ * syscache.c - the arena's large allocator: a per-thread cache of the
+ * system allocator's medium blocks (see syscache.h).
+ *
+ * A medium request (513 bytes to 32 KiB) is rounded up to its class, 4 a
+ * power of two (640, 768, 896, 1024, 1280, ...), and a miss asks the
+ * system allocator for the class's size, so every block of a class serves
+ * every request of it.  A freed block's class is read from the system
+ * allocator (malloc_usable_size), not trusted to be one of ours: the
+ * largest class it holds, which also takes in the raw domain's blocks and
+ * libc's own that the arena is handed.  A block too small for the first
+ * class or larger than a class and a quarter over the last goes straight
+ * back.
+ *
+ * Only the owning thread touches its cache, without a lock or an atomic
+ * read-modify-write; the one shared word is each cache's block count,
+ * written by its owner and read relaxed by vigil__syscache_blocks.  The
+ * registry (treg.h) and its lock are for thread exit, fork and that count.
+ * A cache holds at most SYSCACHE_BYTES; a free that finds it full first
+ * gives half of every class back to the system allocator.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "lock.h"
+#include "request.h"
+#include "syscache.h"
+#include "treg.h"
+
+#define FIRST_ABOVE 512                     /* VIGIL_SMALL_MAX: the pools' */
+#define LAST 32768
+#define CLASSES 24
+/* The bytes one thread may keep.  A program whose thread cycles through
+ * a few MiB of medium blocks at a time (1000 buffers growing side by side
+ * to 2 KiB, as bench/'s realloc row: 9 MiB) misses on every class when
+ * the bound is below that; the blocks are the system allocator's either
+ * way, which would not give them back to the system either. */
+#ifndef SYSCACHE_BYTES
+#define SYSCACHE_BYTES ((size_t)16 << 20)
+#endif
+
+/* The class of a request of 513..32768 bytes: the power of two above
+ * size - 1 split in four. */
+static inline unsigned class_of(size_t size)
+{
+    size_t s = size - 1;
+    unsigned lg = 63u - (unsigned)__builtin_clzl(s);       /* 9..14 */
+    return (lg - 9) * 4 + (unsigned)((s >> (lg - 2)) & 3);
+}
+
+static inline size_t class_size(unsigned c)
+{
+    return (size_t)(5 + c % 4) << (c / 4 + 7);
+}
+
+static inline bool medium(size_t size)
+{
+    return size - (FIRST_ABOVE + 1) < LAST - FIRST_ABOVE;
+}
+
+struct cached_block {
+    struct cached_block *next;
+};
+
+struct syscache {
+    struct cached_block *head[CLASSES];
+    uint32_t n[CLASSES];
+    size_t room;                            /* bytes it may still take */
+    _Atomic size_t blocks;                  /* the owner's; read relaxed */
+    struct vigil_treg_node link;
+};
+
+static struct vigil_syscache_env env;
+
+/* A thread past its cache's destructor, or while claiming one: no room and
+ * no blocks, so every call passes through. */
+static struct syscache cache_off;
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct syscache *my;
+
+static void fork_child(void);
+VIGIL_LOCK_DEFINE(reg_lock, fork_child);
+static void reg_lock_take(void) { vigil__lock(&reg_lock); }
+static void reg_lock_give(void) { vigil__unlock(&reg_lock); }
+
+static struct vigil_treg registry = {
+    .lock = reg_lock_take, .unlock = reg_lock_give, .size = sizeof(struct syscache),
+    .node_offset = offsetof(struct syscache, link),
+};
+
+static inline void count(struct syscache *c, long delta)
+{
+    atomic_store_explicit(&c->blocks,
+                          atomic_load_explicit(&c->blocks, memory_order_relaxed) + (size_t)delta,
+                          memory_order_relaxed);
+}
+
+/* Every block of c back to the system allocator; the lists are walked to
+ * their ends, not by their counts (a forked child's dead threads may have
+ * stopped between a link and its count). */
+static void drop(void *obj)
+{
+    struct syscache *c = obj;
+    for (unsigned k = 0; k < CLASSES; k++) {
+        for (struct cached_block *b = c->head[k], *next; b; b = next) {
+            next = b->next;
+            env.sys->free(env.sys->ctx, b);
+        }
+        c->head[k] = NULL;
+        c->n[k] = 0;
+    }
+    c->room = SYSCACHE_BYTES;
+    atomic_store_explicit(&c->blocks, 0, memory_order_relaxed);
+}
+
+static void destructor(void *obj)
+{
+    my = &cache_off;
+    drop(obj);
+    reg_lock_take();
+    vigil__treg_retire(&registry, obj);
+    reg_lock_give();
+}
+
+static void fork_child(void)
+{
+    vigil__treg_fork_child(&registry, my, drop);
+}
+
+__attribute__((noinline, cold))
+static struct syscache *claim(void)
+{
+    my = &cache_off;                        /* while claiming: see treg.h */
+    int fresh;
+    struct syscache *c = vigil__treg_claim(&registry, &fresh);
+    if (c && fresh)
+        c->room = SYSCACHE_BYTES;           /* a spare was emptied by drop */
+    my = c ? c : &cache_off;
+    return my;
+}
+
+static inline struct syscache *cache(void)
+{
+    struct syscache *c = my;
+    return __builtin_expect(c != NULL, 1) ? c : claim();
+}
+
+static inline void *pop(struct syscache *c, unsigned k)
+{
+    struct cached_block *b = c->head[k];
+    if (!b)
+        return NULL;
+    c->head[k] = b->next;
+    c->n[k]--;
+    c->room += class_size(k);
+    count(c, -1);
+    return b;
+}
+
+/* Half of every class's blocks (the older half) back to the system. */
+__attribute__((noinline))
+static void trim(struct syscache *c)
+{
+    for (unsigned k = 0; k < CLASSES; k++) {
+        uint32_t keep = c->n[k] / 2;
+        struct cached_block **link = &c->head[k];
+        for (uint32_t i = 0; i < keep; i++)
+            link = &(*link)->next;
+        for (struct cached_block *b = *link, *next; b; b = next) {
+            next = b->next;
+            env.sys->free(env.sys->ctx, b);
+            c->room += class_size(k);
+            count(c, -1);
+        }
+        *link = NULL;
+        c->n[k] = keep;
+    }
+}
+
+/* Keep p, whose usable size is u; false: it goes back to the system. */
+static inline bool push(struct syscache *c, void *p, size_t u)
+{
+    if (u < class_size(0) || u >= class_size(CLASSES))
+        return false;
+    unsigned k = class_of(u + 1) - 1;       /* the largest class it holds */
+    size_t size = class_size(k);
+    if (__builtin_expect(size > c->room, 0)) {
+        if (c == &cache_off)
+            return false;
+        trim(c);
+    }
+    VIGIL_ASSERT(size <= c->room);
+    struct cached_block *b = p;
+    b->next = c->head[k];
+    /* A forked child walks dead threads' lists (fork_child): the link
+     * before the block is on the list. */
+    atomic_signal_fence(memory_order_release);
+    c->head[k] = b;
+    c->n[k]++;
+    c->room -= size;
+    count(c, 1);
+    return true;
+}
+
+/* A block of class k, from the cache or the system allocator. */
+static inline void *take(unsigned k)
+{
+    void *p = pop(cache(), k);
+    return p ? p : env.sys->malloc(env.sys->ctx, class_size(k));
+}
+
+static void *sc_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    if (medium(size))
+        return take(class_of(size));
+    return env.sys->malloc(env.sys->ctx, size);
+}
+
+static void *sc_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    (void)ctx;
+    size_t total;
+    if (!vigil__calloc_size(nelem, elsize, &total))
+        return NULL;
+    if (medium(total)) {
+        unsigned k = class_of(total);
+        void *p = pop(cache(), k);
+        if (p)
+            return memset(p, 0, total);
+        return env.sys->calloc(env.sys->ctx, 1, class_size(k));
+    }
+    return env.sys->calloc(env.sys->ctx, nelem, elsize);
+}
+
+static void sc_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p && push(cache(), p, env.usable(p)))
+        return;
+    env.sys->free(env.sys->ctx, p);
+}
+
+/* In place while the new size fits and wastes at most a quarter of the
+ * block (always within its class); otherwise moved, a shrunk block giving
+ * its room back.  Sizes outside the classes are the system's to decide. */
+static void *sc_realloc(void *ctx, void *p, size_t size)
+{
+    if (!p)
+        return sc_malloc(ctx, size);
+    if (!medium(size))
+        return env.sys->realloc(env.sys->ctx, p, size);
+    size_t u = env.usable(p);
+    if (size <= u && 4 * size >= 3 * u)
+        return p;
+    void *q = take(class_of(size));
+    if (!q)
+        return NULL;                        /* p stays valid */
+    memcpy(q, p, size < u ? size : u);
+    if (!push(cache(), p, u))
+        env.sys->free(env.sys->ctx, p);
+    return q;
+}
+
+static const vigil_allocator table = {
+    NULL, sc_malloc, sc_calloc, sc_realloc, sc_free,
+};
+
+const vigil_allocator *vigil__syscache_setup(const struct vigil_syscache_env *e)
+{
+    if (e->off)
+        return e->sys;
+    env = *e;
+    vigil__treg_init(&registry, destructor);
+    return &table;
+}
+
+size_t vigil__syscache_blocks(void)
+{
+    size_t n = 0;
+    reg_lock_take();
+    for (struct vigil_treg_node *l = registry.live; l; l = l->next) {
+        struct syscache *c = vigil__treg_object(&registry, l);
+        n += atomic_load_explicit(&c->blocks, memory_order_relaxed);
+    }
+    reg_lock_give();
+    return n;
+}
+
+void vigil__syscache_flush(void)
+{
+    struct syscache *c = my;
+    if (c && c != &cache_off)
+        drop(c);
+}
