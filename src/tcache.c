@@ -173,13 +173,12 @@ static void *tcache_refill(struct vigil_tcache *t, size_t size, bool *grew)
      * be empty (a request of 0 bytes misses it, see arena_malloc_slow). */
     uint32_t want = n + 1 < fill ? fill - n : 1;
     vigil__theap_busy(&t->heap, 1);
-    struct vigil_block *p = vigil__theap_alloc(&t->heap, cls, want, &got, grew);
+    /* The blocks land in front of the cached ones, p first: p is handed
+     * out, the rest become the cache (room for cap - n of them). */
+    struct vigil_block *p = vigil__theap_alloc(&t->heap, cls, want, tcache_cap(cls) - n + 1,
+                                               t->head[cls], &got, grew);
     if (p) {
-        for (struct vigil_block *b = p->next, *next; b; b = next) {
-            next = b->next;
-            b->next = t->head[cls];
-            t->head[cls] = b;
-        }
+        t->head[cls] = p->next;
         set_cached(t, cls, n + got - 1);
     }
     vigil__theap_busy(&t->heap, 0);
@@ -336,9 +335,15 @@ static void arena_free_slow(void *p)
         /* The cache is full for this class: half of it goes back, and p
          * takes the room that makes. */
         unsigned cls = vigil__pool_of(p)->cls;
-        vigil__theap_busy(&t->heap, 1);
-        vigil__theap_free(&t->heap, cache_take(t, cls, tcache_cap(cls) / 2));
-        vigil__theap_busy(&t->heap, 0);
+        uint32_t keep = tcache_cap(cls) / 2, n = cached(t, cls);
+        if (n > keep) {
+            /* The newest blocks go, in one walk that frees them as it goes
+             * (busy: a child forked meanwhile leaves this cache alone). */
+            vigil__theap_busy(&t->heap, 1);
+            t->head[cls] = vigil__theap_free_first(&t->heap, t->head[cls], n - keep);
+            set_cached(t, cls, keep);
+            vigil__theap_busy(&t->heap, 0);
+        }
         if (vigil__tcache_push(p))
             return;
     }
