@@ -31,21 +31,34 @@ void vigil__arena_setup(const struct vigil_arena_env *e)
     vigil__tools_setup(e->on_valgrind, e->quarantine, e->keep);
 }
 
-/* A cache holds at most TCACHE_BYTES of a class (between 8 and 256 blocks):
- * enough that a thread rarely takes the lock, little enough that idle
- * caches of 32 classes do not add up to much resident memory.  An empty
- * cache takes half its capacity from the pools at once; a full one gives
- * half back. */
+/* A cache starts holding at most TCACHE_BYTES of a class (between 8 and
+ * 256 blocks): enough that a thread rarely takes the lock, little enough
+ * that idle caches of 32 classes do not add up to much resident memory.  An
+ * empty cache takes half its capacity from the pools at once; a full one
+ * gives half back.
+ *
+ * A class whose cache fills again after it refilled (its working set, a
+ * queue of a thousand blocks say, is larger than the cache, so every block
+ * would go back to its pool and out again) has its cap doubled instead of
+ * giving blocks back, up to TCACHE_GROWN_BYTES or TCACHE_GROWN_MAX blocks,
+ * while the thread's caps have grown by less than TCACHE_GROWN_BUDGET in
+ * all.  A one-off burst of frees does not grow it: it did not refill.  The
+ * caps go back to their start when the cache is given back whole (a flush,
+ * the thread's exit). */
 #ifndef TCACHE_BYTES
 #define TCACHE_BYTES 16384
 #endif
-#define TCACHE_MAX  256
+#define TCACHE_MAX          256
+#define TCACHE_GROWN_BYTES  65536
+#define TCACHE_GROWN_MAX    2048
+#define TCACHE_GROWN_BUDGET (256 * 1024)
 
 static uint16_t tcache_caps[VIGIL_NB_CLASSES];   /* set before any cache exists */
+static uint16_t tcache_grown_caps[VIGIL_NB_CLASSES];
 
-static inline uint32_t tcache_cap(unsigned cls)
+static inline uint32_t tcache_cap(struct vigil_tcache *t, unsigned cls)
 {
-    return tcache_caps[cls];
+    return atomic_load_explicit(&t->cap[cls], memory_order_relaxed);
 }
 
 __attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_tcache *vigil__tc;
@@ -67,13 +80,40 @@ static struct vigil_treg registry = {
 
 static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
 {
-    return tcache_cap(cls) - atomic_load_explicit(&t->room[cls], memory_order_relaxed);
+    return tcache_cap(t, cls) - atomic_load_explicit(&t->room[cls], memory_order_relaxed);
 }
 
 static inline void set_cached(struct vigil_tcache *t, unsigned cls, uint32_t n)
 {
-    VIGIL_ASSERT(n <= tcache_cap(cls));
-    atomic_store_explicit(&t->room[cls], tcache_cap(cls) - n, memory_order_relaxed);
+    VIGIL_ASSERT(n <= tcache_cap(t, cls));
+    atomic_store_explicit(&t->room[cls], tcache_cap(t, cls) - n, memory_order_relaxed);
+}
+
+/* The caps back to their start (the cache is empty). */
+static void reset_caps(struct vigil_tcache *t)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        atomic_store_explicit(&t->cap[c], tcache_caps[c], memory_order_relaxed);
+        set_cached(t, c, 0);
+    }
+    t->grown = 0;
+    t->refilled = 0;
+}
+
+/* The full cache of class cls may grow instead of giving blocks back (see
+ * the top of this file): its cap doubled, the new room open. */
+static bool cache_grow(struct vigil_tcache *t, unsigned cls)
+{
+    uint32_t bit = (uint32_t)1 << cls, cap = tcache_cap(t, cls), n = cached(t, cls);
+    uint32_t to = 2 * cap < tcache_grown_caps[cls] ? 2 * cap : tcache_grown_caps[cls];
+    size_t bytes = (size_t)(to - cap) * vigil__class_size(cls);
+    if (!(t->refilled & bit) || to <= cap || t->grown + bytes > TCACHE_GROWN_BUDGET)
+        return false;
+    t->refilled &= ~bit;
+    t->grown += (uint32_t)bytes;
+    atomic_store_explicit(&t->cap[cls], (uint16_t)to, memory_order_relaxed);
+    set_cached(t, cls, n);
+    return true;
 }
 
 /* The cache's blocks of class cls but the last keep, off the cache, as a
@@ -138,6 +178,8 @@ static void tcache_setup(void)
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
         size_t n = TCACHE_BYTES / vigil__class_size(c);
         tcache_caps[c] = (uint16_t)(n < 8 ? 8 : n > TCACHE_MAX ? TCACHE_MAX : n);
+        n = TCACHE_GROWN_BYTES / vigil__class_size(c);
+        tcache_grown_caps[c] = (uint16_t)(n > TCACHE_GROWN_MAX ? TCACHE_GROWN_MAX : n);
     }
     vigil__treg_init(&registry, tcache_destructor);
     vigil__heap_on_fork_child(fork_child);
@@ -156,9 +198,9 @@ static struct vigil_tcache *tcache_get(void)
     vigil__tc = &tcache_off;            /* while claiming: see treg.h */
     int fresh;
     struct vigil_tcache *t = vigil__treg_claim(&registry, &fresh);
-    if (t && fresh)
-        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-            set_cached(t, c, 0);        /* a spare was emptied when retired */
+    if (t)
+        reset_caps(t);                  /* fresh, or a spare emptied when retired */
+    (void)fresh;
     vigil__tc = t;
     return t;
 }
@@ -168,18 +210,19 @@ static struct vigil_tcache *tcache_get(void)
 static void *tcache_refill(struct vigil_tcache *t, size_t size, bool *grew)
 {
     unsigned cls = vigil__size_class(size);
-    uint32_t n = cached(t, cls), fill = tcache_cap(cls) / 2, got;
+    uint32_t n = cached(t, cls), fill = tcache_cap(t, cls) / 2, got;
     /* Up to half full, counting the block handed out: the cache need not
      * be empty (a request of 0 bytes misses it, see arena_malloc_slow). */
     uint32_t want = n + 1 < fill ? fill - n : 1;
     vigil__theap_busy(&t->heap, 1);
     /* The blocks land in front of the cached ones, p first: p is handed
      * out, the rest become the cache (room for cap - n of them). */
-    struct vigil_block *p = vigil__theap_alloc(&t->heap, cls, want, tcache_cap(cls) - n + 1,
+    struct vigil_block *p = vigil__theap_alloc(&t->heap, cls, want, tcache_cap(t, cls) - n + 1,
                                                t->head[cls], &got, grew);
     if (p) {
         t->head[cls] = p->next;
         set_cached(t, cls, n + got - 1);
+        t->refilled |= (uint32_t)1 << cls;
     }
     vigil__theap_busy(&t->heap, 0);
     return p;
@@ -221,6 +264,7 @@ void vigil__thread_cache_flush(void)
         return;
     vigil__theap_busy(&t->heap, 1);
     vigil__theap_free(&t->heap, cache_take_all(t));
+    reset_caps(t);
     vigil__theap_settle(&t->heap);
     vigil__theap_busy(&t->heap, 0);
 }
@@ -335,8 +379,9 @@ static void arena_free_slow(void *p)
         /* The cache is full for this class: half of it goes back, and p
          * takes the room that makes. */
         unsigned cls = vigil__pool_of(p)->cls;
-        uint32_t keep = tcache_cap(cls) / 2, n = cached(t, cls);
-        if (n > keep) {
+        uint32_t keep = tcache_cap(t, cls) / 2, n = cached(t, cls);
+        if (n > keep && !cache_grow(t, cls)) {
+            t->refilled &= ~((uint32_t)1 << cls);
             /* The newest blocks go, in one walk that frees them as it goes
              * (busy: a child forked meanwhile leaves this cache alone). */
             vigil__theap_busy(&t->heap, 1);

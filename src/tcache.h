@@ -76,6 +76,13 @@ struct vigil_tcache {
      * not load the cap.  Written only by the owner; read relaxed by the
      * statistics. */
     _Atomic uint32_t room[VIGIL_NB_CLASSES];
+    /* Each class's cap (tcache.c: it grows for a class whose working set
+     * does not fit), written by the owner, read relaxed by the statistics;
+     * the bytes the caps grew by in all, and per class (a bit) whether it
+     * refilled since it last gave blocks back. */
+    _Atomic uint16_t cap[VIGIL_NB_CLASSES];
+    uint32_t grown;
+    uint32_t refilled;
     /* After them, so head[] is at offset 0 for the hits: the pools the
      * thread owns, where its misses go (theap.h). */
     struct vigil_theap heap;
