@@ -98,19 +98,49 @@ static void reset_caps(struct vigil_tcache *t)
     }
     t->grown = 0;
     t->refilled = 0;
+    t->growths = 0;
+    memset(t->grew_at, 0, sizeof t->grew_at);
+}
+
+/* Class c's cap back to its start, the blocks above it given back (the
+ * heap busy: they go back to their pools). */
+static void cache_shrink(struct vigil_tcache *t, unsigned c)
+{
+    uint32_t cap = tcache_cap(t, c), base = tcache_caps[c], n = cached(t, c);
+    if (n > base) {
+        t->head[c] = vigil__theap_free_first(&t->heap, t->head[c], n - base);
+        n = base;
+    }
+    t->grown -= (uint32_t)((cap - base) * vigil__class_size(c));
+    atomic_store_explicit(&t->cap[c], tcache_caps[c], memory_order_relaxed);
+    set_cached(t, c, n);
 }
 
 /* The full cache of class cls may grow instead of giving blocks back (see
- * the top of this file): its cap doubled, the new room open. */
+ * the top of this file): its cap doubled, the new room open.  Past the
+ * budget, the classes that grew longest ago go back to their start first,
+ * so the budget follows the working set of the moment.  The heap busy. */
 static bool cache_grow(struct vigil_tcache *t, unsigned cls)
 {
-    uint32_t bit = (uint32_t)1 << cls, cap = tcache_cap(t, cls), n = cached(t, cls);
+    uint32_t bit = (uint32_t)1 << cls, cap = tcache_cap(t, cls);
     uint32_t to = 2 * cap < tcache_grown_caps[cls] ? 2 * cap : tcache_grown_caps[cls];
     size_t bytes = (size_t)(to - cap) * vigil__class_size(cls);
-    if (!(t->refilled & bit) || to <= cap || t->grown + bytes > TCACHE_GROWN_BUDGET)
+    if (!(t->refilled & bit) || to <= cap)
         return false;
+    while (t->grown + bytes > TCACHE_GROWN_BUDGET) {
+        unsigned oldest = VIGIL_NB_CLASSES;
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+            if (c != cls && tcache_cap(t, c) > tcache_caps[c] &&
+                (oldest == VIGIL_NB_CLASSES || t->grew_at[c] - t->grew_at[oldest] > UINT32_MAX / 2))
+                oldest = c;
+        if (oldest == VIGIL_NB_CLASSES)
+            return false;
+        cache_shrink(t, oldest);
+    }
     t->refilled &= ~bit;
     t->grown += (uint32_t)bytes;
+    t->grew_at[cls] = ++t->growths;
+    uint32_t n = cached(t, cls);
     atomic_store_explicit(&t->cap[cls], (uint16_t)to, memory_order_relaxed);
     set_cached(t, cls, n);
     return true;
@@ -380,15 +410,15 @@ static void arena_free_slow(void *p)
          * takes the room that makes. */
         unsigned cls = vigil__pool_of(p)->cls;
         uint32_t keep = tcache_cap(t, cls) / 2, n = cached(t, cls);
+        /* busy: a child forked meanwhile leaves this cache alone. */
+        vigil__theap_busy(&t->heap, 1);
         if (n > keep && !cache_grow(t, cls)) {
             t->refilled &= ~((uint32_t)1 << cls);
-            /* The newest blocks go, in one walk that frees them as it goes
-             * (busy: a child forked meanwhile leaves this cache alone). */
-            vigil__theap_busy(&t->heap, 1);
+            /* The newest blocks go, in one walk that frees them as it goes. */
             t->head[cls] = vigil__theap_free_first(&t->heap, t->head[cls], n - keep);
             set_cached(t, cls, keep);
-            vigil__theap_busy(&t->heap, 0);
         }
+        vigil__theap_busy(&t->heap, 0);
         if (vigil__tcache_push(p))
             return;
     }

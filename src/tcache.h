@@ -79,10 +79,13 @@ struct vigil_tcache {
     /* Each class's cap (tcache.c: it grows for a class whose working set
      * does not fit), written by the owner, read relaxed by the statistics;
      * the bytes the caps grew by in all, and per class (a bit) whether it
-     * refilled since it last gave blocks back. */
+     * refilled since it last gave blocks back; the count of growths, and
+     * when (in it) each class last grew. */
     _Atomic uint16_t cap[VIGIL_NB_CLASSES];
     uint32_t grown;
     uint32_t refilled;
+    uint32_t growths;
+    uint32_t grew_at[VIGIL_NB_CLASSES];
     /* After them, so head[] is at offset 0 for the hits: the pools the
      * thread owns, where its misses go (theap.h). */
     struct vigil_theap heap;
