@@ -80,13 +80,13 @@ static struct vigil_treg registry = {
 
 static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
 {
-    return tcache_cap(t, cls) - atomic_load_explicit(&t->room[cls], memory_order_relaxed);
+    return tcache_cap(t, cls) - vigil__room(t, cls);
 }
 
 static inline void set_cached(struct vigil_tcache *t, unsigned cls, uint32_t n)
 {
     VIGIL_ASSERT(n <= tcache_cap(t, cls));
-    atomic_store_explicit(&t->room[cls], tcache_cap(t, cls) - n, memory_order_relaxed);
+    vigil__room_set(t, cls, tcache_cap(t, cls) - n);
 }
 
 /* The caps back to their start (the cache is empty). */
