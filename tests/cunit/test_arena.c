@@ -146,14 +146,20 @@ static void flat_rounds(void *arg)
         exit(24);
 }
 
-static void test_flat_rounds(void)
+/* fn run in a child process exits 0; else what it wrote says why. */
+static void child_exits_0(void (*fn)(void *), const char *what)
 {
     struct child_result r;
-    run_child(flat_rounds, NULL, &r);
+    run_child(fn, NULL, &r);
     CU_ASSERT_TRUE(r.exited);
     CU_ASSERT_EQUAL(r.status, 0);
     if (r.status)
-        fprintf(stderr, "flat rounds child: exit %d\n%s", r.status, r.err);
+        fprintf(stderr, "%s child: exit %d\n%s", what, r.status, r.err);
+}
+
+static void test_flat_rounds(void)
+{
+    child_exits_0(flat_rounds, "flat rounds");
 }
 
 /* A queue of blocks larger than a thread's cache, freed oldest first round
@@ -205,12 +211,7 @@ static void queue_rounds(void *arg)
 
 static void test_queue_rounds(void)
 {
-    struct child_result r;
-    run_child(queue_rounds, NULL, &r);
-    CU_ASSERT_TRUE(r.exited);
-    CU_ASSERT_EQUAL(r.status, 0);
-    if (r.status)
-        fprintf(stderr, "queue rounds child: exit %d\n%s", r.status, r.err);
+    child_exits_0(queue_rounds, "queue rounds");
 }
 
 /* Large requests go to the raw domain: not ours, but served and freed. */
@@ -279,12 +280,7 @@ static void pool_life_cycle(void *arg)
 
 static void test_pool_life_cycle(void)
 {
-    struct child_result r;
-    run_child(pool_life_cycle, NULL, &r);
-    CU_ASSERT_TRUE(r.exited);
-    CU_ASSERT_EQUAL(r.status, 0);
-    if (r.status)
-        fprintf(stderr, "pool life cycle child: exit %d\n%s", r.status, r.err);
+    child_exits_0(pool_life_cycle, "pool life cycle");
 }
 
 /* 200 MB of small blocks, all freed: the arenas go back to the system,
@@ -630,12 +626,7 @@ static void no_arena(void *arg)
 
 static void test_no_arena_falls_back(void)
 {
-    struct child_result r;
-    run_child(no_arena, NULL, &r);
-    CU_ASSERT_TRUE(r.exited);
-    CU_ASSERT_EQUAL(r.status, 0);
-    if (r.status)
-        fprintf(stderr, "no-arena child: exit %d\n%s", r.status, r.err);
+    child_exits_0(no_arena, "no-arena");
 }
 
 void register_arena_suite(void)
