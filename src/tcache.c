@@ -78,9 +78,12 @@ static struct vigil_treg registry = {
     .node_offset = offsetof(struct vigil_tcache, link),
 };
 
+/* Other threads read the cap and the room while the owner changes both: a
+ * room seen above its cap (a shrink half seen) counts as none cached. */
 static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
 {
-    return tcache_cap(t, cls) - vigil__room(t, cls);
+    uint32_t cap = tcache_cap(t, cls), room = vigil__room(t, cls);
+    return room < cap ? cap - room : 0;
 }
 
 static inline void set_cached(struct vigil_tcache *t, unsigned cls, uint32_t n)
@@ -112,8 +115,9 @@ static void cache_shrink(struct vigil_tcache *t, unsigned c)
         n = base;
     }
     t->grown -= (uint32_t)((cap - base) * vigil__class_size(c));
+    /* The room first, so a reader meanwhile sees it under the old cap. */
+    vigil__room_set(t, c, base - n);
     atomic_store_explicit(&t->cap[c], tcache_caps[c], memory_order_relaxed);
-    set_cached(t, c, n);
 }
 
 /* The full cache of class cls may grow instead of giving blocks back (see
