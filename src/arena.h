@@ -95,14 +95,18 @@
  *   +--------------------+      +-----------+
  *
  * Per thread: a cache of free blocks per size class (struct vigil_tcache in
- * tcache.c), at most 16 KiB or 256 blocks a class.  malloc pops from it and
+ * tcache.h), at first at most 16 KiB or 256 blocks a class; a class whose
+ * working set keeps overflowing it (it refilled, then filled again) grows
+ * to 64 KiB or 2048 blocks, within 256 KiB of growth a thread (tcache.c).
+ * malloc pops from it and
  * free pushes onto it with no lock and no atomic read-modify-write, inline
  * in the public entry points (and in the preload library's), whichever
  * thread allocated the block: a block freed by another thread joins the
  * freeing thread's cache first, which keeps the common path the same for
  * every pattern.  An empty cache is filled halfway at once, a full one gives
  * half back: to and from the thread's own heap (theap.h), the pools it owns,
- * with no lock either.  A block given back goes straight into its pool when
+ * with no lock either, a pool's free list taken whole and a run of one
+ * pool's blocks given back in one splice.  A block given back goes straight into its pool when
  * the thread owns that pool, and onto the owning thread's message queue
  * (one compare-and-swap a batch) when another does; the owner takes its
  * queue with one exchange when it next refills.  The mutex is taken only to

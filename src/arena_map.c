@@ -50,5 +50,5 @@ int vigil__arena_owns(const void *p)
     /* Decoded here, not by vigil__arena_address: the suppressions name
      * this function, and memcheck names an inlined callee instead. */
     uintptr_t enc = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
-    return enc != 0 && (uintptr_t)p - ~enc < VIGIL_ARENA_SIZE;
+    return enc != 0 && (uintptr_t)p - (enc ^ VIGIL_ARENA_KEY) < VIGIL_ARENA_SIZE;
 }

@@ -6,13 +6,15 @@
  * lock.  The heap writes an entry when it maps an arena and clears it before
  * it gives the memory back.
  *
- * An entry holds the address complemented, not the address: an arena whose
- * first pool has its header at the end (arena.h) starts with a block, and a
- * table in the data segment holding that block's address would make
- * memcheck call the block "still reachable" when the program leaks it.  A
- * complemented user-space address lies in the kernel's half, where no block
- * is.  (The same rule holds for every word vigil keeps: the heap's tables
- * keep offsets, and queues are cleared as entries leave.)
+ * An entry holds the address with its top bit flipped, not the address: an
+ * arena whose first pool has its header at the end (arena.h) starts with a
+ * block, and a table in the data segment holding that block's address would
+ * make memcheck call the block "still reachable" when the program leaks it.
+ * A user-space address with its top bit set lies in the kernel's half, where
+ * no block is.  A free slot holds 0, which decodes to that half too, so the
+ * inline check's range test fails for it with no test of its own.  (The
+ * same rule holds for every word vigil keeps: the heap's tables keep
+ * offsets, and queues are cleared as entries leave.)
  */
 #ifndef VIGIL_ARENA_MAP_H
 #define VIGIL_ARENA_MAP_H
@@ -24,14 +26,18 @@
 #include "arena.h"
 #include "vigil/annotate.h"
 
-/* Arena index -> ~(arena address as its source gave it), 0 for a free slot. */
+/* Arena index -> arena address (as its source gave it) ^ VIGIL_ARENA_KEY,
+ * 0 for a free slot. */
 extern _Atomic uintptr_t vigil__arena_base[VIGIL_MAX_ARENAS];
+#define VIGIL_ARENA_KEY ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
+_Static_assert((VIGIL_MAX_ARENAS & (VIGIL_MAX_ARENAS - 1)) == 0,
+               "the inline check masks the arena index");
 
 /* The address of arena idx, or 0. */
 static inline uintptr_t vigil__arena_address(uint32_t idx, memory_order order)
 {
     uintptr_t enc = atomic_load_explicit(&vigil__arena_base[idx], order);
-    return enc ? ~enc : 0;
+    return enc ? enc ^ VIGIL_ARENA_KEY : 0;
 }
 
 /* The 1 MiB regions of the address space that some arena overlaps, so a
@@ -67,7 +73,8 @@ static inline void vigil__arena_map_set(uint32_t idx, uintptr_t base)
         vigil__arena_regions_add(base);
     else
         vigil__arena_regions_remove(vigil__arena_address(idx, memory_order_relaxed));
-    atomic_store_explicit(&vigil__arena_base[idx], base ? ~base : 0, memory_order_release);
+    atomic_store_explicit(&vigil__arena_base[idx], base ? base ^ VIGIL_ARENA_KEY : 0,
+                          memory_order_release);
 }
 
 /* The intentional read of arena.h, out of line: supp/vigil.supp names this
@@ -86,11 +93,11 @@ static inline bool vigil__owns_inline(const void *p)
 #else
     if (!vigil__arena_region_maybe(p))
         return false;
-    uint32_t idx = vigil__pool_of(p)->arenaindex;
-    if (idx >= VIGIL_MAX_ARENAS)
-        return false;
+    /* Masked, not compared: whatever slot a foreign page's bytes name, the
+     * range test below refuses p (a free slot decodes to the kernel's half). */
+    uint32_t idx = vigil__pool_of(p)->arenaindex & (VIGIL_MAX_ARENAS - 1);
     uintptr_t enc = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
-    return enc != 0 && (uintptr_t)p - ~enc < VIGIL_ARENA_SIZE;
+    return (uintptr_t)p - (enc ^ VIGIL_ARENA_KEY) < VIGIL_ARENA_SIZE;
 #endif
 }
 

@@ -31,21 +31,34 @@ void vigil__arena_setup(const struct vigil_arena_env *e)
     vigil__tools_setup(e->on_valgrind, e->quarantine, e->keep);
 }
 
-/* A cache holds at most TCACHE_BYTES of a class (between 8 and 256 blocks):
- * enough that a thread rarely takes the lock, little enough that idle
- * caches of 32 classes do not add up to much resident memory.  An empty
- * cache takes half its capacity from the pools at once; a full one gives
- * half back. */
+/* A cache starts holding at most TCACHE_BYTES of a class (between 8 and
+ * 256 blocks): enough that a thread rarely takes the lock, little enough
+ * that idle caches of 32 classes do not add up to much resident memory.  An
+ * empty cache takes half its capacity from the pools at once; a full one
+ * gives half back.
+ *
+ * A class whose cache fills again after it refilled (its working set, a
+ * queue of a thousand blocks say, is larger than the cache, so every block
+ * would go back to its pool and out again) has its cap doubled instead of
+ * giving blocks back, up to TCACHE_GROWN_BYTES or TCACHE_GROWN_MAX blocks,
+ * while the thread's caps have grown by less than TCACHE_GROWN_BUDGET in
+ * all.  A one-off burst of frees does not grow it: it did not refill.  The
+ * caps go back to their start when the cache is given back whole (a flush,
+ * the thread's exit). */
 #ifndef TCACHE_BYTES
 #define TCACHE_BYTES 16384
 #endif
-#define TCACHE_MAX  256
+#define TCACHE_MAX          256
+#define TCACHE_GROWN_BYTES  65536
+#define TCACHE_GROWN_MAX    2048
+#define TCACHE_GROWN_BUDGET (256 * 1024)
 
 static uint16_t tcache_caps[VIGIL_NB_CLASSES];   /* set before any cache exists */
+static uint16_t tcache_grown_caps[VIGIL_NB_CLASSES];
 
-static inline uint32_t tcache_cap(unsigned cls)
+static inline uint32_t tcache_cap(struct vigil_tcache *t, unsigned cls)
 {
-    return tcache_caps[cls];
+    return atomic_load_explicit(&t->cap[cls], memory_order_relaxed);
 }
 
 __attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_tcache *vigil__tc;
@@ -65,15 +78,76 @@ static struct vigil_treg registry = {
     .node_offset = offsetof(struct vigil_tcache, link),
 };
 
+/* Other threads read the cap and the room while the owner changes both: a
+ * room seen above its cap (a shrink half seen) counts as none cached. */
 static inline uint32_t cached(struct vigil_tcache *t, unsigned cls)
 {
-    return tcache_cap(cls) - atomic_load_explicit(&t->room[cls], memory_order_relaxed);
+    uint32_t cap = tcache_cap(t, cls), room = vigil__room(t, cls);
+    return room < cap ? cap - room : 0;
 }
 
 static inline void set_cached(struct vigil_tcache *t, unsigned cls, uint32_t n)
 {
-    VIGIL_ASSERT(n <= tcache_cap(cls));
-    atomic_store_explicit(&t->room[cls], tcache_cap(cls) - n, memory_order_relaxed);
+    VIGIL_ASSERT(n <= tcache_cap(t, cls));
+    vigil__room_set(t, cls, tcache_cap(t, cls) - n);
+}
+
+/* The caps back to their start (the cache is empty). */
+static void reset_caps(struct vigil_tcache *t)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        atomic_store_explicit(&t->cap[c], tcache_caps[c], memory_order_relaxed);
+        set_cached(t, c, 0);
+    }
+    t->grown = 0;
+    t->refilled = 0;
+    t->growths = 0;
+    memset(t->grew_at, 0, sizeof t->grew_at);
+}
+
+/* Class c's cap back to its start, the blocks above it given back (the
+ * heap busy: they go back to their pools). */
+static void cache_shrink(struct vigil_tcache *t, unsigned c)
+{
+    uint32_t cap = tcache_cap(t, c), base = tcache_caps[c], n = cached(t, c);
+    if (n > base) {
+        t->head[c] = vigil__theap_free_first(&t->heap, t->head[c], n - base);
+        n = base;
+    }
+    t->grown -= (uint32_t)((cap - base) * vigil__class_size(c));
+    /* The room first, so a reader meanwhile sees it under the old cap. */
+    vigil__room_set(t, c, base - n);
+    atomic_store_explicit(&t->cap[c], tcache_caps[c], memory_order_relaxed);
+}
+
+/* The full cache of class cls may grow instead of giving blocks back (see
+ * the top of this file): its cap doubled, the new room open.  Past the
+ * budget, the classes that grew longest ago go back to their start first,
+ * so the budget follows the working set of the moment.  The heap busy. */
+static bool cache_grow(struct vigil_tcache *t, unsigned cls)
+{
+    uint32_t bit = (uint32_t)1 << cls, cap = tcache_cap(t, cls);
+    uint32_t to = 2 * cap < tcache_grown_caps[cls] ? 2 * cap : tcache_grown_caps[cls];
+    size_t bytes = (size_t)(to - cap) * vigil__class_size(cls);
+    if (!(t->refilled & bit) || to <= cap)
+        return false;
+    while (t->grown + bytes > TCACHE_GROWN_BUDGET) {
+        unsigned oldest = VIGIL_NB_CLASSES;
+        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
+            if (c != cls && tcache_cap(t, c) > tcache_caps[c] &&
+                (oldest == VIGIL_NB_CLASSES || t->grew_at[c] - t->grew_at[oldest] > UINT32_MAX / 2))
+                oldest = c;
+        if (oldest == VIGIL_NB_CLASSES)
+            return false;
+        cache_shrink(t, oldest);
+    }
+    t->refilled &= ~bit;
+    t->grown += (uint32_t)bytes;
+    t->grew_at[cls] = ++t->growths;
+    uint32_t n = cached(t, cls);
+    atomic_store_explicit(&t->cap[cls], (uint16_t)to, memory_order_relaxed);
+    set_cached(t, cls, n);
+    return true;
 }
 
 /* The cache's blocks of class cls but the last keep, off the cache, as a
@@ -138,6 +212,8 @@ static void tcache_setup(void)
     for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
         size_t n = TCACHE_BYTES / vigil__class_size(c);
         tcache_caps[c] = (uint16_t)(n < 8 ? 8 : n > TCACHE_MAX ? TCACHE_MAX : n);
+        n = TCACHE_GROWN_BYTES / vigil__class_size(c);
+        tcache_grown_caps[c] = (uint16_t)(n > TCACHE_GROWN_MAX ? TCACHE_GROWN_MAX : n);
     }
     vigil__treg_init(&registry, tcache_destructor);
     vigil__heap_on_fork_child(fork_child);
@@ -156,9 +232,9 @@ static struct vigil_tcache *tcache_get(void)
     vigil__tc = &tcache_off;            /* while claiming: see treg.h */
     int fresh;
     struct vigil_tcache *t = vigil__treg_claim(&registry, &fresh);
-    if (t && fresh)
-        for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++)
-            set_cached(t, c, 0);        /* a spare was emptied when retired */
+    if (t)
+        reset_caps(t);                  /* fresh, or a spare emptied when retired */
+    (void)fresh;
     vigil__tc = t;
     return t;
 }
@@ -168,19 +244,19 @@ static struct vigil_tcache *tcache_get(void)
 static void *tcache_refill(struct vigil_tcache *t, size_t size, bool *grew)
 {
     unsigned cls = vigil__size_class(size);
-    uint32_t n = cached(t, cls), fill = tcache_cap(cls) / 2, got;
+    uint32_t n = cached(t, cls), fill = tcache_cap(t, cls) / 2, got;
     /* Up to half full, counting the block handed out: the cache need not
      * be empty (a request of 0 bytes misses it, see arena_malloc_slow). */
     uint32_t want = n + 1 < fill ? fill - n : 1;
     vigil__theap_busy(&t->heap, 1);
-    struct vigil_block *p = vigil__theap_alloc(&t->heap, cls, want, &got, grew);
+    /* The blocks land in front of the cached ones, p first: p is handed
+     * out, the rest become the cache (room for cap - n of them). */
+    struct vigil_block *p = vigil__theap_alloc(&t->heap, cls, want, tcache_cap(t, cls) - n + 1,
+                                               t->head[cls], &got, grew);
     if (p) {
-        for (struct vigil_block *b = p->next, *next; b; b = next) {
-            next = b->next;
-            b->next = t->head[cls];
-            t->head[cls] = b;
-        }
+        t->head[cls] = p->next;
         set_cached(t, cls, n + got - 1);
+        t->refilled |= (uint32_t)1 << cls;
     }
     vigil__theap_busy(&t->heap, 0);
     return p;
@@ -222,6 +298,7 @@ void vigil__thread_cache_flush(void)
         return;
     vigil__theap_busy(&t->heap, 1);
     vigil__theap_free(&t->heap, cache_take_all(t));
+    reset_caps(t);
     vigil__theap_settle(&t->heap);
     vigil__theap_busy(&t->heap, 0);
 }
@@ -336,8 +413,15 @@ static void arena_free_slow(void *p)
         /* The cache is full for this class: half of it goes back, and p
          * takes the room that makes. */
         unsigned cls = vigil__pool_of(p)->cls;
+        uint32_t keep = tcache_cap(t, cls) / 2, n = cached(t, cls);
+        /* busy: a child forked meanwhile leaves this cache alone. */
         vigil__theap_busy(&t->heap, 1);
-        vigil__theap_free(&t->heap, cache_take(t, cls, tcache_cap(cls) / 2));
+        if (n > keep && !cache_grow(t, cls)) {
+            t->refilled &= ~((uint32_t)1 << cls);
+            /* The newest blocks go, in one walk that frees them as it goes. */
+            t->head[cls] = vigil__theap_free_first(&t->heap, t->head[cls], n - keep);
+            set_cached(t, cls, keep);
+        }
         vigil__theap_busy(&t->heap, 0);
         if (vigil__tcache_push(p))
             return;

@@ -73,14 +73,43 @@ struct vigil_tcache {
     struct vigil_block *head[VIGIL_NB_CLASSES];
     /* Blocks the cache may still take: its cap less the blocks in it.
      * Kept as room, not as a count, so a free compares it with 0 and need
-     * not load the cap.  Written only by the owner; read relaxed by the
-     * statistics. */
-    _Atomic uint32_t room[VIGIL_NB_CLASSES];
+     * not load the cap.  Written only by the owner (vigil__room_set), read
+     * relaxed by the statistics (vigil__room). */
+    uint32_t room[VIGIL_NB_CLASSES];
+    /* Each class's cap (tcache.c: it grows for a class whose working set
+     * does not fit), written by the owner, read relaxed by the statistics;
+     * the bytes the caps grew by in all, and per class (a bit) whether it
+     * refilled since it last gave blocks back; the count of growths, and
+     * when (in it) each class last grew. */
+    _Atomic uint16_t cap[VIGIL_NB_CLASSES];
+    uint32_t grown;
+    uint32_t refilled;
+    uint32_t growths;
+    uint32_t grew_at[VIGIL_NB_CLASSES];
     /* After them, so head[] is at offset 0 for the hits: the pools the
      * thread owns, where its misses go (theap.h). */
     struct vigil_theap heap;
     struct vigil_treg_node link;        /* the registry, under the heap lock */
 };
+
+/* A cache's room for class cls, read by any thread; and set by its owner.
+ * The owner's store is a plain one, which the compiler folds into the
+ * hits' one add or subtract in memory: an aligned 32-bit store, which a
+ * relaxed read elsewhere sees whole, old or new.  Under TSan an atomic
+ * store, which it can tell from a race. */
+static inline uint32_t vigil__room(const struct vigil_tcache *t, size_t cls)
+{
+    return __atomic_load_n(&t->room[cls], __ATOMIC_RELAXED);
+}
+
+static inline void vigil__room_set(struct vigil_tcache *t, size_t cls, uint32_t room)
+{
+#if VIGIL_TSAN_ENABLED
+    __atomic_store_n(&t->room[cls], room, __ATOMIC_RELAXED);
+#else
+    t->room[cls] = room;
+#endif
+}
 
 /* NULL until the thread's first slow path, and for good when annotating (a
  * tool run has no caches: the fast paths would read poisoned headers). */
@@ -100,9 +129,7 @@ static inline void *vigil__tcache_pop(size_t size)
     if (__builtin_expect(b == NULL, 0))
         return NULL;
     t->head[cls] = b->next;
-    atomic_store_explicit(&t->room[cls],
-                          atomic_load_explicit(&t->room[cls], memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    vigil__room_set(t, cls, t->room[cls] + 1);
     return b;
 }
 
@@ -114,7 +141,7 @@ static inline bool vigil__tcache_push(void *p)
         return false;
     /* p is live, so its pool's class cannot change under us. */
     unsigned cls = vigil__pool_of(p)->cls;
-    uint32_t room = atomic_load_explicit(&t->room[cls], memory_order_relaxed);
+    uint32_t room = t->room[cls];     /* the owner's own */
     if (__builtin_expect(room == 0, 0))
         return false;
     struct vigil_block *b = p;
@@ -123,7 +150,7 @@ static inline bool vigil__tcache_push(void *p)
      * the link must be in place before the block is on the list. */
     atomic_signal_fence(memory_order_release);
     t->head[cls] = b;
-    atomic_store_explicit(&t->room[cls], room - 1, memory_order_relaxed);
+    vigil__room_set(t, cls, room - 1);
     return true;
 }
 

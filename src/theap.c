@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "check.h"
@@ -61,15 +62,20 @@ static void to_full(struct vigil_theap_class *k, struct vigil_pool *pool)
     vigil__pool_list_push(&k->full, pool);
 }
 
-/* b back into pool, which h owns.  A pool that empties leaves its class:
- * into the stash while there is room, else onto *empties, for the caller
- * to give back under the lock. */
-static void local_free(struct vigil_theap *h, struct vigil_pool *pool, struct vigil_block *b,
-                       struct vigil_pool **empties)
+/* head..tail (count blocks of pool, linked, tail's link free) back into
+ * pool, which h owns: one splice and one look at the pool's lists for the
+ * whole run.  A pool that empties leaves its class: into the stash while
+ * there is room, else onto *empties, for the caller to give back under the
+ * lock. */
+static void local_free_run(struct vigil_theap *h, struct vigil_pool *pool,
+                           struct vigil_block *head, struct vigil_block *tail, uint32_t n,
+                           struct vigil_pool **empties)
 {
     struct vigil_theap_class *k = &h->cls[pool->cls];
-    vigil__pool_put_block(pool, b);
-    count(&k->blocks, (size_t)-1);
+    tail->next = pool->freeblock;
+    pool->freeblock = head;
+    pool->nused -= n;
+    count(&k->blocks, -(size_t)n);
     if (pool->full) {
         vigil__pool_list_remove(&k->full, pool);
         pool->full = 0;
@@ -87,6 +93,12 @@ static void local_free(struct vigil_theap *h, struct vigil_pool *pool, struct vi
         pool->next = *empties;
         *empties = pool;
     }
+}
+
+static void local_free(struct vigil_theap *h, struct vigil_pool *pool, struct vigil_block *b,
+                       struct vigil_pool **empties)
+{
+    local_free_run(h, pool, b, b, 1, empties);
 }
 
 /* The stash, emptied onto *empties. */
@@ -137,57 +149,130 @@ static void outbox_add(struct outbox *o, struct vigil_theap *to, struct vigil_bl
         o->tail = b;
 }
 
-/* The work of vigil__theap_free; queued: the blocks come off h's queue. */
-static void free_list(struct vigil_theap *h, struct vigil_block *list, bool queued)
+/* The work of vigil__theap_free and vigil__theap_free_first: the first n
+ * blocks of list back to their pools; returns the rest of list.  queued: the
+ * blocks come off h's queue.  Blocks of one of h's pools that lie next to
+ * each other on the list (a cache freed in the order it was filled, a
+ * consumer's frees of one producer's pool) stay linked and go back as one
+ * run; the header of the pool after the run is prefetched while the run's
+ * blocks are walked. */
+static struct vigil_block *free_list(struct vigil_theap *h, struct vigil_block *list, size_t n,
+                                     bool queued)
 {
     struct vigil_pool *empties = NULL;
     struct vigil_block *shared = NULL;
     struct outbox out = { NULL, NULL, NULL };
-    for (struct vigil_block *b = list, *next; b; b = next) {
-        next = b->next;
+    struct vigil_block *b = list;
+    while (n && b) {
         struct vigil_pool *pool = vigil__pool_of(b);
         struct vigil_theap *owner = owner_of(pool);
-        if (queued)
-            count(&h->cls[pool->cls].queued, (size_t)-1);
+        struct vigil_block *tail = b, *next = b->next;
+        uint32_t len = 1;
         if (owner == h) {
-            local_free(h, pool, b, &empties);
-        } else if (owner) {
-            count(&h->cls[pool->cls].queued, 1);
-            outbox_add(&out, owner, b);
+            while (len < n && next && vigil__pool_of(next) == pool) {
+                tail = next;
+                next = next->next;
+                len++;
+            }
+            if (next)
+                __builtin_prefetch(vigil__pool_of(next));
+            if (queued)
+                count(&h->cls[pool->cls].queued, -(size_t)len);
+            local_free_run(h, pool, b, tail, len, &empties);
         } else {
-            b->next = shared;
-            shared = b;
+            if (queued)
+                count(&h->cls[pool->cls].queued, (size_t)-1);
+            if (owner) {
+                count(&h->cls[pool->cls].queued, 1);
+                outbox_add(&out, owner, b);
+            } else {
+                b->next = shared;
+                shared = b;
+            }
         }
+        n -= len;
+        b = next;
     }
     outbox_flush(&out);
     if (!empties && !shared)
-        return;
+        return b;
     vigil__heap_lock();
     give_all(empties);
-    for (struct vigil_block *b = shared, *next; b; b = next) {
-        next = b->next;
-        vigil__theap_release_locked(h, b);      /* looked at again, under the lock */
+    for (struct vigil_block *s = shared, *next; s; s = next) {
+        next = s->next;
+        vigil__theap_release_locked(h, s);      /* looked at again, under the lock */
     }
     vigil__heap_unlock();
+    return b;
 }
 
 void vigil__theap_free(struct vigil_theap *h, struct vigil_block *list)
 {
-    free_list(h, list, false);
+    free_list(h, list, SIZE_MAX, false);
+}
+
+struct vigil_block *vigil__theap_free_first(struct vigil_theap *h, struct vigil_block *list,
+                                            size_t n)
+{
+    return free_list(h, list, n, false);
 }
 
 static void drain(struct vigil_theap *h)
 {
     struct vigil_block *q = queue_take(h);
     if (q)
-        free_list(h, q, true);
+        free_list(h, q, SIZE_MAX, true);
+}
+
+/* Blocks of pool on its free list: those carved less those handed out. */
+static uint32_t pool_listed(const struct vigil_pool *pool)
+{
+    uintptr_t first = vigil__pool_first_block(vigil__pool_base(pool));
+    return (uint32_t)((pool->nextoffset - first) / vigil__block_stride(pool->cls)) - pool->nused;
+}
+
+/* Blocks of pool (not full) onto *head until *n reaches want: the free
+ * list whole when it can end the list being made (*head still NULL) and
+ * fits in max, else block by block; then never-used ones, carved. */
+static void take_from(struct vigil_pool *pool, struct vigil_block **head, uint32_t *n,
+                      uint32_t want, uint32_t max)
+{
+    uint32_t got = 0;
+    if (pool->freeblock && !*head) {
+        uint32_t listed = pool_listed(pool);
+        if (listed <= max - *n) {
+            *head = pool->freeblock;
+            pool->freeblock = NULL;
+            got = listed;
+        }
+    }
+    while (*n + got < want && pool->freeblock) {
+        struct vigil_block *b = pool->freeblock;
+        pool->freeblock = b->next;
+        b->next = *head;
+        *head = b;
+        got++;
+    }
+    uintptr_t base = vigil__pool_base(pool), stride = vigil__block_stride(pool->cls);
+    uint32_t off = pool->nextoffset;
+    while (*n + got < want && off <= pool->maxnextoffset) {
+        struct vigil_block *b = (struct vigil_block *)(base + off);
+        off += (uint32_t)stride;
+        b->next = *head;
+        *head = b;
+        got++;
+    }
+    pool->nextoffset = off;
+    pool->nused += got;
+    *n += got;
 }
 
 struct vigil_block *vigil__theap_alloc(struct vigil_theap *h, unsigned cls, uint32_t want,
-                                       uint32_t *got, bool *grew)
+                                       uint32_t max, struct vigil_block *onto, uint32_t *got,
+                                       bool *grew)
 {
     struct vigil_theap_class *k = &h->cls[cls];
-    struct vigil_block *head = NULL;
+    struct vigil_block *head = onto;
     uint32_t n = 0;
     size_t taken = 0;
     /* Blocks other threads gave back first: a producer whose blocks a
@@ -218,19 +303,15 @@ struct vigil_block *vigil__theap_alloc(struct vigil_theap *h, unsigned cls, uint
             count(&k->npools, 1);
             count(&k->blocks, pool->nused);
         }
-        while (n < want && !vigil__pool_is_full(pool)) {
-            struct vigil_block *b = vigil__pool_take_block(pool);
-            b->next = head;
-            head = b;
-            n++;
-            taken++;
-        }
+        uint32_t before = n;
+        take_from(pool, &head, &n, want, max);
+        taken += n - before;
         if (vigil__pool_is_full(pool))
             to_full(k, pool);
     }
     count(&k->blocks, taken);
     *got = n;
-    return head;
+    return n ? head : NULL;
 }
 
 void vigil__theap_settle(struct vigil_theap *h)

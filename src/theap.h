@@ -84,13 +84,20 @@ static inline void vigil__theap_busy(struct vigil_theap *h, uint32_t on)
 }
 
 /* Up to want blocks of class cls (at least one unless no arena can be had),
- * linked through their first word; *got says how many.  *grew is set when
- * a new arena was mapped. */
+ * linked through their first word in front of the list onto; *got says how
+ * many.  A pool's whole free list may be taken at once, up to max blocks
+ * in all (max >= want), when onto is NULL.  *grew is set when a new arena
+ * was mapped. */
 struct vigil_block *vigil__theap_alloc(struct vigil_theap *h, unsigned cls, uint32_t want,
-                                       uint32_t *got, bool *grew);
+                                       uint32_t max, struct vigil_block *onto, uint32_t *got,
+                                       bool *grew);
 /* The list of blocks (from h's thread's cache) back to their pools: h's own
  * locally, other heaps' onto their queues, shared ones under the lock. */
 void vigil__theap_free(struct vigil_theap *h, struct vigil_block *list);
+/* The same for the first n blocks of list only; returns the rest, which
+ * stays linked as it was (a full cache giving back part of a class). */
+struct vigil_block *vigil__theap_free_first(struct vigil_theap *h, struct vigil_block *list,
+                                            size_t n);
 /* h's queue taken and freed; its empty pools back to their arenas. */
 void vigil__theap_settle(struct vigil_theap *h);
 
