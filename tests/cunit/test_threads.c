@@ -317,6 +317,22 @@ static void *churn(void *arg)
     return NULL;
 }
 
+/* In a forked child: 2000 blocks made, checked and freed; 3 when one was
+ * damaged, else 0. */
+static char churn_in_child(unsigned seed)
+{
+    void *v[2000];
+    char verdict = 0;
+    for (int i = 0; i < 2000; i++)
+        v[i] = make_block(rand_size(&seed), (uint64_t)i);
+    for (int i = 0; i < 2000; i++) {
+        if (!check_block(v[i]))
+            verdict = 3;
+        A->free(A->ctx, v[i]);
+    }
+    return verdict;
+}
+
 static void test_fork_with_threads(void)
 {
     enum { N = 3, FORKS = 20 };
@@ -334,17 +350,8 @@ static void test_fork_with_threads(void)
         pid_t pid = fork();
         if (pid == 0) {
             /* The child: one thread, a consistent heap, and it can allocate. */
-            unsigned seed = (unsigned)f;
-            void *v[2000];
             size_t before = vigil__arena_blocks();
-            char verdict = 0;
-            for (int i = 0; i < 2000; i++)
-                v[i] = make_block(rand_size(&seed), (uint64_t)i);
-            for (int i = 0; i < 2000; i++) {
-                if (!check_block(v[i]))
-                    verdict = 3;
-                A->free(A->ctx, v[i]);
-            }
+            char verdict = churn_in_child((unsigned)f);
             if (!verdict && vigil__arena_blocks() != before)
                 verdict = 4;
             /* Say the verdict, then die without exit processing: a block the
@@ -423,15 +430,8 @@ static void test_fork_orphaned_heap(void)
                 verdict = 2;
             A->free(A->ctx, orphan.blocks[i]);
         }
-        unsigned seed = 7;
-        void *v[2000];
-        for (int i = 0; i < 2000; i++)
-            v[i] = make_block(rand_size(&seed), (uint64_t)i);
-        for (int i = 0; i < 2000; i++) {
-            if (!check_block(v[i]))
-                verdict = 3;
-            A->free(A->ctx, v[i]);
-        }
+        if (!verdict)
+            verdict = churn_in_child(7);
         vigil__arena_settle();
         /* The stopped thread's blocks freed here are counted free, even
          * those on its heap's queue, which no one will ever take. */
