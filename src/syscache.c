@@ -37,12 +37,15 @@
 #define CLASSES 24
 /* The bytes one thread may keep.  Blocks kept here are kept apart by
  * class, where the system allocator would have merged and reused them for
- * any size: at 16 MiB the realloc loop of bench/ (1000 buffers growing
- * side by side to 2 KiB) peaked at 11.9 MiB resident against glibc's
- * 3.9, for no gain in make bench.  rptest and larson, the cache's reason,
- * were as fast at 2 MiB. */
+ * any size, so the bound is paid for in resident memory: at 16 MiB the
+ * realloc loop of bench/ (1000 buffers growing side by side to 2 KiB)
+ * peaked at 11.9 MiB against glibc's 3.9, and espresso of mimalloc-bench
+ * at 5.8 MiB against glibc's 2.4; at 2 MiB espresso took 4.7, at 512 KiB
+ * 3.0, at 64 KiB 2.7.  rptest, the cache's reason, ran as fast at 512 KiB
+ * as at 2 MiB (1.67 and 1.70 million operations a second) and 31% slower
+ * at 64 KiB. */
 #ifndef SYSCACHE_BYTES
-#define SYSCACHE_BYTES ((size_t)2 << 20)
+#define SYSCACHE_BYTES ((size_t)512 << 10)
 #endif
 
 /* The class of a request of 513..32768 bytes: the power of two above

@@ -187,7 +187,7 @@ static void test_other_thread_free_and_exit(void)
 
 static void test_bound(void)
 {
-    /* 4 MiB of 16 KiB blocks freed by one thread: it keeps at most 2 MiB. */
+    /* 4 MiB of 16 KiB blocks freed by one thread: it keeps at most 512 KiB. */
     enum { N = 256, SIZE = 16384 };
     void **p = calloc(N, sizeof *p);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -196,9 +196,9 @@ static void test_bound(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(p[i] = vigil_mem_malloc(SIZE));
     for (int i = 0; i < N; i++)
         vigil_mem_free(p[i]);
-    CU_ASSERT(vigil__syscache_blocks() * SIZE <= (size_t)2 << 20);
+    CU_ASSERT(vigil__syscache_blocks() * SIZE <= (size_t)512 << 10);
     if (cache_on())
-        CU_ASSERT(vigil__syscache_blocks() * SIZE >= (size_t)1 << 20);
+        CU_ASSERT(vigil__syscache_blocks() * SIZE >= (size_t)256 << 10);
     CU_ASSERT_EQUAL(vigil_allocated_blocks(), live);
     vigil__syscache_flush();
     CU_ASSERT_EQUAL(vigil_allocated_blocks(), live);
@@ -267,7 +267,7 @@ void register_syscache_suite(void)
         { "realloc: in place in its class, moved with its contents", test_realloc },
         { "impossible sizes: NULL, ENOMEM, the block kept", test_impossible_sizes },
         { "another thread's free: its cache, given back at its exit", test_other_thread_free_and_exit },
-        { "a thread keeps at most 2 MiB", test_bound },
+        { "a thread keeps at most 512 KiB", test_bound },
         { "fork: the other threads' blocks given back in the child", test_fork },
         { NULL, NULL },
     };
