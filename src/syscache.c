@@ -165,7 +165,10 @@ static inline void *pop(struct syscache *c, unsigned k)
     return b;
 }
 
-/* Half of every class's blocks (the older half) back to the system. */
+/* Half of every class's blocks (the older half) back to the system.  The
+ * half is cut off the list before any of it is freed: a forked child gives
+ * back the lists of the threads that did not survive (fork_child), and a
+ * block still listed after its free would be freed twice there. */
 __attribute__((noinline))
 static void trim(struct syscache *c)
 {
@@ -174,14 +177,16 @@ static void trim(struct syscache *c)
         struct cached_block **link = &c->head[k];
         for (uint32_t i = 0; i < keep; i++)
             link = &(*link)->next;
-        for (struct cached_block *b = *link, *next; b; b = next) {
+        struct cached_block *cut = *link;
+        *link = NULL;
+        atomic_signal_fence(memory_order_seq_cst);
+        c->n[k] = keep;
+        for (struct cached_block *b = cut, *next; b; b = next) {
             next = b->next;
             env.sys->free(env.sys->ctx, b);
             c->room += class_size(k);
             count(c, -1);
         }
-        *link = NULL;
-        c->n[k] = keep;
     }
 }
 
