@@ -523,37 +523,53 @@ uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
     return 0;
 }
 
+/* A place whose words do not all lie inside the thread's stack is kept
+ * empty (sp 0): its check could not read them. */
 void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_stack_where *where,
                             void *const *frames, int n)
 {
     const struct vigil_shape_trace *t = &where->trace;
-    pl->sp = where->sp;
+    uintptr_t sp = where->sp, hi = stack_hi;
+    unsigned k = 0;
+    pl->sp = 0;
+    if (!hi || sp < stack_lo || sp >= hi)
+        return;
+    for (int i = 0; i + 1 < n; i++) {
+        uintptr_t at = sp + t->cfa[i] - sizeof(uintptr_t);
+        if (at < sp || at > hi - sizeof(uintptr_t) || at - sp > UINT32_MAX)
+            return;
+        pl->off[k] = (uint32_t)(at - sp);
+        pl->word[k++] = (uintptr_t)frames[i + 1];
+        if (t->fp_needed >> i & 1 && t->fp_at[i]) {
+            at = sp + t->fp_at[i] - 1;
+            if (at < sp || at > hi - sizeof(uintptr_t) || at - sp > UINT32_MAX)
+                return;
+            pl->off[k] = (uint32_t)(at - sp);
+            pl->word[k++] = t->fp[i];
+        }
+    }
     pl->bp = where->bp;
     pl->bp_used = t->bp_used;
     pl->n = (uint32_t)n;
+    pl->nwords = k;
     pl->caller = frames[0];
-    for (int i = 0; i + 1 < n; i++)
-        pl->f[i] = (struct vigil_place_frame){ frames[i + 1], t->cfa[i],
-                                               t->fp_needed >> i & 1 ? t->fp_at[i] : 0, t->fp[i] };
+    pl->sp = sp;
 }
 
+/* The offsets were checked against this thread's stack when the place was
+ * kept, and a place is only ever checked by the thread that kept it at the
+ * same stack pointer: every word read lies in the stack. */
 VIGIL_NO_SANITIZE_ADDRESS
 int vigil__stack_place_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_place *pl)
 {
-    uintptr_t lo = stack_lo, hi = stack_hi;
-    int n = (int)pl->n;
-    if (!hi || sp != pl->sp || sp < lo || sp >= hi || (pl->bp_used && bp != pl->bp))
+    if (!pl->sp || sp != pl->sp || (pl->bp_used && bp != pl->bp))
         return 0;
-    for (int i = 0; i + 1 < n; i++) {
-        const struct vigil_place_frame *f = &pl->f[i];
-        uintptr_t at = sp + f->cfa - sizeof(uintptr_t);
-        if (at < sp || at > hi - sizeof(uintptr_t) || *(void *const *)at != f->next)
-            return 0;
-        if (f->fp_at) {
-            at = sp + f->fp_at - 1;
-            if (at < sp || at > hi - sizeof(uintptr_t) || *(const uintptr_t *)at != f->fp)
-                return 0;
-        }
-    }
-    return 1;
+    /* Several paths often reach one place: the caller's own return
+     * address tells most of them apart at once. */
+    uintptr_t diff = 0;
+    if (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0])
+        return 0;
+    for (unsigned i = 1; i < pl->nwords; i++)
+        diff |= *(const uintptr_t *)(sp + pl->off[i]) ^ pl->word[i];
+    return diff == 0;
 }

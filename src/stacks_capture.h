@@ -62,21 +62,21 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 uintptr_t vigil__stack_caller_sp(uintptr_t *bp);
 
 /* A stack as a capture read it at a place, kept to tell a repeated call
- * from there: its registers and, frame by frame but the last, the words the
- * rules read (the next frame's return address, and the saved frame pointer
- * when one was read), side by side, so a check reads a few lines in a row
- * rather than the whole trace's four arrays.  frames[0] is the caller. */
+ * from there: its registers and every word the rules read (each frame's
+ * return address but the first, and the saved frame pointers that were
+ * read), as offsets from the stack pointer and the values found there, so
+ * a check is one load and one compare a word, with no branch.  frames[0] is
+ * the caller. */
 #define VIGIL_PLACE_FRAMES 16
+#define VIGIL_PLACE_WORDS (2 * (VIGIL_PLACE_FRAMES - 1))
 struct vigil_stack_place {
     uintptr_t sp, bp;           /* sp 0: empty */
     uint32_t n;                 /* frames */
+    uint32_t nwords;            /* in off[] and word[] */
     int bp_used;
     void *caller;
-    struct vigil_place_frame {
-        void *next;             /* the return address at sp + cfa - 8 */
-        uint32_t cfa, fp_at;    /* fp_at as in vigil_shape_trace; 0 when not needed */
-        uintptr_t fp;
-    } f[VIGIL_PLACE_FRAMES - 1];
+    uint32_t off[VIGIL_PLACE_WORDS];    /* from sp, inside the thread's stack */
+    uintptr_t word[VIGIL_PLACE_WORDS];
 };
 
 /* Keep in *pl the n frames (n <= VIGIL_PLACE_FRAMES) a capture read at
