@@ -39,15 +39,20 @@ void vigil__debug_live_configure(vigil_live_check_fn check)
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
 
+static __attribute__((noinline)) void first_put(void)
+{
+    if (!atomic_exchange_explicit(&registered, 1, memory_order_acq_rel)) {
+        pthread_atfork(hold, release, release);
+        atexit(check_at_exit);
+    }
+}
+
 void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
 {
     if (!atomic_load_explicit(&ready, memory_order_acquire))
         return;
-    if (!atomic_load_explicit(&registered, memory_order_acquire) &&
-        !atomic_exchange_explicit(&registered, 1, memory_order_acq_rel)) {
-        pthread_atfork(hold, release, release);
-        atexit(check_at_exit);
-    }
+    if (__builtin_expect(!atomic_load_explicit(&registered, memory_order_acquire), 0))
+        first_put();
     vigil__addrset_put_in(&live, thread, p, owner);
 }
 
