@@ -51,8 +51,8 @@ void vigil__addrset_init(struct vigil_addrset *s)
     memset(s, 0, sizeof *s);
 }
 
-/* A shard's lock.  Held for a probe or two, and almost never wanted by two
- * threads at once (the debug hooks' shards are the threads' own): a
+/* A shard's lock.  Held for a probe or two, and seldom wanted by two
+ * threads at once: a
  * pthread mutex cost two locked instructions and its calls on every malloc
  * and free, this costs one.  A waiter spins a little, then yields, so a
  * holder that lost its processor gets it back.  Plain atomics, which
@@ -203,20 +203,24 @@ int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value
     return take_in(s, shard_for(s, (uintptr_t)p), p, value);
 }
 
-int vigil__addrset_put_in(struct vigil_addrset *s, unsigned shard, const void *p, uintptr_t value)
+int vigil__addrset_get(struct vigil_addrset *s, const void *p, uintptr_t *value)
 {
-    return put_in(s, &s->shard[shard % NSHARDS], p, value);
-}
-
-int vigil__addrset_take_in(struct vigil_addrset *s, unsigned shard, const void *p,
-                           uintptr_t *value)
-{
-    if (shard != VIGIL_ADDRSET_ANY)
-        return take_in(s, &s->shard[shard % NSHARDS], p, value);
-    for (unsigned i = 0; i < NSHARDS; i++)
-        if (take_in(s, &s->shard[i], p, value))
-            return 1;
-    return 0;
+    shard_t *sh = shard_for(s, (uintptr_t)p);
+    uintptr_t key = ~(uintptr_t)p;
+    int found = 0;
+    int mine = held_by_me(s);
+    if (!mine)
+        raw_lock(sh);
+    if (sh->cap) {
+        size_t i = slot_of(sh, key, hash_of((uintptr_t)p));
+        if (sh->e[i].key == key) {
+            found = 1;
+            *value = sh->e[i].value;
+        }
+    }
+    if (!mine)
+        raw_unlock(sh);
+    return found;
 }
 
 size_t vigil__addrset_each(struct vigil_addrset *s,
