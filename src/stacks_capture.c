@@ -556,20 +556,3 @@ void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_sta
     pl->sp = sp;
 }
 
-/* The offsets were checked against this thread's stack when the place was
- * kept, and a place is only ever checked by the thread that kept it at the
- * same stack pointer: every word read lies in the stack. */
-VIGIL_NO_SANITIZE_ADDRESS
-int vigil__stack_place_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_place *pl)
-{
-    if (!pl->sp || sp != pl->sp || (pl->bp_used && bp != pl->bp))
-        return 0;
-    /* Several paths often reach one place: the caller's own return
-     * address tells most of them apart at once. */
-    uintptr_t diff = 0;
-    if (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0])
-        return 0;
-    for (unsigned i = 1; i < pl->nwords; i++)
-        diff |= *(const uintptr_t *)(sp + pl->off[i]) ^ pl->word[i];
-    return diff == 0;
-}

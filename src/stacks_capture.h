@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "stacks_shapes.h"
+#include "vigil/annotate.h"
 
 /* The most frames a stack holds anywhere in vigil (VIGIL_TRACE's limit). */
 #define VIGIL_STACK_MAX_FRAMES 64
@@ -87,8 +88,25 @@ void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_sta
 /* Whether the frames kept at pl (of the same caller) are the stack of the
  * program's call now running at sp with frame pointer bp: the registers
  * that mattered and every word the rules read are as they were.  Reads
- * only inside the thread's stack. */
-int vigil__stack_place_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_place *pl);
+ * only inside the thread's stack: the offsets were checked against it
+ * when the place was kept, and a place is only ever checked by the thread
+ * that kept it, at the same stack pointer.  Inline: the position cache
+ * asks it of a way or two on every capture. */
+VIGIL_NO_SANITIZE_ADDRESS
+static inline int vigil__stack_place_same(uintptr_t sp, uintptr_t bp,
+                                          const struct vigil_stack_place *pl)
+{
+    if (!pl->sp || sp != pl->sp || (pl->bp_used && bp != pl->bp))
+        return 0;
+    /* Several paths often reach one place: the caller's own return
+     * address tells most of them apart at once. */
+    if (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0])
+        return 0;
+    uintptr_t diff = 0;
+    for (unsigned i = 1; i < pl->nwords; i++)
+        diff |= *(const uintptr_t *)(sp + pl->off[i]) ^ pl->word[i];
+    return diff == 0;
+}
 
 /* Make libunwind available to vigil__stack_capture_here: dlopen, local to
  * vigil so its _Unwind_* symbols never shadow libgcc's.  Call where a dlopen
