@@ -51,8 +51,8 @@ void vigil__addrset_init(struct vigil_addrset *s)
     memset(s, 0, sizeof *s);
 }
 
-/* A shard's lock.  Held for a probe or two, and almost never wanted by two
- * threads at once (the debug hooks' shards are the threads' own): a
+/* A shard's lock.  Held for a probe or two, and seldom wanted by two
+ * threads at once: a
  * pthread mutex cost two locked instructions and its calls on every malloc
  * and free, this costs one.  A waiter spins a little, then yields, so a
  * holder that lost its processor gets it back.  Plain atomics, which
@@ -64,7 +64,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void raw_lock(shard_t *sh)
+static __attribute__((noinline)) void raw_lock_wait(shard_t *sh)
 {
     for (unsigned spins = 0; __atomic_exchange_n(&sh->lock, 1, __ATOMIC_ACQUIRE); spins++)
         while (__atomic_load_n(&sh->lock, __ATOMIC_RELAXED)) {
@@ -73,6 +73,13 @@ static void raw_lock(shard_t *sh)
             else
                 sched_yield();
         }
+}
+
+/* The uncontended case inline: one exchange, no call. */
+static inline void raw_lock(shard_t *sh)
+{
+    if (__builtin_expect(__atomic_exchange_n(&sh->lock, 1, __ATOMIC_ACQUIRE), 0))
+        raw_lock_wait(sh);
 }
 
 static inline void raw_unlock(shard_t *sh)
@@ -95,18 +102,6 @@ static __attribute__((tls_model("initial-exec"))) _Thread_local char me;
 static inline int held_by_me(const struct vigil_addrset *s)
 {
     return atomic_load_explicit(&s->holder, memory_order_relaxed) == &me;
-}
-
-static inline void shard_lock(const struct vigil_addrset *s, shard_t *sh)
-{
-    if (!held_by_me(s))
-        raw_lock(sh);
-}
-
-static inline void shard_unlock(const struct vigil_addrset *s, shard_t *sh)
-{
-    if (!held_by_me(s))
-        raw_unlock(sh);
 }
 
 /* Lock held: move the entries into fresh, of cap slots; the old table,
@@ -134,8 +129,10 @@ static int put_in(struct vigil_addrset *s, shard_t *sh, const void *p, uintptr_t
     entry_t *spare = NULL;          /* mapped, to be unmapped after */
     size_t sparecap = 0;
     int ok = 1;
-    shard_lock(s, sh);
-    while (crowded(sh) && !held_by_me(s)) {
+    int mine = held_by_me(s);
+    if (!mine)
+        raw_lock(sh);
+    while (__builtin_expect(crowded(sh), 0) && !mine) {
         /* Grown into memory mapped without the lock (vigil__os_map takes
          * the registry's). */
         size_t cap = sh->cap ? 2 * sh->cap : FIRST_CAP;
@@ -157,8 +154,9 @@ static int put_in(struct vigil_addrset *s, shard_t *sh, const void *p, uintptr_t
         sh->n += sh->e[i].key == 0;
         sh->e[i] = (entry_t){ key, value };
     }
-    shard_unlock(s, sh);
-    if (spare)
+    if (!mine)
+        raw_unlock(sh);
+    if (__builtin_expect(spare != NULL, 0))
         vigil__os_unmap(spare, sparecap * sizeof *spare);
     if (!ok)
         atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
@@ -170,7 +168,9 @@ static int take_in(struct vigil_addrset *s, shard_t *sh, const void *p, uintptr_
     uintptr_t key = ~(uintptr_t)p;
     size_t h = hash_of((uintptr_t)p);
     int found = 0;
-    shard_lock(s, sh);
+    int mine = held_by_me(s);
+    if (!mine)
+        raw_lock(sh);
     size_t mask = sh->cap - 1, hole = sh->cap ? slot_of(sh, key, h) : 0;
     if (sh->cap && sh->e[hole].key == key) {
         found = 1;
@@ -188,7 +188,8 @@ static int take_in(struct vigil_addrset *s, shard_t *sh, const void *p, uintptr_
         sh->e[hole].key = 0;
         sh->n--;
     }
-    shard_unlock(s, sh);
+    if (!mine)
+        raw_unlock(sh);
     return found;
 }
 
@@ -202,20 +203,24 @@ int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value
     return take_in(s, shard_for(s, (uintptr_t)p), p, value);
 }
 
-int vigil__addrset_put_in(struct vigil_addrset *s, unsigned shard, const void *p, uintptr_t value)
+int vigil__addrset_get(struct vigil_addrset *s, const void *p, uintptr_t *value)
 {
-    return put_in(s, &s->shard[shard % NSHARDS], p, value);
-}
-
-int vigil__addrset_take_in(struct vigil_addrset *s, unsigned shard, const void *p,
-                           uintptr_t *value)
-{
-    if (shard != VIGIL_ADDRSET_ANY)
-        return take_in(s, &s->shard[shard % NSHARDS], p, value);
-    for (unsigned i = 0; i < NSHARDS; i++)
-        if (take_in(s, &s->shard[i], p, value))
-            return 1;
-    return 0;
+    shard_t *sh = shard_for(s, (uintptr_t)p);
+    uintptr_t key = ~(uintptr_t)p;
+    int found = 0;
+    int mine = held_by_me(s);
+    if (!mine)
+        raw_lock(sh);
+    if (sh->cap) {
+        size_t i = slot_of(sh, key, hash_of((uintptr_t)p));
+        if (sh->e[i].key == key) {
+            found = 1;
+            *value = sh->e[i].value;
+        }
+    }
+    if (!mine)
+        raw_unlock(sh);
+    return found;
 }
 
 size_t vigil__addrset_each(struct vigil_addrset *s,

@@ -1,11 +1,12 @@
 /*
  * addrset.h - a set of addresses, each with one word of its own, for the
- * records kept beside a heap: the debug hooks' live blocks (debug_live.h)
- * and, under ASan, the live chunks of ASan's allocator (leak_asan.h).
+ * records kept beside a heap: under ASan, the live chunks of ASan's
+ * allocator (leak_asan.h), the arena's blocks for the tools
+ * (arena_tools.c), and the debug hooks' live blocks that their map cannot
+ * hold (debug_live.c).
  *
  * Sharded by a hash of the address's 64 KiB region, 128 shards, each an
- * open-addressing table under a lock of its own (or in a shard the caller
- * names: vigil__addrset_put_in); memory from vigil__os_map only (the callers are allocators'
+ * open-addressing table under a lock of its own; memory from vigil__os_map only (the callers are allocators'
  * paths, malloc may be the caller), never inside a block, so a damaged
  * heap cannot damage the set.  Addresses are kept complemented, so that
  * memcheck, which scans vigil's mappings for pointers as a leak checker
@@ -57,15 +58,8 @@ void vigil__addrset_init(struct vigil_addrset *s);
 int vigil__addrset_put(struct vigil_addrset *s, const void *p, uintptr_t value);
 /* Forget p; 1, with *value set when value is not NULL, when it was there. */
 int vigil__addrset_take(struct vigil_addrset *s, const void *p, uintptr_t *value);
-/* The same in a shard the caller chooses (modulo the number of shards),
- * for a set whose users keep apart better than addresses do: the debug
- * hooks' blocks by the thread that made them, whose pools lie interleaved
- * with other threads' in the same arenas.  p must be put and taken in the
- * same shard; a take in VIGIL_ADDRSET_ANY looks in every shard. */
-#define VIGIL_ADDRSET_ANY UINT32_MAX
-int vigil__addrset_put_in(struct vigil_addrset *s, unsigned shard, const void *p, uintptr_t value);
-int vigil__addrset_take_in(struct vigil_addrset *s, unsigned shard, const void *p,
-                           uintptr_t *value);
+/* p's value, without forgetting it; 1 when p is there. */
+int vigil__addrset_get(struct vigil_addrset *s, const void *p, uintptr_t *value);
 /* fn(arg, p, value) for every address, one shard at a time with its lock
  * held (nothing recorded there comes or goes meanwhile); the sum of what
  * fn returned. */

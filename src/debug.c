@@ -323,8 +323,15 @@ static void debug_free(void *ctx, void *ptr)
     size_t n;
     if (!p)
         return;
+    int try_only = vigil__call.free_try;
+    if (try_only)
+        vigil__call.free_try = 0;
     guards_open(p);
-    if (!intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n)) {
+    if (__builtin_expect(try_only, 0) && !intact(c, p, &n)) {
+        vigil__call.free_try = 2;       /* not ours, or damaged: report.h */
+        return;
+    }
+    if (!try_only && !intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n)) {
         vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
         return;                         /* a bad free does not free */
     }

@@ -1,84 +1,307 @@
 /*
  * debug_live.c - the record of live debug blocks and the check of them all
- * (see debug_live.h): an address set (addrset.h), each block's word the
- * number of the wrapper that made it.  The debug path pays one
- * uncontended mutex and a probe or two per malloc and per free.
+ * (see debug_live.h).
  *
- * Fork: the set is held by the prepare handler and released in the
- * parent and in the child (lock.h's policy).  It and the check at exit
- * are registered at the first record, before any shard is taken:
- * pthread_atfork and atexit may allocate, and under the preload that
- * comes back here.
+ * A map of the address space, three bits for each 16 bytes: 0 for no
+ * block, else the number plus one of the wrapper that made the block whose
+ * data starts there.  Sixteen of those a 64-bit word, whose top bit is the
+ * lock a check takes: recording or forgetting a block is one
+ * compare-and-swap on its word, which it shares with the blocks around it
+ * (an address set cost a lock, a hash, a probe and a delete's back shift:
+ * 16% of debug mode's time on random sizes).  The map is a directory of
+ * 1 GiB regions, each 32 MiB of memory from vigil__os_map, mapped when a
+ * block first lies there and backed by the kernel page by page as blocks
+ * come (1/32 of the heap's span); a region also marks which of its pages
+ * were ever written, so a check reads only those.
+ *
+ * What the map cannot hold goes to an address set (addrset.h) beside it,
+ * with the wrapper's number: a block whose data is not 16-byte aligned
+ * (an inner allocator of the program's may give such) or lies above the
+ * 47-bit address space, and blocks of wrapper number 7 and beyond, whose
+ * code in the map, 7, says only "look there".
+ *
+ * A check (vigil_check_heap, at exit) holds the checkers' mutex, and each
+ * word while it checks that word's blocks: no thread records or forgets a
+ * block there meanwhile, so no block is checked while it is being freed.
+ * Fork: the mutex and the set are held by the prepare handler and released
+ * in the parent and in the child (lock.h's policy); no word is locked then,
+ * since only a check locks one.  The handlers and the check at exit are
+ * registered at the first record: pthread_atfork and atexit may allocate,
+ * and under the preload that comes back here.
  */
 #include "config.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addrset.h"
 #include "debug_live.h"
+#include "os.h"
 #include "report.h"
 
-static struct vigil_addrset live;
+#define ADDRESS_BITS  47
+#define REGION_SHIFT  30
+#define NREGIONS      ((size_t)1 << (ADDRESS_BITS - REGION_SHIFT))
+#define GRANULE_SHIFT 4                 /* 16 bytes */
+#define PER_WORD      16                /* codes a word */
+#define CODE_BITS     3
+#define CODE_MASK     ((uint64_t)7)
+#define CODE_ELSEWHERE 7u               /* the wrapper's number is in the set */
+#define LOCKED        ((uint64_t)1 << 63)
+#define NWORDS        ((size_t)1 << (REGION_SHIFT - GRANULE_SHIFT - 4))
+#define PAGE_WORDS    ((size_t)4096 / sizeof(uint64_t))
+#define NPAGES        (NWORDS / PAGE_WORDS)
+
+_Static_assert(PER_WORD * CODE_BITS < 63, "the codes leave the lock bit free");
+
+struct region {
+    _Atomic uint64_t touched[NPAGES / 64];      /* bit: that page of word[] written */
+    _Atomic uint64_t word[NWORDS];
+};
+
+static struct region *_Atomic *dir;     /* NREGIONS slots; NULL until configured */
+static struct vigil_addrset elsewhere;
+static _Atomic size_t lost;             /* no region could be mapped */
+static pthread_mutex_t checkers = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int ready;
 static atomic_int registered;
 static vigil_live_check_fn check_one;
 
-static void hold(void) { vigil__addrset_hold(&live); }
+static void hold(void)
+{
+    pthread_mutex_lock(&checkers);
+    vigil__addrset_hold(&elsewhere);
+}
+
+static void release(void)
+{
+    vigil__addrset_release(&elsewhere);
+    pthread_mutex_unlock(&checkers);
+}
+
 static void check_at_exit(void);
-static void release(void) { vigil__addrset_release(&live); }
 
 void vigil__debug_live_configure(vigil_live_check_fn check)
 {
     if (atomic_load_explicit(&ready, memory_order_acquire))
         return;
-    vigil__addrset_init(&live);
+    vigil__addrset_init(&elsewhere);
+    static void *_Atomic dir_slot;
+    dir = vigil__os_map_once(&dir_slot, NREGIONS * sizeof *dir);
     check_one = check;
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
 
-void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
+/* Whether the map has a place for p. */
+static inline int mappable(uintptr_t a)
 {
-    if (!atomic_load_explicit(&ready, memory_order_acquire))
-        return;
-    if (!atomic_load_explicit(&registered, memory_order_acquire) &&
-        !atomic_exchange_explicit(&registered, 1, memory_order_acq_rel)) {
+    return dir && !(a & (((uintptr_t)1 << GRANULE_SHIFT) - 1)) && !((uint64_t)a >> ADDRESS_BITS);
+}
+
+static __attribute__((noinline)) struct region *region_make(uintptr_t a)
+{
+    return vigil__os_map_once((void *_Atomic *)&dir[a >> REGION_SHIFT], sizeof(struct region));
+}
+
+static inline size_t granule_of(uintptr_t a)
+{
+    return (a & (((uintptr_t)1 << REGION_SHIFT) - 1)) >> GRANULE_SHIFT;
+}
+
+/* The word of the block at a, waiting while a check holds it; the value
+ * seen, unlocked. */
+static inline uint64_t word_load(_Atomic uint64_t *w)
+{
+    uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+    for (unsigned spins = 0; __builtin_expect(v & LOCKED, 0); spins++) {
+        if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sched_yield();
+        }
+        v = atomic_load_explicit(w, memory_order_relaxed);
+    }
+    return v;
+}
+
+/* Set the code of granule g of region r (0: clear it); the code it had.
+ * The swap expects the word unlocked, so it fails while a check holds it,
+ * and waits. */
+static inline unsigned word_swap(struct region *r, size_t g, unsigned code)
+{
+    _Atomic uint64_t *w = &r->word[g / PER_WORD];
+    unsigned shift = (unsigned)(g % PER_WORD) * CODE_BITS;
+    uint64_t v = word_load(w);
+    for (;;) {
+        uint64_t nv = (v & ~(CODE_MASK << shift)) | (uint64_t)code << shift;
+        if (atomic_compare_exchange_weak_explicit(w, &v, nv, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return (unsigned)(v >> shift & CODE_MASK);
+        if (v & LOCKED)
+            v = word_load(w);
+    }
+}
+
+static __attribute__((noinline)) void first_put(void)
+{
+    if (!atomic_exchange_explicit(&registered, 1, memory_order_acq_rel)) {
         pthread_atfork(hold, release, release);
         atexit(check_at_exit);
     }
-    vigil__addrset_put_in(&live, thread, p, owner);
+}
+
+void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
+{
+    (void)thread;
+    if (!atomic_load_explicit(&ready, memory_order_acquire))
+        return;
+    if (__builtin_expect(!atomic_load_explicit(&registered, memory_order_acquire), 0))
+        first_put();
+    uintptr_t a = (uintptr_t)p;
+    if (__builtin_expect(!mappable(a), 0)) {
+        vigil__addrset_put(&elsewhere, p, owner);
+        return;
+    }
+    struct region *r = atomic_load_explicit(&dir[a >> REGION_SHIFT], memory_order_acquire);
+    if (__builtin_expect(!r, 0) && !(r = region_make(a))) {
+        atomic_fetch_add_explicit(&lost, 1, memory_order_relaxed);
+        return;
+    }
+    unsigned code = owner + 1;
+    if (__builtin_expect(owner >= CODE_ELSEWHERE - 1, 0)) {
+        if (!vigil__addrset_put(&elsewhere, p, owner))
+            return;
+        code = CODE_ELSEWHERE;
+    }
+    size_t g = granule_of(a);
+    size_t page = g / PER_WORD / PAGE_WORDS;
+    uint64_t bit = (uint64_t)1 << (page % 64);
+    if (__builtin_expect(!(atomic_load_explicit(&r->touched[page / 64], memory_order_relaxed) & bit), 0))
+        atomic_fetch_or_explicit(&r->touched[page / 64], bit, memory_order_relaxed);
+    word_swap(r, g, code);
 }
 
 void vigil__debug_live_take(const void *p, uint32_t thread)
 {
+    (void)thread;
     if (!atomic_load_explicit(&ready, memory_order_acquire))
         return;
-    /* A thread number the block's origin holds can be wrong only where the
-     * block was damaged: then every shard is looked in. */
-    if (!vigil__addrset_take_in(&live, thread, p, NULL) && thread != VIGIL_LIVE_ANY_THREAD)
-        vigil__addrset_take_in(&live, VIGIL_ADDRSET_ANY, p, NULL);
+    uintptr_t a = (uintptr_t)p;
+    if (__builtin_expect(!mappable(a), 0)) {
+        vigil__addrset_take(&elsewhere, p, NULL);
+        return;
+    }
+    struct region *r = atomic_load_explicit(&dir[a >> REGION_SHIFT], memory_order_acquire);
+    if (!r)
+        return;
+    if (__builtin_expect(word_swap(r, granule_of(a), 0) == CODE_ELSEWHERE, 0))
+        vigil__addrset_take(&elsewhere, p, NULL);
 }
 
-static int check_entry(void *arg, const void *p, uintptr_t owner)
+/* ---- walking the map ---- */
+
+/* fn(arg, p, owner) for every block of the map, each word locked while
+ * its blocks are; checkers held.  The sum of what fn returned. */
+typedef int (*visit_fn)(void *arg, const void *p, unsigned owner);
+
+static size_t visit_word(struct region *r, uintptr_t base, size_t wi, visit_fn fn, void *arg)
 {
-    return check_one((unsigned)owner, p, *(const enum vigil_debug_op *)arg);
+    _Atomic uint64_t *w = &r->word[wi];
+    uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+    if (!v)
+        return 0;
+    while (!atomic_compare_exchange_weak_explicit(w, &v, v | LOCKED, memory_order_acquire,
+                                                  memory_order_relaxed))
+        ;
+    size_t sum = 0;
+    for (unsigned k = 0; k < PER_WORD; k++) {
+        unsigned code = (unsigned)(v >> (k * CODE_BITS) & CODE_MASK);
+        if (!code)
+            continue;
+        const void *p = (const void *)(base + ((wi * PER_WORD + k) << GRANULE_SHIFT));
+        uintptr_t owner = code - 1;
+        if (code == CODE_ELSEWHERE && !vigil__addrset_get(&elsewhere, p, &owner))
+            continue;
+        sum += (size_t)fn(arg, p, (unsigned)owner);
+    }
+    atomic_store_explicit(w, v, memory_order_release);
+    return sum;
+}
+
+static size_t visit_map(visit_fn fn, void *arg)
+{
+    size_t sum = 0;
+    for (size_t ri = 0; dir && ri < NREGIONS; ri++) {
+        struct region *r = atomic_load_explicit(&dir[ri], memory_order_acquire);
+        if (!r)
+            continue;
+        uintptr_t base = (uintptr_t)ri << REGION_SHIFT;
+        for (size_t page = 0; page < NPAGES; page++) {
+            if (!(atomic_load_explicit(&r->touched[page / 64], memory_order_relaxed) >> (page % 64) & 1))
+                continue;
+            for (size_t wi = page * PAGE_WORDS; wi < (page + 1) * PAGE_WORDS; wi++)
+                sum += visit_word(r, base, wi, fn, arg);
+        }
+    }
+    return sum;
+}
+
+struct visit {
+    visit_fn fn;
+    void *arg;
+};
+
+/* The set's blocks that the map has no code for (those it has are
+ * visited with their word). */
+static int visit_elsewhere(void *arg, const void *p, uintptr_t owner)
+{
+    const struct visit *v = arg;
+    return mappable((uintptr_t)p) ? 0 : v->fn(v->arg, p, (unsigned)owner);
+}
+
+static size_t visit_all(visit_fn fn, void *arg)
+{
+    if (!atomic_load_explicit(&registered, memory_order_acquire))
+        return 0;                       /* nothing recorded yet */
+    pthread_mutex_lock(&checkers);
+    struct visit v = { fn, arg };
+    size_t sum = visit_map(fn, arg) + vigil__addrset_each(&elsewhere, visit_elsewhere, &v);
+    pthread_mutex_unlock(&checkers);
+    return sum;
+}
+
+static int check_entry(void *arg, const void *p, unsigned owner)
+{
+    return check_one(owner, p, *(const enum vigil_debug_op *)arg);
 }
 
 size_t vigil__debug_live_check(enum vigil_debug_op op)
 {
     if (!atomic_load_explicit(&ready, memory_order_acquire))
         return 0;
-    return vigil__addrset_each(&live, check_entry, &op);
+    return visit_all(check_entry, &op);
+}
+
+static int count_entry(void *arg, const void *p, unsigned owner)
+{
+    (void)arg;
+    (void)p;
+    (void)owner;
+    return 1;
 }
 
 void vigil__debug_live_stats(struct vigil_debug_live_stats *out)
 {
     memset(out, 0, sizeof *out);
     if (atomic_load_explicit(&ready, memory_order_acquire)) {
-        out->live = vigil__addrset_count(&live);
-        out->lost = vigil__addrset_lost(&live);
+        out->live = visit_all(count_entry, NULL);
+        out->lost = atomic_load_explicit(&lost, memory_order_relaxed) +
+                    vigil__addrset_lost(&elsewhere);
     }
 }
 

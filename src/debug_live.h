@@ -8,10 +8,10 @@
  * block to the per-block check the wrapper gave at start-up (a check made
  * exactly as free makes it), so this module knows no layer above it.
  *
- * The record is an address set (addrset.h: sharded, a mutex a shard, in
- * memory of vigil__os_map, never inside a block, so a damaged heap cannot
- * damage it).  A block is checked with its shard held, so no thread frees
- * it meanwhile.
+ * The record is a map of the address space, a few bits for each 16 bytes
+ * (debug_live.c), in memory of vigil__os_map, never inside a block, so a
+ * damaged heap cannot damage it.  A block is checked with its part of the
+ * map locked, so no thread frees it meanwhile.
  */
 #ifndef VIGIL_DEBUG_LIVE_H
 #define VIGIL_DEBUG_LIVE_H
@@ -33,9 +33,8 @@ void vigil__debug_live_configure(vigil_live_check_fn check);
 /* Record live block p of wrapper number owner, made by thread number
  * thread (its origin's); forget it, given the thread its origin names, or
  * VIGIL_LIVE_ANY_THREAD when that is not to be trusted (a damaged block).
- * The record is sharded by that thread, so that each thread's mallocs and
- * frees meet no other's on a lock or a cache line (addresses would not
- * keep them apart: the threads' pools lie interleaved in the same arenas).
+ * The map needs no thread (a block's place in it is its address); the
+ * thread stays in the interface for a record that would shard by it.
  * Neither allocates through vigil.  A block that cannot be recorded (no
  * memory) goes unchecked, and is counted. */
 #define VIGIL_LIVE_ANY_THREAD UINT32_MAX

@@ -34,6 +34,13 @@ extern __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__cal
 struct vigil_call {
     const char *name;
     uintptr_t sp, bp;
+    /* Set by the preload's free before it hands a block to the debug
+     * hooks unasked: one that is not a healthy debug block of theirs is
+     * then neither checked further nor reported, but handed back with
+     * free_try set to 2, for the preload to see whether it is a block of
+     * its own to free around the hooks (preload.c).  Read and cleared by
+     * the first free it reaches. */
+    int free_try;
 };
 extern __attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_call vigil__call;
 

@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -274,17 +275,46 @@ static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned learn_t
  * outermost frame (code without frame pointers all through). */
 #define LEARN_TRIES 64
 
+/* The C library's mapping, [lo, hi): the object abort is in (the C
+ * library's in every link of vigil), from its loadable segments, learnt
+ * once.  dladdr, asked of every frame, searched the library's symbols
+ * each time (800,000 instructions a call under gcc's cc1). */
+static struct {
+    uintptr_t lo, hi;
+} libc_map;
+static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
+
+static int find_libc(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    uintptr_t a = (uintptr_t)abort, lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+        if (s < lo)
+            lo = s;
+        if (s + ph->p_memsz > hi)
+            hi = s + ph->p_memsz;
+    }
+    if (a < lo || a >= hi)
+        return 0;
+    libc_map.lo = lo;
+    libc_map.hi = hi;
+    return 1;
+}
+
+static void learn_libc(void)
+{
+    dl_iterate_phdr(find_libc, NULL);
+}
+
 static int in_libc(const void *pc)
 {
-    static const void *libc_base;
-    Dl_info self, here;
-    if (!libc_base) {
-        /* abort is the C library's in every link of vigil. */
-        if (!dladdr((const void *)(uintptr_t)abort, &self) || !self.dli_fbase)
-            return 0;
-        libc_base = self.dli_fbase;
-    }
-    return dladdr(pc, &here) && here.dli_fbase == libc_base;
+    pthread_once(&libc_once, learn_libc);
+    return (uintptr_t)pc >= libc_map.lo && (uintptr_t)pc < libc_map.hi;
 }
 
 /* Whether walk's n frames, ending at frame record last, are the unwinder's
@@ -523,37 +553,40 @@ uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
     return 0;
 }
 
+/* A place whose words do not all lie inside the thread's stack is kept
+ * empty (sp 0): its check could not read them.  An offset is from sp; one
+ * below it wraps and fails the same compare as one past the stack. */
 void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_stack_where *where,
                             void *const *frames, int n)
 {
     const struct vigil_shape_trace *t = &where->trace;
-    pl->sp = where->sp;
+    uintptr_t sp = where->sp, hi = stack_hi;
+    unsigned k = 0;
+    pl->sp = 0;
+    if (!hi || sp < stack_lo || sp >= hi - sizeof(uintptr_t))
+        return;
+    uint64_t last = hi - sizeof(uintptr_t) - sp;        /* the last offset a word may have */
+    if (last > UINT32_MAX)
+        last = UINT32_MAX;
+    for (int i = 0; i + 1 < n; i++) {
+        uint64_t off = (uint64_t)t->cfa[i] - sizeof(uintptr_t);
+        if (off > last)
+            return;
+        pl->off[k] = (uint32_t)off;
+        pl->word[k++] = (uintptr_t)frames[i + 1];
+        if (t->fp_needed >> i & 1 && t->fp_at[i]) {
+            off = (uint64_t)t->fp_at[i] - 1;
+            if (off > last)
+                return;
+            pl->off[k] = (uint32_t)off;
+            pl->word[k++] = t->fp[i];
+        }
+    }
     pl->bp = where->bp;
     pl->bp_used = t->bp_used;
     pl->n = (uint32_t)n;
+    pl->nwords = k;
     pl->caller = frames[0];
-    for (int i = 0; i + 1 < n; i++)
-        pl->f[i] = (struct vigil_place_frame){ frames[i + 1], t->cfa[i],
-                                               t->fp_needed >> i & 1 ? t->fp_at[i] : 0, t->fp[i] };
+    pl->sp = sp;
 }
 
-VIGIL_NO_SANITIZE_ADDRESS
-int vigil__stack_place_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_place *pl)
-{
-    uintptr_t lo = stack_lo, hi = stack_hi;
-    int n = (int)pl->n;
-    if (!hi || sp != pl->sp || sp < lo || sp >= hi || (pl->bp_used && bp != pl->bp))
-        return 0;
-    for (int i = 0; i + 1 < n; i++) {
-        const struct vigil_place_frame *f = &pl->f[i];
-        uintptr_t at = sp + f->cfa - sizeof(uintptr_t);
-        if (at < sp || at > hi - sizeof(uintptr_t) || *(void *const *)at != f->next)
-            return 0;
-        if (f->fp_at) {
-            at = sp + f->fp_at - 1;
-            if (at < sp || at > hi - sizeof(uintptr_t) || *(const uintptr_t *)at != f->fp)
-                return 0;
-        }
-    }
-    return 1;
-}

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "stacks_shapes.h"
+#include "vigil/annotate.h"
 
 /* The most frames a stack holds anywhere in vigil (VIGIL_TRACE's limit). */
 #define VIGIL_STACK_MAX_FRAMES 64
@@ -62,21 +63,21 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 uintptr_t vigil__stack_caller_sp(uintptr_t *bp);
 
 /* A stack as a capture read it at a place, kept to tell a repeated call
- * from there: its registers and, frame by frame but the last, the words the
- * rules read (the next frame's return address, and the saved frame pointer
- * when one was read), side by side, so a check reads a few lines in a row
- * rather than the whole trace's four arrays.  frames[0] is the caller. */
+ * from there: its registers and every word the rules read (each frame's
+ * return address but the first, and the saved frame pointers that were
+ * read), as offsets from the stack pointer and the values found there, so
+ * a check is one load and one compare a word, with no branch.  frames[0] is
+ * the caller. */
 #define VIGIL_PLACE_FRAMES 16
+#define VIGIL_PLACE_WORDS (2 * (VIGIL_PLACE_FRAMES - 1))
 struct vigil_stack_place {
     uintptr_t sp, bp;           /* sp 0: empty */
     uint32_t n;                 /* frames */
+    uint32_t nwords;            /* in off[] and word[] */
     int bp_used;
     void *caller;
-    struct vigil_place_frame {
-        void *next;             /* the return address at sp + cfa - 8 */
-        uint32_t cfa, fp_at;    /* fp_at as in vigil_shape_trace; 0 when not needed */
-        uintptr_t fp;
-    } f[VIGIL_PLACE_FRAMES - 1];
+    uint32_t off[VIGIL_PLACE_WORDS];    /* from sp, inside the thread's stack */
+    uintptr_t word[VIGIL_PLACE_WORDS];
 };
 
 /* Keep in *pl the n frames (n <= VIGIL_PLACE_FRAMES) a capture read at
@@ -87,8 +88,25 @@ void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_sta
 /* Whether the frames kept at pl (of the same caller) are the stack of the
  * program's call now running at sp with frame pointer bp: the registers
  * that mattered and every word the rules read are as they were.  Reads
- * only inside the thread's stack. */
-int vigil__stack_place_same(uintptr_t sp, uintptr_t bp, const struct vigil_stack_place *pl);
+ * only inside the thread's stack: the offsets were checked against it
+ * when the place was kept, and a place is only ever checked by the thread
+ * that kept it, at the same stack pointer.  Inline: the position cache
+ * asks it of a way or two on every capture. */
+VIGIL_NO_SANITIZE_ADDRESS
+static inline int vigil__stack_place_same(uintptr_t sp, uintptr_t bp,
+                                          const struct vigil_stack_place *pl)
+{
+    if (!pl->sp || sp != pl->sp || (pl->bp_used && bp != pl->bp))
+        return 0;
+    /* Several paths often reach one place: the caller's own return
+     * address tells most of them apart at once. */
+    if (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0])
+        return 0;
+    uintptr_t diff = 0;
+    for (unsigned i = 1; i < pl->nwords; i++)
+        diff |= *(const uintptr_t *)(sp + pl->off[i]) ^ pl->word[i];
+    return diff == 0;
+}
 
 /* Make libunwind available to vigil__stack_capture_here: dlopen, local to
  * vigil so its _Unwind_* symbols never shadow libgcc's.  Call where a dlopen

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,90 @@ static void test_realloc(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, " (4000 bytes, API 'o')\n"));
 }
 
+/* ---- blocks the map does not hold ---- */
+
+/* An allocator of the program's, one table per ctx; shift 8 gives blocks
+ * aligned to 8 only (so debug blocks whose data is too). */
+struct cust {
+    size_t shift;
+};
+
+static void *cust_malloc(void *ctx, size_t n)
+{
+    const struct cust *c = ctx;
+    char *p = malloc(n + 16);
+    return p ? p + c->shift : NULL;
+}
+
+static void *cust_calloc(void *ctx, size_t a, size_t b)
+{
+    const struct cust *c = ctx;
+    char *p = calloc(1, a * b + 16);
+    return p ? p + c->shift : NULL;
+}
+
+static void *cust_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    (void)p;
+    (void)n;
+    return NULL;                        /* the hooks' realloc never calls it */
+}
+
+static void cust_free(void *ctx, void *p)
+{
+    const struct cust *c = ctx;
+    if (p)
+        free((char *)p - c->shift);
+}
+
+#define NCUST 6
+
+/* Wrappers 3 to 8 (raw, mem and obj's are 0 to 2): the map's codes name
+ * wrappers 0 to 5, the later ones are kept beside it, and so are the
+ * blocks of 8-byte alignment: they are counted, checked and forgotten
+ * all the same. */
+static void elsewhere_child(void *arg)
+{
+    (void)arg;
+    hooks_reporting();
+    size_t before = live_now();
+    static struct cust cs[NCUST];
+    vigil_allocator tab[NCUST];
+    char *blk[NCUST];
+    for (int i = 0; i < NCUST; i++) {
+        cs[i].shift = i == NCUST - 1 ? 8 : 0;
+        vigil_allocator a = { &cs[i], cust_malloc, cust_calloc, cust_realloc, cust_free };
+        vigil_set_allocator(VIGIL_DOMAIN_MEM, &a);
+        vigil_setup_debug_hooks();
+        vigil_get_allocator(VIGIL_DOMAIN_MEM, &tab[i]);
+        blk[i] = tab[i].malloc(tab[i].ctx, 40);
+    }
+    printf("live=%zu aligned8=%d\n", live_now() - before, (int)((uintptr_t)blk[NCUST - 1] % 16));
+    for (int i = 3; i < NCUST; i++)
+        blk[i][40] = 'x';
+    printf("damaged=%zu\n", vigil_check_heap());
+    for (int i = 3; i < NCUST; i++)
+        blk[i][40] = (char)0xfd;
+    printf("mended=%zu\n", vigil_check_heap());
+    for (int i = 0; i < NCUST; i++)
+        tab[i].free(tab[i].ctx, blk[i]);
+    printf("after=%zu\n", live_now() - before);
+    fflush(stdout);
+}
+
+static void test_elsewhere(void)
+{
+    if (skipped())
+        return;
+    struct child_result r;
+    run_child(elsewhere_child, NULL, &r);
+    CU_ASSERT_TRUE(r.exited && r.status == 0);
+    CU_ASSERT_STRING_EQUAL(r.out, "live=6 aligned8=8\ndamaged=3\nmended=0\nafter=0\n");
+    CU_ASSERT_EQUAL(count_of(r.err, "vigil: buffer overflow on block "), 3);
+    CU_ASSERT_EQUAL(count_of(r.err, "(40 bytes, API 'm')\n"), 3);
+}
+
 /* ---- fork ---- */
 
 static volatile int stop;
@@ -247,6 +332,7 @@ void register_debug_live_suite(void)
     static const struct test_case tests[] = {
         { "four threads: counted, three damaged found, mended", test_threads },
         { "realloc in place and moving: recorded with the new size", test_realloc },
+        { "wrappers past the map's codes, 8-byte aligned blocks: kept beside it", test_elsewhere },
         { "fork while another thread allocates: the child goes on", test_fork },
         { "at exit: status, words; once for a block a free reported", test_at_exit },
         { NULL, NULL },
