@@ -294,13 +294,22 @@ static void *sc_calloc(void *ctx, size_t nelem, size_t elsize)
  * arrived meanwhile.  A parked block is counted cached.  The ring's slot
  * takes the new block before the old one is listed: a child forked in
  * between loses the old one (a leak in the child), where the other order
- * would free it twice there (drop). */
+ * would free it twice there (drop).  Any block the arena is handed may be
+ * parked, a large one too: at most LAG of them wait. */
 static void sc_free(void *ctx, void *p)
 {
     (void)ctx;
     struct syscache *c = cache();
     if (__builtin_expect(!p || c == &cache_off, 0)) {
         env.sys->free(env.sys->ctx, p);
+        return;
+    }
+    /* A block 16 bytes into a page is most likely a mapping of its own
+     * (glibc's large blocks): never parked, so its memory goes back to
+     * the system at its free. */
+    if (__builtin_expect(((uintptr_t)p & 4095) == 2 * sizeof(size_t), 0)) {
+        if (!push(c, p, env.usable(p)))
+            env.sys->free(env.sys->ctx, p);
         return;
     }
     __builtin_prefetch((char *)p - sizeof(size_t), 1);
