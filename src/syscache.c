@@ -71,10 +71,16 @@ struct cached_block {
     struct cached_block *next;
 };
 
+/* Frees a thread makes before it reads their blocks' size words (see
+ * sc_free); a power of two. */
+#define LAG 8
+
 struct syscache {
     struct cached_block *head[CLASSES];
     uint32_t n[CLASSES];
     size_t room;                            /* bytes it may still take */
+    void *lag[LAG];                         /* freed, not yet classed */
+    unsigned lag_at;
     _Atomic size_t blocks;                  /* the owner's; read relaxed */
     struct vigil_treg_node link;
 };
@@ -116,6 +122,11 @@ static void drop(void *obj)
         }
         c->head[k] = NULL;
         c->n[k] = 0;
+    }
+    for (unsigned i = 0; i < LAG; i++) {
+        if (c->lag[i])
+            env.sys->free(env.sys->ctx, c->lag[i]);
+        c->lag[i] = NULL;
     }
     c->room = SYSCACHE_BYTES;
     atomic_store_explicit(&c->blocks, 0, memory_order_relaxed);
@@ -215,10 +226,40 @@ static inline bool push(struct syscache *c, void *p, size_t u)
     return true;
 }
 
+/* The parked blocks of sc_free onto their lists (or back to the system):
+ * before a miss goes to the system, so a block freed serves its class
+ * next.  Each is counted once, parked or listed. */
+__attribute__((noinline))
+static void unpark(struct syscache *c)
+{
+    for (unsigned i = 0; i < LAG; i++) {
+        void *p = c->lag[i];
+        if (!p)
+            continue;
+        c->lag[i] = NULL;
+        atomic_signal_fence(memory_order_seq_cst);
+        count(c, -1);
+        if (!push(c, p, env.usable(p)))
+            env.sys->free(env.sys->ctx, p);
+    }
+}
+
+/* A cached block of class k, or NULL. */
+static inline void *pop_or_unpark(unsigned k)
+{
+    struct syscache *c = cache();
+    void *p = pop(c, k);
+    if (__builtin_expect(p == NULL, 0) && c != &cache_off) {
+        unpark(c);
+        p = pop(c, k);
+    }
+    return p;
+}
+
 /* A block of class k, from the cache or the system allocator. */
 static inline void *take(unsigned k)
 {
-    void *p = pop(cache(), k);
+    void *p = pop_or_unpark(k);
     return p ? p : env.sys->malloc(env.sys->ctx, class_size(k));
 }
 
@@ -238,7 +279,7 @@ static void *sc_calloc(void *ctx, size_t nelem, size_t elsize)
         return NULL;
     if (medium(total)) {
         unsigned k = class_of(total);
-        void *p = pop(cache(), k);
+        void *p = pop_or_unpark(k);
         if (p)
             return memset(p, 0, total);
         return env.sys->calloc(env.sys->ctx, 1, class_size(k));
@@ -246,12 +287,45 @@ static void *sc_calloc(void *ctx, size_t nelem, size_t elsize)
     return env.sys->calloc(env.sys->ctx, nelem, elsize);
 }
 
+/* A block another thread used last (larson's, rptest's) is a cold line
+ * here, and its class is in its size word, before it: a load that would
+ * stall the free.  So the free only prefetches that line and parks the
+ * block, and classes the one it parked LAG frees ago, whose line has
+ * arrived meanwhile.  A parked block is counted cached.  The ring's slot
+ * takes the new block before the old one is listed: a child forked in
+ * between loses the old one (a leak in the child), where the other order
+ * would free it twice there (drop).  Any block the arena is handed may be
+ * parked, a large one too: at most LAG of them wait. */
 static void sc_free(void *ctx, void *p)
 {
     (void)ctx;
-    if (p && push(cache(), p, env.usable(p)))
+    struct syscache *c = cache();
+    if (__builtin_expect(!p || c == &cache_off, 0)) {
+        env.sys->free(env.sys->ctx, p);
         return;
-    env.sys->free(env.sys->ctx, p);
+    }
+    /* A block 16 bytes into a page is most likely a mapping of its own
+     * (glibc's large blocks): never parked, so its memory goes back to
+     * the system at its free. */
+    if (__builtin_expect(((uintptr_t)p & 4095) == 2 * sizeof(size_t), 0)) {
+        if (!push(c, p, env.usable(p)))
+            env.sys->free(env.sys->ctx, p);
+        return;
+    }
+    __builtin_prefetch((char *)p - sizeof(size_t), 1);
+    unsigned i = c->lag_at;
+    void *old = c->lag[i];
+    c->lag[i] = p;
+    c->lag_at = (i + 1) % LAG;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (!old) {
+        count(c, 1);
+        return;
+    }
+    /* p in and old out of the ring leave the count as it was; push counts
+     * old on its list. */
+    if (!push(c, old, env.usable(old)))
+        env.sys->free(env.sys->ctx, old);
 }
 
 /* In place while the new size fits and wastes at most a quarter of the

@@ -86,6 +86,9 @@ struct vigil_tcache {
     uint32_t refilled;
     uint32_t growths;
     uint32_t grew_at[VIGIL_NB_CLASSES];
+    /* Made by a free, and no refill since: the caps are the small ones of
+     * a thread that only frees (tcache.c). */
+    uint32_t free_only;
     /* After them, so head[] is at offset 0 for the hits: the pools the
      * thread owns, where its misses go (theap.h). */
     struct vigil_theap heap;

@@ -35,6 +35,28 @@ static inline struct vigil_theap *owner_of(const struct vigil_pool *pool)
 
 /* ---- the queues ---- */
 
+/* A queue is a list of runs: blocks of one pool, linked through their
+ * first words, the last one's link the next run's first block.  A run's
+ * first block says in its second word (every block has one: the smallest
+ * class is 16 bytes) where the run ends and how long it is, so the owner
+ * gives a run back to its pool in one splice, without walking it: a walk
+ * of the blocks another thread freed is a cache miss a block, one after
+ * another (mimalloc-bench's xmalloc-test, whose consumers free each
+ * producer's blocks in runs, spent a quarter of its time there).  Walked
+ * block by block, a queue is still a plain list (the checks, the lock
+ * holder's drain). */
+static inline void run_mark(struct vigil_block *head, struct vigil_block *tail, uint32_t len)
+{
+    ((uintptr_t *)head)[1] = ((uintptr_t)tail & VIGIL_POOL_MASK) | (uintptr_t)len << 12;
+}
+
+static inline struct vigil_block *run_tail(const struct vigil_block *head, uint32_t *len)
+{
+    uintptr_t meta = ((const uintptr_t *)head)[1];
+    *len = (uint32_t)(meta >> 12);
+    return (struct vigil_block *)(vigil__pool_base(head) + (meta & VIGIL_POOL_MASK));
+}
+
 /* head..tail (linked), blocks of to's pools, onto to's queue. */
 static void queue_push(struct vigil_theap *to, struct vigil_block *head, struct vigil_block *tail)
 {
@@ -138,15 +160,18 @@ static void outbox_flush(struct outbox *o)
     o->head = o->tail = NULL;
 }
 
-static void outbox_add(struct outbox *o, struct vigil_theap *to, struct vigil_block *b)
+/* The run head..tail (len blocks of one pool, linked) for to's queue. */
+static void outbox_add(struct outbox *o, struct vigil_theap *to, struct vigil_block *head,
+                       struct vigil_block *tail, uint32_t len)
 {
     if (o->head && o->to != to)
         outbox_flush(o);
     o->to = to;
-    b->next = o->head;
-    o->head = b;
+    run_mark(head, tail, len);
+    tail->next = o->head;
+    o->head = head;
     if (!o->tail)
-        o->tail = b;
+        o->tail = tail;
 }
 
 /* The work of vigil__theap_free and vigil__theap_free_first: the first n
@@ -168,7 +193,7 @@ static struct vigil_block *free_list(struct vigil_theap *h, struct vigil_block *
         struct vigil_theap *owner = owner_of(pool);
         struct vigil_block *tail = b, *next = b->next;
         uint32_t len = 1;
-        if (owner == h) {
+        if (owner) {
             while (len < n && next && vigil__pool_of(next) == pool) {
                 tail = next;
                 next = next->next;
@@ -176,19 +201,17 @@ static struct vigil_block *free_list(struct vigil_theap *h, struct vigil_block *
             }
             if (next)
                 __builtin_prefetch(vigil__pool_of(next));
-            if (queued)
-                count(&h->cls[pool->cls].queued, -(size_t)len);
+        }
+        if (queued)
+            count(&h->cls[pool->cls].queued, -(size_t)len);
+        if (owner == h) {
             local_free_run(h, pool, b, tail, len, &empties);
+        } else if (owner) {
+            count(&h->cls[pool->cls].queued, len);
+            outbox_add(&out, owner, b, tail, len);
         } else {
-            if (queued)
-                count(&h->cls[pool->cls].queued, (size_t)-1);
-            if (owner) {
-                count(&h->cls[pool->cls].queued, 1);
-                outbox_add(&out, owner, b);
-            } else {
-                b->next = shared;
-                shared = b;
-            }
+            b->next = shared;
+            shared = b;
         }
         n -= len;
         b = next;
@@ -217,11 +240,34 @@ struct vigil_block *vigil__theap_free_first(struct vigil_theap *h, struct vigil_
     return free_list(h, list, n, false);
 }
 
+/* h's queue taken and freed, run by run: a run of one of h's pools in one
+ * splice; one of a pool h gave away since it was pushed block by block
+ * (free_list). */
 static void drain(struct vigil_theap *h)
 {
     struct vigil_block *q = queue_take(h);
-    if (q)
-        free_list(h, q, SIZE_MAX, true);
+    struct vigil_pool *empties = NULL;
+    while (q) {
+        struct vigil_pool *pool = vigil__pool_of(q);
+        uint32_t len;
+        struct vigil_block *tail = run_tail(q, &len), *next = tail->next;
+        VIGIL_ASSERT(len >= 1 && vigil__pool_of(tail) == pool);
+        if (next)
+            __builtin_prefetch((const char *)next + sizeof(struct vigil_block));
+        if (owner_of(pool) == h) {
+            count(&h->cls[pool->cls].queued, -(size_t)len);
+            local_free_run(h, pool, q, tail, len, &empties);
+        } else {
+            tail->next = NULL;
+            free_list(h, q, len, true);
+        }
+        q = next;
+    }
+    if (empties) {
+        vigil__heap_lock();
+        give_all(empties);
+        vigil__heap_unlock();
+    }
 }
 
 /* Blocks of pool on its free list: those carved less those handed out. */
@@ -343,6 +389,7 @@ void vigil__theap_release_locked(struct vigil_theap *h, struct vigil_block *b)
             count(&h->cls[pool->cls].queued, 1);
         else
             atomic_fetch_add_explicit(&shared_queued[pool->cls], 1, memory_order_relaxed);
+        run_mark(b, b, 1);
         queue_push(owner, b, b);
     }
 }
@@ -353,6 +400,7 @@ void vigil__theap_free_uncached(struct vigil_block *b)
     struct vigil_theap *owner = owner_of(pool);
     if (owner) {
         atomic_fetch_add_explicit(&shared_queued[pool->cls], 1, memory_order_relaxed);
+        run_mark(b, b, 1);
         queue_push(owner, b, b);
         return;
     }

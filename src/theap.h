@@ -59,11 +59,14 @@ struct vigil_theap_class {
 };
 
 struct vigil_theap {
-    /* Blocks other threads freed into our pools, linked by their first word. */
-    _Atomic(struct vigil_block *) queue;
+    /* Blocks other threads freed into our pools, linked by their first word.
+     * A line of its own: other threads write it (a compare-and-swap a
+     * push), and the owner's words after it (busy, written twice a refill;
+     * the lists) would go back and forth between the cores with it. */
+    _Alignas(64) _Atomic(struct vigil_block *) queue;
     /* Non-zero while the owner changes its lists (vigil__theap_busy): a
      * forked child cannot trust the heap of a thread stopped there. */
-    volatile uint32_t busy;
+    _Alignas(64) volatile uint32_t busy;
     uint32_t orphaned;          /* such a heap, in a forked child: left alone */
     /* Empty pools kept for the next class that needs one (each counted in
      * the npools of the class it last served), at most VIGIL_THEAP_STASH. */

@@ -87,6 +87,20 @@ static void test_counts_free_while_cached(void)
     CU_ASSERT_EQUAL(vigil_allocated_blocks(), live);
 }
 
+/* A block above glibc's largest mmap threshold (32 MiB) has a mapping of
+ * its own, given back to the system at its free: the cache neither keeps
+ * it nor holds it for later. */
+static void test_large_given_back(void)
+{
+    vigil__syscache_flush();
+    size_t cached = vigil__syscache_blocks();
+    void *p = vigil_mem_malloc((size_t)64 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    memset(p, 1, 4096);
+    vigil_mem_free(p);
+    CU_ASSERT_EQUAL(vigil__syscache_blocks(), cached);
+}
+
 static void test_calloc_zeroed(void)
 {
     unsigned char *p = vigil_mem_malloc(3000);
@@ -263,6 +277,7 @@ void register_syscache_suite(void)
     static const struct test_case tests[] = {
         { "a freed medium block serves its class next", test_reuse_by_class },
         { "cached blocks counted free", test_counts_free_while_cached },
+        { "a large block goes back at its free", test_large_given_back },
         { "calloc from the cache: zeroed", test_calloc_zeroed },
         { "realloc: in place in its class, moved with its contents", test_realloc },
         { "impossible sizes: NULL, ENOMEM, the block kept", test_impossible_sizes },

@@ -274,6 +274,54 @@ static void test_remote_frees_go_home(void)
     CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
 }
 
+/* A thread that only frees (a consumer) sends the blocks it frees home
+ * (keeping a few, 2 KiB of a class): counted free at once, and its
+ * owner's next blocks are those, in the pools it had. */
+#define FREE_ONLY_N 4000
+static _Atomic int free_only_phase;
+
+static void *free_only_thread(void *arg)
+{
+    void **v = arg;
+    for (int i = 0; i < FREE_ONLY_N; i++)
+        A->free(A->ctx, v[i]);
+    atomic_store(&free_only_phase, 1);
+    while (atomic_load(&free_only_phase) != 2)
+        sched_yield();
+    return NULL;
+}
+
+static void test_free_only_thread(void)
+{
+    static void *v[FREE_ONLY_N];
+    struct vigil_arena_stats st0, st2;
+    unsigned c64 = vigil__size_class(64);
+    vigil__arena_settle();
+    size_t before = vigil__arena_blocks();
+    for (int i = 0; i < FREE_ONLY_N; i++)
+        v[i] = A->malloc(A->ctx, 64);
+    vigil__arena_stats(&st0);
+    atomic_store(&free_only_phase, 0);
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, free_only_thread, v) == 0);
+    while (atomic_load(&free_only_phase) != 1)
+        sched_yield();
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+    for (int i = 0; i < FREE_ONLY_N; i++)
+        v[i] = A->malloc(A->ctx, 64);
+    vigil__arena_stats(&st2);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + FREE_ONLY_N);
+    CU_ASSERT_TRUE(tools_run() || st2.class_pools[c64] <= st0.class_pools[c64] + 1);
+    CU_ASSERT_EQUAL(vigil__arena_check(), 0);
+    atomic_store(&free_only_phase, 2);
+    pthread_join(t, NULL);
+    for (int i = 0; i < FREE_ONLY_N; i++)
+        A->free(A->ctx, v[i]);
+    vigil__arena_settle();
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+    CU_ASSERT_EQUAL(vigil__arena_check(), 0);
+}
+
 /* A producer and a consumer for many rounds of a small live set: the
  * consumer's frees go back to the producer's pools, so the arenas do not
  * grow with the blocks that passed, only with the blocks alive at once. */
@@ -591,6 +639,7 @@ void register_threads_suite(void)
         { "producer/consumer, 8 threads", test_pc_8 },
         { "blocks outlive their thread", test_thread_exit_live_blocks },
         { "blocks freed on another thread go back to their owner", test_remote_frees_go_home },
+        { "a thread that only frees sends its frees home", test_free_only_thread },
         { "producer/consumer: arenas bounded by the live blocks", test_producer_consumer_bounded },
         { "arenas return after threads exit", test_reclaim_after_threads },
         { "fork while threads allocate", test_fork_with_threads },
