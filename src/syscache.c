@@ -52,6 +52,8 @@
 #endif
 #define MAX_BOUND SYSCACHE_BYTES
 #define FIRST_BOUND (MAX_BOUND / 8)
+/* A trim leaves at least half the bound free: room for the largest class. */
+_Static_assert(FIRST_BOUND >= 2 * LAST, "SYSCACHE_BYTES too small for the classes");
 
 /* The class of a request of 513..32768 bytes: the power of two above
  * size - 1 split in four. */
@@ -212,7 +214,7 @@ static void grow_or_trim(struct syscache *c, size_t size)
         c->hits = c->misses = 0;
         c->room += c->bound;
         c->bound *= 2;
-        return;                             /* room >= bound / 2 > LAST */
+        return;                             /* room >= FIRST_BOUND > LAST */
     }
     trim(c);
     if (requests >= 128 && misses * 32 < requests && c->bound > FIRST_BOUND) {
