@@ -16,8 +16,10 @@
  * read-modify-write; the one shared word is each cache's block count,
  * written by its owner and read relaxed by vigil__syscache_blocks.  The
  * registry (treg.h) and its lock are for thread exit, fork and that count.
- * A cache holds at most SYSCACHE_BYTES; a free that finds it full first
- * gives half of every class back to the system allocator.
+ * A cache holds at most its bound, which adapts between 64 KiB and
+ * SYSCACHE_BYTES; a free that finds it full first doubles the bound or
+ * gives half of every class back to the system allocator (grow_or_trim),
+ * and the 8 blocks parked by the last frees (sc_free) may come on top.
  */
 #include "config.h"
 
@@ -37,16 +39,23 @@
 #define CLASSES 24
 /* The bytes one thread may keep.  Blocks kept here are kept apart by
  * class, where the system allocator would have merged and reused them for
- * any size, so the bound is paid for in resident memory: at 16 MiB the
- * realloc loop of bench/ (1000 buffers growing side by side to 2 KiB)
- * peaked at 11.9 MiB against glibc's 3.9, and espresso of mimalloc-bench
- * at 5.8 MiB against glibc's 2.4; at 2 MiB espresso took 4.7, at 512 KiB
- * 3.0, at 64 KiB 2.7.  rptest, the cache's reason, ran as fast at 512 KiB
- * as at 2 MiB (1.67 and 1.70 million operations a second) and 31% slower
- * at 64 KiB. */
+ * any size, so the bound is paid for in resident memory, nearly byte for
+ * byte: espresso of mimalloc-bench peaked at 2.7 MiB with 64 KiB, 2.85 with
+ * 256 KiB, 3.0 with 512 KiB (glibc alone: 2.4), though 64 KiB already
+ * served 96% of its requests.  rptest (2 threads, random sizes to 16 KB, a
+ * block often freed by the other thread) needs the room: 23% of its
+ * requests were served at 64 KiB, 58% at 512 KiB, and it ran 31% slower at
+ * 64 KiB.  So the bound adapts, between FIRST_BOUND and MAX_BOUND, each
+ * time the cache is full (grow_or_trim): it doubles when more than a
+ * quarter of the requests missed, and halves when fewer than one in 32
+ * did. */
 #ifndef SYSCACHE_BYTES
 #define SYSCACHE_BYTES ((size_t)512 << 10)
 #endif
+#define MAX_BOUND SYSCACHE_BYTES
+#define FIRST_BOUND (MAX_BOUND / 8)
+/* A trim leaves at least half the bound free: room for the largest class. */
+_Static_assert(FIRST_BOUND >= 2 * LAST, "SYSCACHE_BYTES too small for the classes");
 
 /* The class of a request of 513..32768 bytes: the power of two above
  * size - 1 split in four. */
@@ -81,6 +90,8 @@ struct syscache {
     size_t room;                            /* bytes it may still take */
     void *lag[LAG];                         /* freed, not yet classed */
     unsigned lag_at;
+    size_t bound;                           /* room plus the bytes kept */
+    uint32_t hits, misses;                  /* requests, since last judged */
     _Atomic size_t blocks;                  /* the owner's; read relaxed */
     struct vigil_treg_node link;
 };
@@ -128,7 +139,8 @@ static void drop(void *obj)
             env.sys->free(env.sys->ctx, c->lag[i]);
         c->lag[i] = NULL;
     }
-    c->room = SYSCACHE_BYTES;
+    c->room = c->bound = FIRST_BOUND;
+    c->hits = c->misses = 0;
     atomic_store_explicit(&c->blocks, 0, memory_order_relaxed);
 }
 
@@ -153,7 +165,7 @@ static struct syscache *claim(void)
     int fresh;
     struct syscache *c = vigil__treg_claim(&registry, &fresh);
     if (c && fresh)
-        c->room = SYSCACHE_BYTES;           /* a spare was emptied by drop */
+        c->room = c->bound = FIRST_BOUND;   /* a spare was emptied by drop */
     my = c ? c : &cache_off;
     return my;
 }
@@ -172,6 +184,7 @@ static inline void *pop(struct syscache *c, unsigned k)
     c->head[k] = b->next;
     c->n[k]--;
     c->room += class_size(k);
+    c->hits++;
     count(c, -1);
     return b;
 }
@@ -201,6 +214,34 @@ static void trim(struct syscache *c)
     }
 }
 
+/* The cache is full and a block of size bytes is freed: more room when the
+ * cache has been missing, else the older half of it back, and less room
+ * when it has hardly been missing (the rule at SYSCACHE_BYTES above).  The
+ * counts run on until they are enough to judge by: a cache just shrunk is
+ * full again after a few frees. */
+__attribute__((noinline))
+static void grow_or_trim(struct syscache *c, size_t size)
+{
+    uint64_t misses = c->misses, requests = c->hits + misses;
+    if (requests >= 16 && misses * 4 > requests && c->bound < MAX_BOUND) {
+        c->hits = c->misses = 0;
+        c->room += c->bound;
+        c->bound *= 2;
+        return;                             /* room >= FIRST_BOUND > LAST */
+    }
+    trim(c);
+    if (requests >= 128 && misses * 32 < requests && c->bound > FIRST_BOUND) {
+        c->hits = c->misses = 0;
+        size_t half = c->bound / 2;
+        while (c->bound - c->room > half - size)
+            trim(c);                        /* each time, at least half */
+        c->room -= half;
+        c->bound = half;
+    } else if (requests >= 1024) {
+        c->hits = c->misses = 0;            /* judged: neither */
+    }
+}
+
 /* Keep p, whose usable size is u; false: it goes back to the system. */
 static inline bool push(struct syscache *c, void *p, size_t u)
 {
@@ -211,7 +252,7 @@ static inline bool push(struct syscache *c, void *p, size_t u)
     if (__builtin_expect(size > c->room, 0)) {
         if (c == &cache_off)
             return false;
-        trim(c);
+        grow_or_trim(c, size);
     }
     VIGIL_ASSERT(size <= c->room);
     struct cached_block *b = p;
@@ -256,11 +297,21 @@ static inline void *pop_or_unpark(unsigned k)
     return p;
 }
 
+/* A request the cache could not serve, counted for grow_or_trim. */
+static inline void missed(struct syscache *c)
+{
+    if (c != &cache_off)
+        c->misses++;
+}
+
 /* A block of class k, from the cache or the system allocator. */
 static inline void *take(unsigned k)
 {
     void *p = pop_or_unpark(k);
-    return p ? p : env.sys->malloc(env.sys->ctx, class_size(k));
+    if (__builtin_expect(p != NULL, 1))
+        return p;
+    missed(cache());
+    return env.sys->malloc(env.sys->ctx, class_size(k));
 }
 
 static void *sc_malloc(void *ctx, size_t size)
@@ -282,6 +333,7 @@ static void *sc_calloc(void *ctx, size_t nelem, size_t elsize)
         void *p = pop_or_unpark(k);
         if (p)
             return memset(p, 0, total);
+        missed(cache());
         return env.sys->calloc(env.sys->ctx, 1, class_size(k));
     }
     return env.sys->calloc(env.sys->ctx, nelem, elsize);

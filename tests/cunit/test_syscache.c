@@ -67,7 +67,8 @@ static void test_reuse_by_class(void)
 
 static void test_counts_free_while_cached(void)
 {
-    static const size_t sizes[] = { 513, 640, 641, 1000, 2048, 4097, 8000, 16384, 30000, 32768 };
+    /* Their classes' sizes add up to 50 KiB: within a thread's first room. */
+    static const size_t sizes[] = { 513, 640, 641, 1000, 2048, 4097, 8000, 32768 };
     enum { N = sizeof sizes / sizeof sizes[0] };
     void *p[N];
     vigil__syscache_flush();
@@ -199,20 +200,54 @@ static void test_other_thread_free_and_exit(void)
     CU_ASSERT_EQUAL(vigil_allocated_blocks(), live);
 }
 
+/* Cached 16 KiB blocks, in KiB; of them up to 8 parked by the last frees,
+ * beyond the bound (sc_free). */
+static size_t cached_kib(void)
+{
+    return vigil__syscache_blocks() * 16;
+}
+
+enum { PARKED_KIB = 8 * 16 };
+
+/* Allocate n 16 KiB blocks, then free them all. */
+static void round_of(void **p, int n)
+{
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p[i] = vigil_mem_malloc(16384));
+    for (int i = 0; i < n; i++)
+        vigil_mem_free(p[i]);
+}
+
 static void test_bound(void)
 {
-    /* 4 MiB of 16 KiB blocks freed by one thread: it keeps at most 512 KiB. */
-    enum { N = 256, SIZE = 16384 };
+    enum { N = 256 };                       /* 4 MiB of 16 KiB blocks */
     void **p = calloc(N, sizeof *p);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     size_t live = vigil_allocated_blocks();
-    for (int i = 0; i < N; i++)
-        CU_ASSERT_PTR_NOT_NULL_FATAL(p[i] = vigil_mem_malloc(SIZE));
-    for (int i = 0; i < N; i++)
-        vigil_mem_free(p[i]);
-    CU_ASSERT(vigil__syscache_blocks() * SIZE <= (size_t)512 << 10);
+    vigil__syscache_flush();
+    /* A thread starts with room for 64 KiB; the frees of a round whose
+     * requests all missed fill it, and it doubles once. */
+    round_of(p, N);
+    CU_ASSERT(cached_kib() <= 128 + PARKED_KIB);
     if (cache_on())
-        CU_ASSERT(vigil__syscache_blocks() * SIZE >= (size_t)256 << 10);
+        CU_ASSERT(cached_kib() >= 32);
+    /* Rounds that keep missing: it grows to 512 KiB, and no further. */
+    for (int r = 0; r < 6; r++)
+        round_of(p, N);
+    CU_ASSERT(cached_kib() <= 512 + PARKED_KIB);
+    if (cache_on())
+        CU_ASSERT(cached_kib() >= 256);
+    /* Requests it serves, a hundred thousand of them, then more frees than
+     * it has room for: it shrinks to 256 KiB.  (The counts judged include
+     * at most 1,024 requests of the rounds before, nearly all missed, and
+     * the 64 of the last round here; 1 in 32 missed is its limit.  64
+     * blocks: 1 MiB, twice what the cache and its parked blocks hold.) */
+    for (int i = 0; i < 100000; i++)
+        vigil_mem_free(vigil_mem_malloc(16384));
+    round_of(p, 64);
+    CU_ASSERT(cached_kib() <= 256 + PARKED_KIB);
+    if (cache_on())
+        CU_ASSERT(cached_kib() >= 64);
     CU_ASSERT_EQUAL(vigil_allocated_blocks(), live);
     vigil__syscache_flush();
     CU_ASSERT_EQUAL(vigil_allocated_blocks(), live);
@@ -282,7 +317,7 @@ void register_syscache_suite(void)
         { "realloc: in place in its class, moved with its contents", test_realloc },
         { "impossible sizes: NULL, ENOMEM, the block kept", test_impossible_sizes },
         { "another thread's free: its cache, given back at its exit", test_other_thread_free_and_exit },
-        { "a thread keeps at most 512 KiB", test_bound },
+        { "a thread keeps 64 KiB, more when it misses, at most 512 KiB", test_bound },
         { "fork: the other threads' blocks given back in the child", test_fork },
         { NULL, NULL },
     };
