@@ -187,7 +187,12 @@ VIGIL_NO_SANITIZE_ADDRESS
 static inline int intact(const struct debug_ctx *c, const unsigned char *p, size_t *np)
 {
     uintptr_t a = (uintptr_t)p;
-    if ((a & (VIGIL_MIN_PAGE - 1)) < HEAD)
+    /* A header in the page before is read here when that page is the main
+     * heap's: the C library's blocks above 512 bytes lie there, and those
+     * whose data starts a page (git's, several hundred a run) paid a
+     * dozen system calls each in the slow check, from free and again from
+     * the preload's questions. */
+    if ((a & (VIGIL_MIN_PAGE - 1)) < HEAD && !in_main_heap(a - HEAD, a))
         return 0;
     /* A block with a mapping of its own (glibc's above 128 KiB) starts 16
      * bytes into its first page, so its data 32 bytes in; once freed it is
