@@ -8,7 +8,7 @@
  *     compare-and-swap; a loser unmaps its copy).  A record's id is its
  *     offset in units, plus one, so 0 is never an id;
  *   - the index: fixed open-addressing tables of atomic ids, hashed by the
- *     stack, probed linearly: a small one first (64 KiB: a program's few
+ *     stack, probed linearly: a small one first (128 KiB, each id with its hash: a program's few
  *     thousand stacks then touch a few pages of it, not a page each of the
  *     big one, which cost git log -p a thousand page faults and gcc its
  *     misses), then the big one.  The small one is closed slot by slot once
@@ -44,7 +44,7 @@
 #define MAX_CHUNKS 1024                         /* 1 GiB of records at most */
 #define TABLE_SLOTS ((size_t)1 << 20)           /* 4 MiB of index, mapped lazily */
 #define TABLE_FILL (TABLE_SLOTS / 4 * 3)
-#define SMALL_SLOTS ((size_t)1 << 14)           /* 64 KiB */
+#define SMALL_SLOTS ((size_t)1 << 14)           /* 128 KiB: an id and its hash a slot */
 #define SMALL_FILL (SMALL_SLOTS / 4 * 3)
 #define CLOSED UINT32_MAX                       /* never an id: see record_new */
 
@@ -88,9 +88,9 @@ static _Atomic uint32_t *table_get(void)
     return vigil__os_map_once(&table, TABLE_SLOTS * sizeof(uint32_t));
 }
 
-static _Atomic uint32_t *small_get(void)
+static _Atomic uint64_t *small_get(void)
 {
-    return vigil__os_map_once(&small, SMALL_SLOTS * sizeof(uint32_t));
+    return vigil__os_map_once(&small, SMALL_SLOTS * sizeof(uint64_t));
 }
 
 /* The record of id, or NULL for an id never handed out. */
@@ -149,13 +149,13 @@ static uint32_t lose(void)
  * record, once made. */
 static uint32_t put_small(uint32_t hash, void *const *frames, int n, uint32_t *mine)
 {
-    _Atomic uint32_t *t = small_get();
+    _Atomic uint64_t *t = small_get();
     if (!t)
         return 0;
     size_t i = hash & (SMALL_SLOTS - 1);
     for (size_t probes = 0; probes < SMALL_SLOTS; probes++, i = (i + 1) & (SMALL_SLOTS - 1)) {
-        uint32_t id = atomic_load_explicit(&t[i], memory_order_acquire);
-        if (id == 0) {
+        uint64_t slot = atomic_load_explicit(&t[i], memory_order_acquire);
+        if (slot == 0) {
             int full = atomic_load_explicit(&stored_small, memory_order_relaxed) >= SMALL_FILL;
             uint32_t put = full ? CLOSED : *mine;
             if (!full && !put) {
@@ -163,7 +163,8 @@ static uint32_t put_small(uint32_t hash, void *const *frames, int n, uint32_t *m
                 if (!put)
                     return 0;           /* not in either table: lost */
             }
-            if (atomic_compare_exchange_strong_explicit(&t[i], &id, put, memory_order_release,
+            if (atomic_compare_exchange_strong_explicit(&t[i], &slot, (uint64_t)hash << 32 | put,
+                                                        memory_order_release,
                                                         memory_order_acquire)) {
                 if (full)
                     return CLOSED;
@@ -171,11 +172,13 @@ static uint32_t put_small(uint32_t hash, void *const *frames, int n, uint32_t *m
                 atomic_fetch_add_explicit(&stored, 1, memory_order_relaxed);
                 return put;
             }
-            /* The slot was taken meanwhile: id is now its owner's. */
+            /* The slot was taken meanwhile: now its owner's. */
         }
+        uint32_t id = (uint32_t)slot;
         if (id == CLOSED)
             return CLOSED;
-        if (record_is(id, hash, frames, n))
+        /* The hash kept beside the id: another stack's record is not read. */
+        if ((uint32_t)(slot >> 32) == hash && record_is(id, hash, frames, n))
             return id;
     }
     return CLOSED;
@@ -287,8 +290,8 @@ void vigil__stack_depot_memory(size_t *records, size_t *index)
     }
     _Atomic uint32_t *t = atomic_load_explicit(&table, memory_order_acquire);
     *index = t ? resident((const void *)t, TABLE_SLOTS * sizeof *t) : 0;
-    t = atomic_load_explicit(&small, memory_order_acquire);
-    *index += t ? resident((const void *)t, SMALL_SLOTS * sizeof *t) : 0;
+    const void *s = atomic_load_explicit(&small, memory_order_acquire);
+    *index += s ? resident(s, SMALL_SLOTS * sizeof(uint64_t)) : 0;
 }
 
 size_t vigil__stack_depot_limit(size_t bytes)
