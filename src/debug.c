@@ -137,11 +137,36 @@ static void guards_open(const unsigned char *p)
     }
 }
 
+/* memset, with the small sizes inline: both fills of a small block cost
+ * more in the C library's call and its size tests than in the stores.
+ * Overlapping 16-byte stores, from each end. */
+static inline void fill(unsigned char *p, unsigned char byte, size_t n)
+{
+    typedef unsigned char v16 __attribute__((vector_size(16)));
+    if (n < 16 || n > 128) {
+        memset(p, byte, n);
+        return;
+    }
+    const v16 v = (v16){ 0 } + byte;
+    memcpy(p, &v, 16);
+    memcpy(p + n - 16, &v, 16);
+    if (n <= 32)
+        return;
+    memcpy(p + 16, &v, 16);
+    memcpy(p + n - 32, &v, 16);
+    if (n <= 64)
+        return;
+    memcpy(p + 32, &v, 16);
+    memcpy(p + 48, &v, 16);
+    memcpy(p + n - 48, &v, 16);
+    memcpy(p + n - 64, &v, 16);
+}
+
 /* Valgrind would take the 0xCD fill for initialised data; the bytes keep the
  * pattern for the debugger but stay undefined for memcheck. */
 static inline void fresh(unsigned char *p, size_t n)
 {
-    memset(p, VIGIL_CLEANBYTE, n);
+    fill(p, VIGIL_CLEANBYTE, n);
     if (on_valgrind)
         VIGIL_MEM_UNDEFINED(p, n);
 }
@@ -187,7 +212,12 @@ VIGIL_NO_SANITIZE_ADDRESS
 static inline int intact(const struct debug_ctx *c, const unsigned char *p, size_t *np)
 {
     uintptr_t a = (uintptr_t)p;
-    if ((a & (VIGIL_MIN_PAGE - 1)) < HEAD)
+    /* A header in the page before is read here when that page is the main
+     * heap's: the C library's blocks above 512 bytes lie there, and those
+     * whose data starts a page (git's, several hundred a run) paid a
+     * dozen system calls each in the slow check, from free and again from
+     * the preload's questions. */
+    if ((a & (VIGIL_MIN_PAGE - 1)) < HEAD && !in_main_heap(a - HEAD, a))
         return 0;
     /* A block with a mapping of its own (glibc's above 128 KiB) starts 16
      * bytes into its first page, so its data 32 bytes in; once freed it is
@@ -273,7 +303,7 @@ static void release(const struct debug_ctx *c, unsigned char *p, size_t n,
 {
     struct vigil_origin alloc = vigil__debug_get_origin(p + n + VIGIL_DEBUG_ORIGIN_AT);
     vigil__debug_live_take(p, alloc.thread);
-    memset(p - HEAD, VIGIL_DEADBYTE, n + OVERHEAD);
+    fill(p - HEAD, VIGIL_DEADBYTE, n + OVERHEAD);
     vigil__quarantine_put(&c->owner, p - HEAD, n + OVERHEAD, alloc, freed);
 }
 

@@ -34,7 +34,7 @@ static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char ca
  * later threads: an id is the whole process's, so what a table holds stays
  * true for any thread. */
 
-#define IDS 1024                /* a power of two: 136 KiB a thread */
+#define IDS 4096                /* a power of two: 544 KiB a thread */
 
 struct id_entry {
     uint32_t id, n;
@@ -50,7 +50,7 @@ struct id_entry {
  * reached by several paths (a program's xmalloc called from many callers
  * at the same depth): each set holds WAYS of its stacks, replaced in
  * turn, so those paths do not push each other out. */
-#define POS_SETS 128            /* a power of two */
+#define POS_SETS 512            /* a power of two */
 #define WAYS 4
 
 struct pos_entry {
@@ -115,7 +115,8 @@ static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
     int fresh;
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
     if (t && !fresh) {
-        memset(t->pos, 0, sizeof t->pos);
+        /* A way is read only once its tag matches: the tags are enough
+         * (the entries are 25 times their size). */
         memset(t->tag, 0, sizeof t->tag);
         memset(t->victim, 0, sizeof t->victim);
     }

@@ -44,9 +44,9 @@
  * (the chain's end is a zero frame pointer; some libcs leave a zero return). */
 #define MIN_CODE_ADDRESS ((uintptr_t)4096)
 
-/* The thread's stack, [stack_lo, stack_hi); stack_hi == 0: not learnt.
- * initial-exec so the walk reads them with one load each, no call. */
-static __attribute__((tls_model("initial-exec"))) _Thread_local uintptr_t stack_lo, stack_hi;
+__attribute__((tls_model("initial-exec"))) _Thread_local uintptr_t vigil__stack_lo, vigil__stack_hi;
+#define stack_lo vigil__stack_lo
+#define stack_hi vigil__stack_hi
 /* The thread has tried to learn them (or is trying: the allocation
  * pthread_getattr_np makes may come back to a capture). */
 static __attribute__((tls_model("initial-exec"))) _Thread_local int tried;
@@ -524,20 +524,12 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 }
 
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
+uintptr_t vigil__stack_caller_sp_walk(uintptr_t *bp)
 {
     uintptr_t caller = (uintptr_t)vigil__caller, lo = stack_lo, hi = stack_hi;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!caller || !hi)
         return 0;
-    /* The preload's entry point said where, when the call is its own: the
-     * return address just below that stack pointer is the caller. */
-    uintptr_t sp = vigil__call.sp;
-    if (sp > fp && sp <= hi - sizeof(uintptr_t) && !(sp & (sizeof(uintptr_t) - 1)) &&
-        ((const uintptr_t *)sp)[-1] == caller) {
-        *bp = vigil__call.bp;
-        return sp;
-    }
     for (int i = 0; i < VIGIL_DEPTH; i++) {
         if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
             return 0;

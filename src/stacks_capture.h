@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "report.h"
 #include "stacks_shapes.h"
 #include "vigil/annotate.h"
 
@@ -56,11 +57,39 @@ struct vigil_stack_where {
 /* vigil__stack_capture_here, and where it read. */
 int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where *where);
 
+/* The thread's stack, [vigil__stack_lo, vigil__stack_hi); hi 0: not
+ * learnt (vigil__stack_learn_bounds).  initial-exec so the walk reads them
+ * with one load each, no call. */
+extern __attribute__((tls_model("initial-exec"), visibility("hidden")))
+_Thread_local uintptr_t vigil__stack_lo, vigil__stack_hi;
+
+/* vigil__stack_caller_sp when the preload's entry point did not say:
+ * found on vigil's own frame records. */
+uintptr_t vigil__stack_caller_sp_walk(uintptr_t *bp);
+
 /* The program's stack pointer at its call into vigil now running (just
- * above vigil__caller on the stack), found on vigil's own frame records,
- * and its frame pointer then (*bp); 0 when not found, or the thread's stack
- * bounds are not known. */
-uintptr_t vigil__stack_caller_sp(uintptr_t *bp);
+ * above vigil__caller on the stack), and its frame pointer then (*bp); 0
+ * when not found, or the thread's stack bounds are not known.  Inline:
+ * debug mode asks at every malloc and free, and the preload's entry point
+ * nearly always said where (vigil__call). */
+VIGIL_NO_SANITIZE_ADDRESS
+static inline uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
+{
+    uintptr_t caller = (uintptr_t)vigil__caller, hi = vigil__stack_hi;
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    if (!caller || !hi)
+        return 0;
+    /* The return address just below that stack pointer is the caller:
+     * the call is the preload's own. */
+    uintptr_t sp = vigil__call.sp;
+    if (__builtin_expect(sp > fp && sp <= hi - sizeof(uintptr_t) &&
+                         !(sp & (sizeof(uintptr_t) - 1)) &&
+                         ((const uintptr_t *)sp)[-1] == caller, 1)) {
+        *bp = vigil__call.bp;
+        return sp;
+    }
+    return vigil__stack_caller_sp_walk(bp);
+}
 
 /* A stack as a capture read it at a place, kept to tell a repeated call
  * from there: its registers and every word the rules read (each frame's

@@ -7,8 +7,15 @@
  *     when first needed (whoever needs it maps it and installs it with a
  *     compare-and-swap; a loser unmaps its copy).  A record's id is its
  *     offset in units, plus one, so 0 is never an id;
- *   - the index: a fixed open-addressing table of atomic ids, hashed by the
- *     stack, probed linearly.  A new stack's record is written in full
+ *   - the index: fixed open-addressing tables of atomic ids, hashed by the
+ *     stack, probed linearly: a small one first (128 KiB, each id with its hash: a program's few
+ *     thousand stacks then touch a few pages of it, not a page each of the
+ *     big one, which cost git log -p a thousand page faults and gcc its
+ *     misses), then the big one.  The small one is closed slot by slot once
+ *     it is three quarters full: a probe that reaches an empty slot then
+ *     marks it CLOSED and goes on in the big one, and so does one that
+ *     finds it marked; two threads inserting one stack race for the same
+ *     slot, so both end in the same table.  A new stack's record is written in full
  *     first, then its id is published into an empty slot with a
  *     compare-and-swap (release); a reader loads the slot (acquire) and so
  *     sees the whole record.  Two threads inserting one new stack race for
@@ -37,6 +44,9 @@
 #define MAX_CHUNKS 1024                         /* 1 GiB of records at most */
 #define TABLE_SLOTS ((size_t)1 << 20)           /* 4 MiB of index, mapped lazily */
 #define TABLE_FILL (TABLE_SLOTS / 4 * 3)
+#define SMALL_SLOTS ((size_t)1 << 14)           /* 128 KiB: an id and its hash a slot */
+#define SMALL_FILL (SMALL_SLOTS / 4 * 3)
+#define CLOSED UINT32_MAX                       /* never an id: see record_new */
 
 struct record {
     uint32_t hash;
@@ -50,8 +60,8 @@ _Static_assert(sizeof(void *) <= UNIT, "a frame fits a unit");
 static void *_Atomic chunks[MAX_CHUNKS];
 static _Atomic uint64_t units_used;             /* handed out, in units */
 static _Atomic uint64_t units_limit = (uint64_t)MAX_CHUNKS * CHUNK_UNITS;
-static void *_Atomic table;
-static _Atomic size_t stored, lost;
+static void *_Atomic table, *_Atomic small;
+static _Atomic size_t stored, stored_small, lost;
 
 /* splitmix64's finaliser over each frame: cheap, and every bit of every
  * address moves the result. */
@@ -76,6 +86,11 @@ static char *chunk_get(size_t c)
 static _Atomic uint32_t *table_get(void)
 {
     return vigil__os_map_once(&table, TABLE_SLOTS * sizeof(uint32_t));
+}
+
+static _Atomic uint64_t *small_get(void)
+{
+    return vigil__os_map_once(&small, SMALL_SLOTS * sizeof(uint64_t));
 }
 
 /* The record of id, or NULL for an id never handed out. */
@@ -129,17 +144,60 @@ static uint32_t lose(void)
     return 0;
 }
 
+/* The stack's id in the small table; CLOSED when it is not there and the
+ * search goes on in the big one; 0 when it cannot be stored.  *mine: our
+ * record, once made. */
+static uint32_t put_small(uint32_t hash, void *const *frames, int n, uint32_t *mine)
+{
+    _Atomic uint64_t *t = small_get();
+    if (!t)
+        return 0;
+    size_t i = hash & (SMALL_SLOTS - 1);
+    for (size_t probes = 0; probes < SMALL_SLOTS; probes++, i = (i + 1) & (SMALL_SLOTS - 1)) {
+        uint64_t slot = atomic_load_explicit(&t[i], memory_order_acquire);
+        if (slot == 0) {
+            int full = atomic_load_explicit(&stored_small, memory_order_relaxed) >= SMALL_FILL;
+            uint32_t put = full ? CLOSED : *mine;
+            if (!full && !put) {
+                put = *mine = record_new(hash, frames, n);
+                if (!put)
+                    return 0;           /* not in either table: lost */
+            }
+            if (atomic_compare_exchange_strong_explicit(&t[i], &slot, (uint64_t)hash << 32 | put,
+                                                        memory_order_release,
+                                                        memory_order_acquire)) {
+                if (full)
+                    return CLOSED;
+                atomic_fetch_add_explicit(&stored_small, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&stored, 1, memory_order_relaxed);
+                return put;
+            }
+            /* The slot was taken meanwhile: now its owner's. */
+        }
+        uint32_t id = (uint32_t)slot;
+        if (id == CLOSED)
+            return CLOSED;
+        /* The hash kept beside the id: another stack's record is not read. */
+        if ((uint32_t)(slot >> 32) == hash && record_is(id, hash, frames, n))
+            return id;
+    }
+    return CLOSED;
+}
+
 uint32_t vigil__stack_put(void *const *frames, int n)
 {
     if (n <= 0)
         return 0;
     if (n > VIGIL_STACK_DEPOT_MAX_FRAMES)
         n = VIGIL_STACK_DEPOT_MAX_FRAMES;
+    uint32_t hash = stack_hash(frames, n);
+    uint32_t mine = 0;                          /* our record, once made */
+    uint32_t found = put_small(hash, frames, n, &mine);
+    if (found != CLOSED)
+        return found ? found : lose();
     _Atomic uint32_t *t = table_get();
     if (!t)
         return lose();
-    uint32_t hash = stack_hash(frames, n);
-    uint32_t mine = 0;                          /* our record, once made */
     size_t i = hash & (TABLE_SLOTS - 1);
     for (size_t probes = 0; probes < TABLE_SLOTS; probes++, i = (i + 1) & (TABLE_SLOTS - 1)) {
         uint32_t id = atomic_load_explicit(&t[i], memory_order_acquire);
@@ -232,6 +290,8 @@ void vigil__stack_depot_memory(size_t *records, size_t *index)
     }
     _Atomic uint32_t *t = atomic_load_explicit(&table, memory_order_acquire);
     *index = t ? resident((const void *)t, TABLE_SLOTS * sizeof *t) : 0;
+    const void *s = atomic_load_explicit(&small, memory_order_acquire);
+    *index += s ? resident(s, SMALL_SLOTS * sizeof(uint64_t)) : 0;
 }
 
 size_t vigil__stack_depot_limit(size_t bytes)

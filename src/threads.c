@@ -9,9 +9,7 @@
 
 #include "threads.h"
 
-/* The thread's number plus one; 0 while it has none.  initial-exec: one
- * load, no __tls_get_addr, so a report in a signal handler may ask. */
-static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned number_plus_one;
+__attribute__((tls_model("initial-exec"))) _Thread_local unsigned vigil__thread_number_plus_one;
 
 /* T0 is the main thread's whatever the order of first calls: numbering
  * other threads starts at 1. */
@@ -24,16 +22,14 @@ unsigned vigil__thread_reserve(void)
 
 void vigil__thread_adopt(unsigned n)
 {
-    number_plus_one = n + 1;
+    vigil__thread_number_plus_one = n + 1;
 }
 
-unsigned vigil__thread_number(void)
+unsigned vigil__thread_number_first(void)
 {
-    unsigned n = number_plus_one;
-    if (n)
-        return n - 1;
+    unsigned n;
     /* The main thread is the one whose thread id is the process id. */
     n = (pid_t)syscall(SYS_gettid) == getpid() ? 0 : vigil__thread_reserve();
-    number_plus_one = n + 1;
+    vigil__thread_number_plus_one = n + 1;
     return n;
 }

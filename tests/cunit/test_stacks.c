@@ -392,7 +392,12 @@ static void test_depot_lost(void)
 
 #define DEPOT_THREADS 8
 #define DEPOT_STACKS 500
-static uint32_t depot_ids[DEPOT_THREADS][DEPOT_STACKS];
+/* More stacks than the depot's small table takes (12288): the later ones
+ * go to the big table, while other threads still race to the small one. */
+#define DEPOT_MANY 16000
+static uint32_t depot_ids[DEPOT_THREADS][DEPOT_MANY];
+static int depot_n;
+static uintptr_t depot_seed;
 
 /* Every thread puts the same stacks, each starting at another one, so
  * most first insertions of a stack race with another thread's. */
@@ -401,9 +406,9 @@ static void *depot_thread(void *arg)
     int t = (int)(intptr_t)arg;
     void *f[32];
     for (int round = 0; round < 3; round++)
-        for (int k = 0; k < DEPOT_STACKS; k++) {
-            int i = (k + t * (DEPOT_STACKS / DEPOT_THREADS)) % DEPOT_STACKS;
-            int n = fake_stack(f, 0x40000000, i);
+        for (int k = 0; k < depot_n; k++) {
+            int i = (k + t * (depot_n / DEPOT_THREADS)) % depot_n;
+            int n = fake_stack(f, depot_seed, i);
             uint32_t id = vigil__stack_put(f, n);
             if (round > 0 && id != depot_ids[t][i])
                 depot_ids[t][i] = 0;              /* an id changed: fails below */
@@ -413,29 +418,41 @@ static void *depot_thread(void *arg)
     return NULL;
 }
 
-static void test_depot_threads(void)
+static void depot_race(int stacks, uintptr_t seed)
 {
     pthread_t th[DEPOT_THREADS];
+    depot_n = stacks;
+    depot_seed = seed;
     size_t count = vigil__stack_count();
     for (int t = 0; t < DEPOT_THREADS; t++)
         CU_ASSERT_FATAL(pthread_create(&th[t], NULL, depot_thread, (void *)(intptr_t)t) == 0);
     for (int t = 0; t < DEPOT_THREADS; t++)
         pthread_join(th[t], NULL);
-    CU_ASSERT_EQUAL(vigil__stack_count(), count + DEPOT_STACKS);
+    CU_ASSERT_EQUAL(vigil__stack_count(), count + (size_t)stacks);
     int same = 1, distinct = 1, whole = 1;
-    for (int i = 0; i < DEPOT_STACKS; i++) {
+    for (int i = 0; i < stacks; i++) {
         for (int t = 0; t < DEPOT_THREADS; t++)
             same &= depot_ids[t][i] != 0 && depot_ids[t][i] == depot_ids[0][i];
         if (i > 0)
             distinct &= depot_ids[0][i] != depot_ids[0][i - 1];
         void *want[32], *got[32];
-        int n = fake_stack(want, 0x40000000, i);
+        int n = fake_stack(want, seed, i);
         whole &= vigil__stack_get(depot_ids[0][i], got, 32) == n &&
                  memcmp(want, got, (size_t)n * sizeof *got) == 0;
     }
     CU_ASSERT(same);
     CU_ASSERT(distinct);
     CU_ASSERT(whole);
+}
+
+static void test_depot_threads(void)
+{
+    depot_race(DEPOT_STACKS, 0x40000000);
+}
+
+static void test_depot_many(void)
+{
+    depot_race(DEPOT_MANY, 0x50000000);
 }
 
 /* ---- the frame rules (stacks_shapes.h), on a stack made up here ----
@@ -541,6 +558,7 @@ void register_stacks_suite(void)
         { "depot: equal stacks, equal ids; get", test_depot_basic },
         { "depot: cannot grow: lost, counted", test_depot_lost },
         { "depot: 8 threads, overlapping stacks", test_depot_threads },
+        { "depot: 8 threads, more stacks than its small table holds", test_depot_many },
         { "frame rules: a walk through fixed and frame-pointer frames", test_shapes_walk },
         { "frame rules: unknown, opaque, out of the stack", test_shapes_refuse },
         { "print: the session ends, and starts again", test_symbolize_end },
