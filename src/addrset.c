@@ -9,10 +9,10 @@
  */
 #include "config.h"
 
-#include <sched.h>
 #include <string.h>
 
 #include "addrset.h"
+#include "lock.h"
 #include "os.h"
 
 #define NSHARDS (1u << VIGIL_ADDRSET_SHARD_BITS)
@@ -54,25 +54,14 @@ void vigil__addrset_init(struct vigil_addrset *s)
 /* A shard's lock.  Held for a probe or two, and seldom wanted by two
  * threads at once: a
  * pthread mutex cost two locked instructions and its calls on every malloc
- * and free, this costs one.  A waiter spins a little, then yields, so a
- * holder that lost its processor gets it back.  Plain atomics, which
+ * and free, this costs one.  A waiter spins a little, then yields
+ * (vigil__spin_wait).  Plain atomics, which
  * ThreadSanitizer understands as it does a mutex. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 static __attribute__((noinline)) void raw_lock_wait(shard_t *sh)
 {
-    for (unsigned spins = 0; __atomic_exchange_n(&sh->lock, 1, __ATOMIC_ACQUIRE); spins++)
-        while (__atomic_load_n(&sh->lock, __ATOMIC_RELAXED)) {
-            if (spins++ < 64)
-                cpu_relax();
-            else
-                sched_yield();
-        }
+    for (unsigned spins = 0; __atomic_exchange_n(&sh->lock, 1, __ATOMIC_ACQUIRE);)
+        while (__atomic_load_n(&sh->lock, __ATOMIC_RELAXED))
+            vigil__spin_wait(spins++);
 }
 
 /* The uncontended case inline: one exchange, no call. */

@@ -17,8 +17,8 @@
  * What the map cannot hold goes to an address set (addrset.h) beside it,
  * with the wrapper's number: a block whose data is not 16-byte aligned
  * (an inner allocator of the program's may give such) or lies above the
- * 47-bit address space, and blocks of wrapper number 7 and beyond, whose
- * code in the map, 7, says only "look there".
+ * 47-bit address space, and blocks of wrapper number 6 and beyond, whose
+ * code in the map, 7 (CODE_ELSEWHERE), says only "look there".
  *
  * A check (vigil_check_heap, at exit) holds the checkers' mutex, and each
  * word while it checks that word's blocks: no thread records or forgets a
@@ -32,13 +32,13 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addrset.h"
 #include "debug_live.h"
+#include "lock.h"
 #include "os.h"
 #include "report.h"
 
@@ -124,13 +124,7 @@ static inline uint64_t word_load(_Atomic uint64_t *w)
 {
     uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
     for (unsigned spins = 0; __builtin_expect(v & LOCKED, 0); spins++) {
-        if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        } else {
-            sched_yield();
-        }
+        vigil__spin_wait(spins);
         v = atomic_load_explicit(w, memory_order_relaxed);
     }
     return v;

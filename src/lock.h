@@ -23,6 +23,7 @@
 #define VIGIL_LOCK_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 struct vigil_lock {
@@ -61,6 +62,21 @@ static inline void vigil__lock(struct vigil_lock *l)
 static inline void vigil__unlock(struct vigil_lock *l)
 {
     pthread_mutex_unlock(&l->mutex);
+}
+
+/* One wait of a spinning waiter, the spins-th (counted by the caller): a
+ * pause for the first 64, then a yield, so a holder that lost its
+ * processor gets it back.  The address set's shard locks and the debug
+ * map's words wait so. */
+static inline void vigil__spin_wait(unsigned spins)
+{
+    if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    } else {
+        sched_yield();
+    }
 }
 
 #endif /* VIGIL_LOCK_H */
