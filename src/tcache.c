@@ -234,6 +234,17 @@ static void tcache_setup(void)
     vigil__heap_on_fork_child(fork_child);
 }
 
+/* Every class's cap from caps, its cached blocks kept (the cap first, as
+ * cache_grow does: the room is counted from it). */
+static void set_caps(struct vigil_tcache *t, const uint16_t *caps)
+{
+    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
+        uint32_t n = cached(t, c);
+        atomic_store_explicit(&t->cap[c], caps[c], memory_order_relaxed);
+        set_cached(t, c, n);
+    }
+}
+
 /* The calling thread's cache, made on its first slow path; NULL when blocks
  * must take the locked path (annotating, or no memory for a cache). */
 static struct vigil_tcache *tcache_get(bool for_free)
@@ -250,10 +261,7 @@ static struct vigil_tcache *tcache_get(bool for_free)
     if (t) {
         reset_caps(t);                  /* fresh, or a spare emptied when retired */
         if (for_free) {
-            for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
-                atomic_store_explicit(&t->cap[c], free_only_caps[c], memory_order_relaxed);
-                set_cached(t, c, 0);
-            }
+            set_caps(t, free_only_caps);
             t->free_only = 1;
         }
     }
@@ -263,15 +271,11 @@ static struct vigil_tcache *tcache_get(bool for_free)
 }
 
 /* A cache made by a free, at its first refill: the caps of a thread that
- * allocates, its cached blocks kept (the cap first, as cache_grow does). */
+ * allocates, its cached blocks kept. */
 __attribute__((noinline, cold))
 static void widen_caps(struct vigil_tcache *t)
 {
-    for (unsigned c = 0; c < VIGIL_NB_CLASSES; c++) {
-        uint32_t n = cached(t, c);
-        atomic_store_explicit(&t->cap[c], tcache_caps[c], memory_order_relaxed);
-        set_cached(t, c, n);
-    }
+    set_caps(t, tcache_caps);
     t->free_only = 0;
 }
 
