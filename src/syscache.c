@@ -267,6 +267,13 @@ static inline bool push(struct syscache *c, void *p, size_t u)
     return true;
 }
 
+/* p, whose usable size is u, onto its list, or back to the system. */
+static inline void keep(struct syscache *c, void *p, size_t u)
+{
+    if (!push(c, p, u))
+        env.sys->free(env.sys->ctx, p);
+}
+
 /* The parked blocks of sc_free onto their lists (or back to the system):
  * before a miss goes to the system, so a block freed serves its class
  * next.  Each is counted once, parked or listed. */
@@ -280,15 +287,13 @@ static void unpark(struct syscache *c)
         c->lag[i] = NULL;
         atomic_signal_fence(memory_order_seq_cst);
         count(c, -1);
-        if (!push(c, p, env.usable(p)))
-            env.sys->free(env.sys->ctx, p);
+        keep(c, p, env.usable(p));
     }
 }
 
-/* A cached block of class k, or NULL. */
-static inline void *pop_or_unpark(unsigned k)
+/* A block of class k cached by c, or NULL. */
+static inline void *pop_or_unpark(struct syscache *c, unsigned k)
 {
-    struct syscache *c = cache();
     void *p = pop(c, k);
     if (__builtin_expect(p == NULL, 0) && c != &cache_off) {
         unpark(c);
@@ -307,10 +312,11 @@ static inline void missed(struct syscache *c)
 /* A block of class k, from the cache or the system allocator. */
 static inline void *take(unsigned k)
 {
-    void *p = pop_or_unpark(k);
+    struct syscache *c = cache();
+    void *p = pop_or_unpark(c, k);
     if (__builtin_expect(p != NULL, 1))
         return p;
-    missed(cache());
+    missed(c);
     return env.sys->malloc(env.sys->ctx, class_size(k));
 }
 
@@ -330,10 +336,11 @@ static void *sc_calloc(void *ctx, size_t nelem, size_t elsize)
         return NULL;
     if (medium(total)) {
         unsigned k = class_of(total);
-        void *p = pop_or_unpark(k);
+        struct syscache *c = cache();
+        void *p = pop_or_unpark(c, k);
         if (p)
             return memset(p, 0, total);
-        missed(cache());
+        missed(c);
         return env.sys->calloc(env.sys->ctx, 1, class_size(k));
     }
     return env.sys->calloc(env.sys->ctx, nelem, elsize);
@@ -360,8 +367,7 @@ static void sc_free(void *ctx, void *p)
      * (glibc's large blocks): never parked, so its memory goes back to
      * the system at its free. */
     if (__builtin_expect(((uintptr_t)p & 4095) == 2 * sizeof(size_t), 0)) {
-        if (!push(c, p, env.usable(p)))
-            env.sys->free(env.sys->ctx, p);
+        keep(c, p, env.usable(p));
         return;
     }
     __builtin_prefetch((char *)p - sizeof(size_t), 1);
@@ -376,8 +382,7 @@ static void sc_free(void *ctx, void *p)
     }
     /* p in and old out of the ring leave the count as it was; push counts
      * old on its list. */
-    if (!push(c, old, env.usable(old)))
-        env.sys->free(env.sys->ctx, old);
+    keep(c, old, env.usable(old));
 }
 
 /* In place while the new size fits and wastes at most a quarter of the
@@ -396,8 +401,7 @@ static void *sc_realloc(void *ctx, void *p, size_t size)
     if (!q)
         return NULL;                        /* p stays valid */
     memcpy(q, p, size < u ? size : u);
-    if (!push(cache(), p, u))
-        env.sys->free(env.sys->ctx, p);
+    keep(cache(), p, u);
     return q;
 }
 
