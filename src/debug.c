@@ -357,13 +357,15 @@ static void debug_free(void *ctx, void *ptr)
     if (try_only)
         vigil__call.free_try = 0;
     guards_open(p);
-    if (__builtin_expect(try_only, 0) && !intact(c, p, &n)) {
-        vigil__call.free_try = 2;       /* not ours, or damaged: report.h */
-        return;
-    }
-    if (!try_only && !intact(c, p, &n) && !diagnose(c, p, VIGIL_OP_FREE, &n)) {
-        vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
-        return;                         /* a bad free does not free */
+    if (!intact(c, p, &n)) {
+        if (__builtin_expect(try_only, 0)) {
+            vigil__call.free_try = 2;   /* not ours, or damaged: report.h */
+            return;
+        }
+        if (!diagnose(c, p, VIGIL_OP_FREE, &n)) {
+            vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
+            return;                     /* a bad free does not free */
+        }
     }
     release(c, p, n, vigil__debug_origin_here());
 }
