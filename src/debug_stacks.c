@@ -216,9 +216,9 @@ static void print_frames(struct vigil_report *r, void *const *frames, int n)
     /* What is written so far goes out first: symbolizing reads files and
      * allocates, on a heap that may be damaged enough to crash it. */
     vigil__report_flush(r);
-    vigil__reporting++;
+    vigil__report_begin();
     vigil__stack_print(r, frames, n);
-    vigil__reporting--;
+    vigil__report_end();
 }
 
 static void by_thread(struct vigil_report *r, const char *what, const char *verb, unsigned t)

@@ -47,9 +47,11 @@
 #include "trace_snapshot.h"
 #include "vigil/annotate.h"
 
-/* The tables, read by the inline hits of domain.h too. */
+/* The tables, and the gates of the inline hits (domain.h): closed until
+ * the tables are composed. */
 vigil_allocator vigil__domains[3];
 #define domains vigil__domains
+_Atomic uint32_t vigil__domain_gate[3] = { 1, 1, 1 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_int ready;
@@ -115,17 +117,6 @@ static vigil_allocator below_fail(vigil_domain d)
     return vigil__fail_unwrap(&domains[d], &inner) ? inner : domains[d];
 }
 
-static void compose(vigil_domain d, const vigil_allocator *base, int debug, int trace)
-{
-    vigil_allocator t = *base;
-    if (debug)
-        wrap_debug(d, &t);
-    if (trace)
-        wrap_trace(d, &t);
-    wrap_fail(d, &t);
-    domains[d] = t;
-}
-
 /* A tracing wrapper goes on or off a live domain: its ctx is the inner
  * table's, so the words written are the functions, and a thread reading
  * the table meanwhile calls a working pair (trace.h). */
@@ -136,6 +127,34 @@ static void install(vigil_allocator *slot, const vigil_allocator *t)
     slot->free = t->free;
     slot->malloc = t->malloc;
     slot->ctx = t->ctx;
+}
+
+/* Every store of domain d's table, whole or (live) word by word, with its
+ * gate: closed before a table other than the arena's goes in, opened after
+ * the arena's is in.  A thread that read the gate open just before takes a
+ * hit of the arena's cache, as it would have called the old table. */
+static void set_table(vigil_domain d, const vigil_allocator *t, int live)
+{
+    int arena = vigil__same_table(t, &vigil__arena_allocator);
+    if (!arena)
+        atomic_store_explicit(&vigil__domain_gate[d], 1, memory_order_seq_cst);
+    if (live)
+        install(&domains[d], t);
+    else
+        domains[d] = *t;
+    if (arena)
+        atomic_store_explicit(&vigil__domain_gate[d], 0, memory_order_release);
+}
+
+static void compose(vigil_domain d, const vigil_allocator *base, int debug, int trace)
+{
+    vigil_allocator t = *base;
+    if (debug)
+        wrap_debug(d, &t);
+    if (trace)
+        wrap_trace(d, &t);
+    wrap_fail(d, &t);
+    set_table(d, &t, 0);
 }
 
 static void trace_at_exit(void);
@@ -239,7 +258,7 @@ void vigil_set_allocator(vigil_domain d, const vigil_allocator *alloc)
     if (valid_domain(d)) {
         vigil_allocator t = *alloc;
         wrap_fail(d, &t);
-        domains[d] = t;
+        set_table(d, &t, 0);
     }
 }
 
@@ -256,7 +275,7 @@ void vigil_setup_debug_hooks(void)
         if (traced)
             wrap_trace((vigil_domain)d, &t);
         wrap_fail((vigil_domain)d, &t);
-        domains[d] = t;
+        set_table((vigil_domain)d, &t, 0);
     }
 }
 
@@ -603,7 +622,7 @@ int vigil_trace_start(int nframes)
         vigil_allocator t = below_fail((vigil_domain)d);
         wrap_trace((vigil_domain)d, &t);
         wrap_fail((vigil_domain)d, &t);
-        install(&domains[d], &t);
+        set_table((vigil_domain)d, &t, 1);
     }
     return 0;
 }
@@ -615,7 +634,7 @@ void vigil_trace_stop(void)
         vigil_allocator t = below_fail((vigil_domain)d), inner;
         if (vigil__trace_unwrap(&t, &inner)) {
             wrap_fail((vigil_domain)d, &inner);
-            install(&domains[d], &inner);
+            set_table((vigil_domain)d, &inner, 1);
         }
     }
     /* A wrapper the program kept inside a table of its own stays, and

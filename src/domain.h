@@ -5,38 +5,55 @@
 #ifndef VIGIL_DOMAIN_H
 #define VIGIL_DOMAIN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "report.h"
 #include "tcache.h"
 #include "vigil.h"
 
-/* The domains' tables (domain.c), for the hits below. */
+/* The domains' tables (domain.c). */
 extern vigil_allocator vigil__domains[3];
 
+/* Per domain, 0 while its table is the arena's own (domain.c keeps it with
+ * every store of a table; nonzero before the tables are composed).  One
+ * word the hits test, where comparing the table's functions took a load
+ * and a compare each. */
+extern __attribute__((visibility("hidden"))) _Atomic uint32_t vigil__domain_gate[3];
+
 /* The hits of the entry points, inline in them and in the preload's: when
- * domain d's table is the arena's own, what its functions would do first,
- * a hit in the calling thread's cache (tcache.h).  The tables start
- * zeroed, so "the arena is installed" also says that the domains are
- * composed: a hit needs no other test.  NULL / false: take the slow path. */
+ * domain d's table is the arena's own and no thread is writing a report
+ * (report.h, vigil__reporters), what its functions would do first, a hit
+ * in the calling thread's cache (tcache.h).  NULL / false: take the slow
+ * path.  Two words or'ed, one test: the gate, and the count of reporting
+ * threads, which keeps a reporting thread's allocations off vigil's heap
+ * (its slow path sends them to the C library) at the price of every
+ * thread's hits while a report is written, which is rare. */
+static inline bool vigil__domain_hits_on(vigil_domain d)
+{
+    return (atomic_load_explicit(&vigil__domain_gate[d], memory_order_relaxed) |
+            atomic_load_explicit(&vigil__reporters, memory_order_relaxed)) == 0;
+}
+
 static inline void *vigil__domain_malloc_hit(vigil_domain d, size_t size)
 {
-    if (__builtin_expect(vigil__domains[d].malloc == vigil__arena_malloc, 1))
+    if (__builtin_expect(vigil__domain_hits_on(d), 1))
         return vigil__tcache_pop(size);
     return NULL;
 }
 
 static inline bool vigil__domain_free_hit(vigil_domain d, void *ptr)
 {
-    return __builtin_expect(vigil__domains[d].free == vigil__arena_free, 1) &&
-           vigil__tcache_push(ptr);
+    return __builtin_expect(vigil__domain_hits_on(d), 1) && vigil__tcache_push(ptr);
 }
 
 /* calloc's: a small request whose total the caller has checked. */
 static inline void *vigil__domain_calloc_hit(vigil_domain d, size_t total)
 {
-    void *p = vigil__domains[d].calloc == vigil__arena_calloc ? vigil__tcache_pop(total) : NULL;
+    void *p = vigil__domain_hits_on(d) ? vigil__tcache_pop(total) : NULL;
     if (p)
         memset(p, 0, total);
     return p;
@@ -46,7 +63,7 @@ static inline void *vigil__domain_calloc_hit(vigil_domain d, size_t total)
  * realloc would do no more (tcache.h, vigil__tcache_realloc_hit). */
 static inline void *vigil__domain_realloc_hit(vigil_domain d, void *ptr, size_t size)
 {
-    if (vigil__domains[d].realloc == vigil__arena_realloc)
+    if (vigil__domain_hits_on(d))
         return vigil__tcache_realloc_hit(ptr, size);
     return NULL;
 }

@@ -187,7 +187,7 @@ __attribute__((noinline, cold))
 static void record(unsigned long long nfail, unsigned long long k, size_t size)
 {
     nested++;
-    vigil__reporting++;
+    vigil__report_begin();
     void *frames[LOG_FRAMES];
     int n = vigil__stack_capture_here(frames, LOG_FRAMES);
     if (log_stderr) {
@@ -197,7 +197,7 @@ static void record(unsigned long long nfail, unsigned long long k, size_t size)
     }
     if (log_file)
         record_to_file(nfail, k, size, frames, n);
-    vigil__reporting--;
+    vigil__report_end();
     nested--;
 }
 

@@ -560,11 +560,9 @@ static __attribute__((noinline)) void free_slow(void *ptr, void *caller)
 
 void *malloc(size_t size)
 {
-    if (__builtin_expect(!vigil__reporting, 1)) {
-        void *p = vigil__domain_malloc_hit(MEM, size);
-        if (__builtin_expect(p != NULL, 1))
-            return p;
-    }
+    void *p = vigil__domain_malloc_hit(MEM, size);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     return malloc_slow(size, CALLER);
 }
 
@@ -573,21 +571,17 @@ void *calloc(size_t nelem, size_t elsize)
     size_t total;
     if (!vigil__calloc_size(nelem, elsize, &total))
         return NULL;
-    if (__builtin_expect(!vigil__reporting, 1)) {
-        void *p = vigil__domain_calloc_hit(MEM, total);
-        if (__builtin_expect(p != NULL, 1))
-            return p;
-    }
+    void *p = vigil__domain_calloc_hit(MEM, total);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     return calloc_slow(nelem, elsize, total, CALLER);
 }
 
 void *realloc(void *ptr, size_t size)
 {
-    if (__builtin_expect(!vigil__reporting, 1)) {
-        void *p = vigil__domain_realloc_hit(MEM, ptr, size);
-        if (__builtin_expect(p != NULL, 1))
-            return p;
-    }
+    void *p = vigil__domain_realloc_hit(MEM, ptr, size);
+    if (__builtin_expect(p != NULL, 1))
+        return p;
     return realloc_slow("realloc", ptr, size, CALLER);
 }
 
@@ -603,7 +597,7 @@ void *reallocarray(void *ptr, size_t nelem, size_t elsize)
 
 void free(void *ptr)
 {
-    if (__builtin_expect(!vigil__reporting, 1) && vigil__domain_free_hit(MEM, ptr))
+    if (__builtin_expect(vigil__domain_free_hit(MEM, ptr), 1))
         return;
     free_slow(ptr, CALLER);
 }

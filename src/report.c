@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,34 @@
 __attribute__((tls_model("initial-exec"))) _Thread_local void *vigil__caller;
 __attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_call vigil__call;
 __attribute__((tls_model("initial-exec"))) _Thread_local int vigil__reporting;
+_Atomic unsigned vigil__reporters;
+
+/* A thread that was reporting in the parent does not exist in the child,
+ * and would keep every hit of the child off for good.  Registered at the
+ * first report, when the allocation pthread_atfork may make already goes
+ * to the C library (vigil__reporting is raised). */
+static atomic_int fork_registered;
+
+static void reporters_child(void)
+{
+    atomic_store_explicit(&vigil__reporters, vigil__reporting ? 1 : 0, memory_order_relaxed);
+}
+
+void vigil__report_begin(void)
+{
+    if (vigil__reporting++ == 0) {
+        atomic_fetch_add_explicit(&vigil__reporters, 1, memory_order_relaxed);
+        if (!atomic_load_explicit(&fork_registered, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&fork_registered, 1, memory_order_relaxed))
+            pthread_atfork(NULL, NULL, reporters_child);
+    }
+}
+
+void vigil__report_end(void)
+{
+    if (--vigil__reporting == 0)
+        atomic_fetch_sub_explicit(&vigil__reporters, 1, memory_order_relaxed);
+}
 
 static _Atomic size_t errors;
 static _Atomic int abort_on_error = 1;

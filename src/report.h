@@ -11,6 +11,7 @@
 #ifndef VIGIL_REPORT_H
 #define VIGIL_REPORT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,8 +49,16 @@ extern __attribute__((tls_model("initial-exec"))) _Thread_local struct vigil_cal
  * that do it (libdw) allocate, and the heap a report is about may be
  * damaged: the preload library serves this thread's allocations from the C
  * library meanwhile, never from vigil's heap.  Raised and lowered around
- * the symbolizer by whoever prints a stack. */
+ * the symbolizer by whoever prints a stack, with vigil__report_begin and
+ * vigil__report_end (they nest). */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local int vigil__reporting;
+/* How many threads have vigil__reporting raised: the entry points' inline
+ * hits test this one global word, which costs them a single "or" where the
+ * thread's own flag cost a load of its offset, a load and a test
+ * (domain.h).  A forked child counts only its own thread. */
+extern __attribute__((visibility("hidden"))) _Atomic unsigned vigil__reporters;
+void vigil__report_begin(void);
+void vigil__report_end(void);
 
 struct vigil_report {
     size_t len;

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 
 #include "bump.h"
 #include "child.h"
+#include "domain.h"
+#include "report.h"
 #include "sysalloc.h"
 #include "suites.h"
 
@@ -208,6 +211,104 @@ static void test_hook_chaining(void)
     }
 }
 
+/* The entry points' inline hits serve the thread's cached blocks only
+ * while the arena's own table is installed: a table set over a warm cache
+ * gets every call from the next one on. */
+static void test_table_over_warm_cache(void)
+{
+    for (int i = 0; i < NAPIS; i++) {
+        vigil_allocator before;
+        vigil_get_allocator(apis[i].d, &before);
+        void *p[8];
+        for (int k = 0; k < 8; k++)
+            p[k] = apis[i].malloc(48);
+        for (int k = 0; k < 8; k++)
+            apis[i].free(p[k]);         /* in the cache, where the arena is installed */
+        struct counting hook = { .inner = before };
+        vigil_allocator wrapper = { &hook, c_malloc, c_calloc, c_realloc, c_free };
+        vigil_set_allocator(apis[i].d, &wrapper);
+        for (int k = 0; k < 6; k++)
+            p[k] = apis[i].malloc(48);
+        p[6] = apis[i].calloc(1, 48);
+        p[7] = apis[i].realloc(NULL, 48);
+        for (int k = 0; k < 8; k++)
+            apis[i].free(p[k]);
+        CU_ASSERT_EQUAL(hook.mallocs, 6);
+        CU_ASSERT_EQUAL(hook.callocs, 1);
+        CU_ASSERT_EQUAL(hook.reallocs, 1);
+        CU_ASSERT_EQUAL(hook.frees, 8);
+        vigil_set_allocator(apis[i].d, &before);
+        p[0] = apis[i].malloc(48);
+        apis[i].free(p[0]);
+        CU_ASSERT_EQUAL(hook.mallocs + hook.frees, 14);
+    }
+}
+
+/* While a thread writes a report, no thread's hits are taken (the reporting
+ * thread's allocations must leave vigil's heap; one global count is what
+ * the hits test); a child forked meanwhile counts only its own thread. */
+static pthread_mutex_t rep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rep_cv = PTHREAD_COND_INITIALIZER;
+static int rep_state;               /* 1: reporting; 2: told to end; 3: ended */
+
+static void *reporter(void *arg)
+{
+    (void)arg;
+    vigil__report_begin();
+    vigil__report_begin();          /* nested: still one thread */
+    pthread_mutex_lock(&rep_mu);
+    rep_state = 1;
+    pthread_cond_broadcast(&rep_cv);
+    while (rep_state != 2)
+        pthread_cond_wait(&rep_cv, &rep_mu);
+    pthread_mutex_unlock(&rep_mu);
+    vigil__report_end();
+    vigil__report_end();
+    return NULL;
+}
+
+static void forked_during_report(void *arg)
+{
+    (void)arg;
+    if (atomic_load(&vigil__reporters) != 0)
+        exit(1);
+    if (!vigil__domain_hits_on(VIGIL_DOMAIN_MEM))
+        exit(2);
+}
+
+static void test_hits_off_while_reporting(void)
+{
+    vigil_allocator before, arena;
+    vigil_get_allocator(VIGIL_DOMAIN_MEM, &before);
+    arena = vigil__arena_allocator;
+    vigil_set_allocator(VIGIL_DOMAIN_MEM, &arena);
+    CU_ASSERT_TRUE(vigil__domain_hits_on(VIGIL_DOMAIN_MEM));
+    pthread_t t;
+    rep_state = 0;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, reporter, NULL), 0);
+    pthread_mutex_lock(&rep_mu);
+    while (rep_state != 1)
+        pthread_cond_wait(&rep_cv, &rep_mu);
+    pthread_mutex_unlock(&rep_mu);
+    CU_ASSERT_EQUAL(atomic_load(&vigil__reporters), 1);
+    CU_ASSERT_FALSE(vigil__domain_hits_on(VIGIL_DOMAIN_MEM));
+    void *p = vigil_mem_malloc(48);     /* served all the same, by the slow path */
+    CU_ASSERT_PTR_NOT_NULL(p);
+    vigil_mem_free(p);
+    struct child_result r;
+    run_child(forked_during_report, NULL, &r);
+    CU_ASSERT_TRUE(r.exited);
+    CU_ASSERT_EQUAL(r.status, 0);
+    pthread_mutex_lock(&rep_mu);
+    rep_state = 2;
+    pthread_cond_broadcast(&rep_cv);
+    pthread_mutex_unlock(&rep_mu);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(atomic_load(&vigil__reporters), 0);
+    CU_ASSERT_TRUE(vigil__domain_hits_on(VIGIL_DOMAIN_MEM));
+    vigil_set_allocator(VIGIL_DOMAIN_MEM, &before);
+}
+
 static void custom_allocator(void *arg)
 {
     (void)arg;
@@ -270,6 +371,8 @@ void register_domain_suite(void)
         { "raw is the system allocator", test_default_tables },
         { "hook chaining", test_hook_chaining },
         { "custom allocator", test_custom_allocator },
+        { "a table set over a warm cache gets every call", test_table_over_warm_cache },
+        { "no hits while a thread reports; a forked child counts its own", test_hits_off_while_reporting },
         { "names by VIGIL_MALLOC", test_names_by_environment },
         { NULL, NULL },
     };
