@@ -320,6 +320,7 @@ static void *debug_malloc(void *ctx, size_t n)
         return NULL;
     }
     unsigned char *p = base + HEAD;
+    vigil__debug_live_prefetch(p);     /* loaded while the fill and the capture run */
     fresh(p, n);
     seal(c, p, n, vigil__debug_origin_here());
     return p;
@@ -353,6 +354,7 @@ static void debug_free(void *ctx, void *ptr)
     size_t n;
     if (!p)
         return;
+    vigil__debug_live_prefetch(p);     /* loaded while the header is */
     int try_only = vigil__call.free_try;
     if (try_only)
         vigil__call.free_try = 0;
