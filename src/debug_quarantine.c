@@ -43,6 +43,7 @@ struct qentry {
 static struct {
     _Alignas(64) size_t limit;
     size_t batch_limit;
+    size_t fast_limit;          /* batch_limit, or 0 under memcheck: see put */
     int on_valgrind;
 } cfg;
 
@@ -236,6 +237,7 @@ void vigil__quarantine_configure(size_t bytes, int valgrind)
      * threads do not hold much beyond the limit; 64 KiB is far more
      * than QBATCH small blocks need. */
     cfg.batch_limit = cfg.limit / 16 < 65536 ? cfg.limit / 16 : 65536;
+    cfg.fast_limit = valgrind ? 0 : cfg.batch_limit;
     choose_all_dead();
     vigil__treg_init(&registry, batch_destructor);
 }
@@ -255,18 +257,27 @@ static struct vigil_freed freed_of(const struct qentry *e)
 }
 
 /* The block is checked and really freed whatever the check found: it was
- * freed correctly; the write after free is the bug being reported. */
+ * freed correctly; the write after free is the bug being reported.  e may
+ * lie in a chunk that a free coming back from the report (its
+ * symbolizer may allocate) fills again: the report's path works on a
+ * copy. */
+static __attribute__((noinline)) void evict_bad(struct qentry e, int at_exit)
+{
+    struct vigil_freed f = freed_of(&e);
+    vigil__diagnose_report_freed(e.base, &f, at_exit);
+    inner_free(&e);
+}
+
 static inline void evict(const struct qentry *e, int at_exit)
 {
     if (cfg.on_valgrind)
         VIGIL_MEM_DEFINED(e->base, e->total);
     _Static_assert(VIGIL_DEBUG_OVERHEAD >= 16, "a block is one vector at least");
     int dead = e->total <= 128 ? all_dead_small(e->base, e->total) : all_dead(e->base, e->total);
-    if (__builtin_expect(!dead, 0)) {
-        struct vigil_freed f = freed_of(e);
-        vigil__diagnose_report_freed(e->base, &f, at_exit);
-    }
-    inner_free(e);
+    if (__builtin_expect(!dead, 0))
+        evict_bad(*e, at_exit);
+    else
+        inner_free(e);
 }
 
 /* A block about to leave has been out of the cache for a long while: load
@@ -418,9 +429,13 @@ static __attribute__((noinline)) void batch_evict_one(struct qbatch *b)
     struct qentry *out = b->out->e;
     if (i + PREFETCH_AHEAD < b->out_end)
         prefetch_block(&out[i + PREFETCH_AHEAD]);
-    struct qentry e = out[i];
-    forget(&out[i], 1);
-    evict(&e, 0);
+    if (__builtin_expect(cfg.on_valgrind, 0)) {
+        struct qentry e = out[i];
+        forget(&out[i], 1);
+        evict(&e, 0);
+    } else {
+        evict(&out[i], 0);              /* read before the inner free, and not after */
+    }
 }
 
 /* b's fill chunk, full, moves into the ring, and the chunk that leaves it
@@ -570,13 +585,16 @@ static __attribute__((noinline)) void put_slow(const struct qentry *in)
 
 /* The common case, a block that leaves the batch short of full, is
  * batch_add() with nothing to move: a few stores, then at most a tail call
- * that checks one leaving block. */
+ * that checks one leaving block.  One test of the bytes stands for three:
+ * a block bigger than the quarantine (batch_limit is less than its limit)
+ * and every block under memcheck (fast_limit 0; a block is never empty)
+ * fail it too. */
 void vigil__quarantine_put(const struct vigil_quarantine_owner *owner, unsigned char *base,
                            size_t total, struct vigil_origin alloc, struct vigil_origin freed)
 {
+    _Static_assert(VIGIL_DEBUG_OVERHEAD > 0, "a block is never empty");
     struct qbatch *b = my_batch;
-    if (__builtin_expect(total > cfg.limit || cfg.on_valgrind || !b || b->n + 1 >= QBATCH ||
-                         b->bytes + total > cfg.batch_limit, 0)) {
+    if (__builtin_expect(!b || b->n + 1 >= QBATCH || b->bytes + total > cfg.fast_limit, 0)) {
         struct qentry e = { base, total, owner, alloc, freed };
         put_slow(&e);
         return;
