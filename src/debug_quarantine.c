@@ -287,10 +287,25 @@ static inline void evict(const struct qentry *e, int at_exit)
 static inline void prefetch_block(const struct qentry *e)
 {
     const unsigned char *p = e->base;
-    size_t n = e->total < 512 ? e->total : 512;
-    for (size_t off = 0; off < n; off += 64)
-        __builtin_prefetch(p + off);
-    __builtin_prefetch(p + n - 1);
+    size_t n = e->total;
+    /* Every line of the first 512 bytes, with no loop: the first and the
+     * last, and those between by the size (the loop's tests cost more than
+     * the prefetches). */
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + (n < 512 ? n : 512) - 1);
+    if (n > 128) {
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+        __builtin_prefetch(p + 192);
+        if (n > 256) {
+            __builtin_prefetch(p + 256);
+            __builtin_prefetch(p + 320);
+            __builtin_prefetch(p + 384);
+            __builtin_prefetch(p + 448);
+        }
+    } else if (n > 64) {
+        __builtin_prefetch(p + 64);
+    }
     if (e->owner->prefetch)
         e->owner->prefetch(p);
 }
