@@ -103,9 +103,10 @@ static inline void guards_close(const unsigned char *p, size_t n)
 }
 
 /* Write everything around the n data bytes at p but the data itself, and
- * record the block as live; o is where the block is being allocated. */
+ * record the block as live; o is where the block is being allocated, w its
+ * word of the live map (vigil__debug_live_word). */
 static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
-                        struct vigil_origin o)
+                        struct vigil_origin o, _Atomic uint64_t *w)
 {
     size_t guard = VIGIL_DEBUG_GUARD_WORD;
     vigil__debug_put_be(p - HEAD, n);
@@ -119,7 +120,7 @@ static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
 #endif
     vigil__debug_put_origin(p + n + VIGIL_DEBUG_ORIGIN_AT, o);
     guards_close(p, n);
-    vigil__debug_live_put(p, (unsigned)(c - wrappers), o.thread);
+    vigil__debug_live_put_at(w, p, (unsigned)(c - wrappers));
 }
 
 /* Before this file reads a block's header and tail guard (free, realloc,
@@ -299,10 +300,10 @@ static int diagnose(const struct debug_ctx *c, const unsigned char *p, enum vigi
 /* The block of n bytes at p passed its checks: fill it and hand it to the
  * quarantine, with its origin, which the fill overwrites, and the free's. */
 static void release(const struct debug_ctx *c, unsigned char *p, size_t n,
-                    struct vigil_origin freed)
+                    struct vigil_origin freed, _Atomic uint64_t *w)
 {
     struct vigil_origin alloc = vigil__debug_get_origin(p + n + VIGIL_DEBUG_ORIGIN_AT);
-    vigil__debug_live_take(p, alloc.thread);
+    vigil__debug_live_take_at(w, p);
     fill(p - HEAD, VIGIL_DEADBYTE, n + OVERHEAD);
     vigil__quarantine_put(&c->owner, p - HEAD, n + OVERHEAD, alloc, freed);
 }
@@ -320,9 +321,10 @@ static void *debug_malloc(void *ctx, size_t n)
         return NULL;
     }
     unsigned char *p = base + HEAD;
-    vigil__debug_live_prefetch(p);     /* loaded while the fill and the capture run */
+    /* The live map's word loads while the fill and the capture run. */
+    _Atomic uint64_t *w = vigil__debug_live_word(p);
     fresh(p, n);
-    seal(c, p, n, vigil__debug_origin_here());
+    seal(c, p, n, vigil__debug_origin_here(), w);
     return p;
 }
 
@@ -343,7 +345,7 @@ static void *debug_calloc(void *ctx, size_t nelem, size_t elsize)
         errno = ENOMEM;
         return NULL;
     }
-    seal(c, base + HEAD, n, vigil__debug_origin_here());
+    seal(c, base + HEAD, n, vigil__debug_origin_here(), vigil__debug_live_word(base + HEAD));
     return base + HEAD;
 }
 
@@ -354,7 +356,7 @@ static void debug_free(void *ctx, void *ptr)
     size_t n;
     if (!p)
         return;
-    vigil__debug_live_prefetch(p);     /* loaded while the header is */
+    _Atomic uint64_t *w = vigil__debug_live_word(p);  /* loaded while the header is */
     int try_only = vigil__call.free_try;
     if (try_only)
         vigil__call.free_try = 0;
@@ -369,7 +371,7 @@ static void debug_free(void *ctx, void *ptr)
             return;                     /* a bad free does not free */
         }
     }
-    release(c, p, n, vigil__debug_origin_here());
+    release(c, p, n, vigil__debug_origin_here(), w);
 }
 
 /* Shrinking keeps the block where it is, filling what it drops with 0xDD,
@@ -404,7 +406,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
         /* Not checked while it is resealed. */
         vigil__debug_live_take(p, vigil__debug_get_origin(p + old + VIGIL_DEBUG_ORIGIN_AT).thread);
         memset(p + n, VIGIL_DEADBYTE, old - n + TRAILER);
-        seal(c, p, n, here);
+        seal(c, p, n, here, vigil__debug_live_word(p));
         if (on_valgrind)                /* the dropped tail, past the guard */
             VIGIL_MEM_NOACCESS(p + n + TRAILER, old - n);
         return p;
@@ -418,8 +420,8 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     size_t keep = n < old ? n : old;
     memcpy(q, p, keep);
     fresh(q + keep, n - keep);
-    seal(c, q, n, here);
-    release(c, p, old, here);
+    seal(c, q, n, here, vigil__debug_live_word(q));
+    release(c, p, old, here, vigil__debug_live_word(p));
     return q;
 }
 

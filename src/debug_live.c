@@ -66,7 +66,8 @@ struct vigil_live_region {
 /* debug_live.h's prefetch knows the map's shape. */
 _Static_assert(offsetof(struct vigil_live_region, word) == VIGIL_LIVE_WORDS_AT, "the words' place");
 _Static_assert(ADDRESS_BITS == VIGIL_LIVE_ADDRESS_BITS && REGION_SHIFT == VIGIL_LIVE_REGION_SHIFT &&
-               (1 << GRANULE_SHIFT) * PER_WORD == VIGIL_LIVE_WORD_SPAN, "the map's shape");
+               (1 << GRANULE_SHIFT) * PER_WORD == VIGIL_LIVE_WORD_SPAN &&
+               (1 << GRANULE_SHIFT) == VIGIL_LIVE_GRANULE, "the map's shape");
 
 /* NREGIONS slots; NULL until configured.  Known to debug_live.h's
  * prefetch, which is inline. */
@@ -207,22 +208,21 @@ static __attribute__((noinline)) void put_slow(const void *p, unsigned owner)
 
 /* One compare-and-swap and the tests before it, with no call but the tail
  * call to put_slow: a call on the way would make the common case save and
- * restore registers (a third of its instructions).  registered is set only
- * once ready is, and the map's directory with it. */
-void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
+ * restore registers (a third of its instructions).  w is the word
+ * vigil__debug_live_word() found, so the checks of the address and the
+ * directory are made once for the prefetch and the put.  registered is
+ * set only once the map is configured. */
+void vigil__debug_live_put_at(_Atomic uint64_t *w, const void *p, unsigned owner)
 {
-    (void)thread;
     uintptr_t a = (uintptr_t)p;
-    struct vigil_live_region *r;
-    if (__builtin_expect(!atomic_load_explicit(&registered, memory_order_acquire) ||
-                         !mappable(a) || owner >= CODE_ELSEWHERE - 1 ||
-                         !(r = region_of(a)), 0)) {
+    if (__builtin_expect(!w || !atomic_load_explicit(&registered, memory_order_acquire) ||
+                         owner >= CODE_ELSEWHERE - 1, 0)) {
         put_slow(p, owner);
         return;
     }
     size_t g = granule_of(a);
     size_t page = g / PER_WORD / PAGE_WORDS;
-    _Atomic uint64_t *w = &r->word[g / PER_WORD];
+    struct vigil_live_region *r = region_of(a);
     unsigned shift = (unsigned)(g % PER_WORD) * CODE_BITS;
     uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
     uint64_t nv = (v & ~(CODE_MASK << shift)) | (uint64_t)(owner + 1) << shift;
@@ -231,6 +231,12 @@ void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
                          !atomic_compare_exchange_strong_explicit(w, &v, nv, memory_order_acq_rel,
                                                                   memory_order_relaxed), 0))
         put_slow(p, owner);
+}
+
+void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
+{
+    (void)thread;
+    vigil__debug_live_put_at(vigil__debug_live_word(p), p, owner);
 }
 
 /* The take of every case the fast path below leaves. */
@@ -250,25 +256,25 @@ static __attribute__((noinline)) void take_slow(const void *p)
         vigil__addrset_take(&elsewhere, p, NULL);
 }
 
-void vigil__debug_live_take(const void *p, uint32_t thread)
+void vigil__debug_live_take_at(_Atomic uint64_t *w, const void *p)
 {
-    (void)thread;
-    uintptr_t a = (uintptr_t)p;
-    struct vigil_live_region *r;
-    if (__builtin_expect(!atomic_load_explicit(&ready, memory_order_acquire) || !mappable(a) ||
-                         !(r = region_of(a)), 0)) {
+    if (__builtin_expect(!w, 0)) {
         take_slow(p);
         return;
     }
-    size_t g = granule_of(a);
-    _Atomic uint64_t *w = &r->word[g / PER_WORD];
-    unsigned shift = (unsigned)(g % PER_WORD) * CODE_BITS;
+    unsigned shift = (unsigned)(granule_of((uintptr_t)p) % PER_WORD) * CODE_BITS;
     uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
     uint64_t nv = v & ~(CODE_MASK << shift);
     if (__builtin_expect((v & LOCKED) || (v >> shift & CODE_MASK) == CODE_ELSEWHERE ||
                          !atomic_compare_exchange_strong_explicit(w, &v, nv, memory_order_acq_rel,
                                                                   memory_order_relaxed), 0))
         take_slow(p);
+}
+
+void vigil__debug_live_take(const void *p, uint32_t thread)
+{
+    (void)thread;
+    vigil__debug_live_take_at(vigil__debug_live_word(p), p);
 }
 
 /* ---- walking the map ---- */
