@@ -52,6 +52,7 @@ struct debug_ctx {
     struct vigil_quarantine_owner owner;    /* inner, its query, the API id */
     size_t head;                /* API id then S-1 guard bytes, in memory order */
     vigil_domain domain;
+    unsigned index;             /* in wrappers[]: the live map's owner (a division, else) */
 };
 
 /* Wrapper contexts are never freed: a block may outlive the wrapper that made
@@ -120,7 +121,7 @@ static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
 #endif
     vigil__debug_put_origin(p + n + VIGIL_DEBUG_ORIGIN_AT, o);
     guards_close(p, n);
-    vigil__debug_live_put_at(w, p, (unsigned)(c - wrappers));
+    vigil__debug_live_put_at(w, p, c->index);
 }
 
 /* Before this file reads a block's header and tail guard (free, realloc,
@@ -449,6 +450,7 @@ static struct debug_ctx *wrapper_for(vigil_domain d, const vigil_allocator *inne
     c->owner.prefetch = query ? query->prefetch : NULL;
     c->owner.api = head[0];
     c->domain = d;
+    c->index = n;
     /* Published whole: known_usable() reads the slots without the lock. */
     atomic_store_explicit(&nwrappers, n + 1, memory_order_release);
     return c;
