@@ -350,6 +350,24 @@ static void *debug_calloc(void *ctx, size_t nelem, size_t elsize)
     return base + HEAD;
 }
 
+/* The free of a block the fast check turned away: its size when it is
+ * healthy after all, else SIZE_MAX (not ours, when only trying; or
+ * reported). */
+static __attribute__((noinline)) size_t free_refused(const struct debug_ctx *c,
+                                                     const unsigned char *p, int try_only)
+{
+    size_t n;
+    if (__builtin_expect(try_only, 0)) {
+        vigil__call.free_try = 2;       /* not ours, or damaged: report.h */
+        return SIZE_MAX;
+    }
+    if (!diagnose(c, p, VIGIL_OP_FREE, &n)) {
+        vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
+        return SIZE_MAX;                /* a bad free does not free */
+    }
+    return n;
+}
+
 static void debug_free(void *ctx, void *ptr)
 {
     const struct debug_ctx *c = ctx;
@@ -362,16 +380,10 @@ static void debug_free(void *ctx, void *ptr)
     if (try_only)
         vigil__call.free_try = 0;
     guards_open(p);
-    if (!intact(c, p, &n)) {
-        if (__builtin_expect(try_only, 0)) {
-            vigil__call.free_try = 2;   /* not ours, or damaged: report.h */
-            return;
-        }
-        if (!diagnose(c, p, VIGIL_OP_FREE, &n)) {
-            vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
-            return;                     /* a bad free does not free */
-        }
-    }
+    /* n's address goes no further than the inline check: n stays in a
+     * register. */
+    if (!intact(c, p, &n) && (n = free_refused(c, p, try_only)) == SIZE_MAX)
+        return;
     release(c, p, n, vigil__debug_origin_here(), w);
 }
 
