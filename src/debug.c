@@ -52,6 +52,7 @@ struct debug_ctx {
     struct vigil_quarantine_owner owner;    /* inner, its query, the API id */
     size_t head;                /* API id then S-1 guard bytes, in memory order */
     vigil_domain domain;
+    unsigned index;             /* in wrappers[]: the live map's owner (a division, else) */
 };
 
 /* Wrapper contexts are never freed: a block may outlive the wrapper that made
@@ -103,9 +104,10 @@ static inline void guards_close(const unsigned char *p, size_t n)
 }
 
 /* Write everything around the n data bytes at p but the data itself, and
- * record the block as live; o is where the block is being allocated. */
+ * record the block as live; o is where the block is being allocated, w its
+ * word of the live map (vigil__debug_live_word). */
 static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
-                        struct vigil_origin o)
+                        struct vigil_origin o, _Atomic uint64_t *w)
 {
     size_t guard = VIGIL_DEBUG_GUARD_WORD;
     vigil__debug_put_be(p - HEAD, n);
@@ -119,7 +121,7 @@ static inline void seal(const struct debug_ctx *c, unsigned char *p, size_t n,
 #endif
     vigil__debug_put_origin(p + n + VIGIL_DEBUG_ORIGIN_AT, o);
     guards_close(p, n);
-    vigil__debug_live_put(p, (unsigned)(c - wrappers), o.thread);
+    vigil__debug_live_put_at(w, p, c->index);
 }
 
 /* Before this file reads a block's header and tail guard (free, realloc,
@@ -299,10 +301,10 @@ static int diagnose(const struct debug_ctx *c, const unsigned char *p, enum vigi
 /* The block of n bytes at p passed its checks: fill it and hand it to the
  * quarantine, with its origin, which the fill overwrites, and the free's. */
 static void release(const struct debug_ctx *c, unsigned char *p, size_t n,
-                    struct vigil_origin freed)
+                    struct vigil_origin freed, _Atomic uint64_t *w)
 {
     struct vigil_origin alloc = vigil__debug_get_origin(p + n + VIGIL_DEBUG_ORIGIN_AT);
-    vigil__debug_live_take(p, alloc.thread);
+    vigil__debug_live_take_at(w, p);
     fill(p - HEAD, VIGIL_DEADBYTE, n + OVERHEAD);
     vigil__quarantine_put(&c->owner, p - HEAD, n + OVERHEAD, alloc, freed);
 }
@@ -320,8 +322,10 @@ static void *debug_malloc(void *ctx, size_t n)
         return NULL;
     }
     unsigned char *p = base + HEAD;
+    /* The live map's word loads while the fill and the capture run. */
+    _Atomic uint64_t *w = vigil__debug_live_word(p);
     fresh(p, n);
-    seal(c, p, n, vigil__debug_origin_here());
+    seal(c, p, n, vigil__debug_origin_here(), w);
     return p;
 }
 
@@ -342,8 +346,26 @@ static void *debug_calloc(void *ctx, size_t nelem, size_t elsize)
         errno = ENOMEM;
         return NULL;
     }
-    seal(c, base + HEAD, n, vigil__debug_origin_here());
+    seal(c, base + HEAD, n, vigil__debug_origin_here(), vigil__debug_live_word(base + HEAD));
     return base + HEAD;
+}
+
+/* The free of a block the fast check turned away: its size when it is
+ * healthy after all, else SIZE_MAX (not ours, when only trying; or
+ * reported). */
+static __attribute__((noinline)) size_t free_refused(const struct debug_ctx *c,
+                                                     const unsigned char *p, int try_only)
+{
+    size_t n;
+    if (__builtin_expect(try_only, 0)) {
+        vigil__call.free_try = 2;       /* not ours, or damaged: report.h */
+        return SIZE_MAX;
+    }
+    if (!diagnose(c, p, VIGIL_OP_FREE, &n)) {
+        vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
+        return SIZE_MAX;                /* a bad free does not free */
+    }
+    return n;
 }
 
 static void debug_free(void *ctx, void *ptr)
@@ -353,21 +375,16 @@ static void debug_free(void *ctx, void *ptr)
     size_t n;
     if (!p)
         return;
+    _Atomic uint64_t *w = vigil__debug_live_word(p);  /* loaded while the header is */
     int try_only = vigil__call.free_try;
     if (try_only)
         vigil__call.free_try = 0;
     guards_open(p);
-    if (!intact(c, p, &n)) {
-        if (__builtin_expect(try_only, 0)) {
-            vigil__call.free_try = 2;   /* not ours, or damaged: report.h */
-            return;
-        }
-        if (!diagnose(c, p, VIGIL_OP_FREE, &n)) {
-            vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
-            return;                     /* a bad free does not free */
-        }
-    }
-    release(c, p, n, vigil__debug_origin_here());
+    /* n's address goes no further than the inline check: n stays in a
+     * register. */
+    if (!intact(c, p, &n) && (n = free_refused(c, p, try_only)) == SIZE_MAX)
+        return;
+    release(c, p, n, vigil__debug_origin_here(), w);
 }
 
 /* Shrinking keeps the block where it is, filling what it drops with 0xDD,
@@ -402,7 +419,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
         /* Not checked while it is resealed. */
         vigil__debug_live_take(p, vigil__debug_get_origin(p + old + VIGIL_DEBUG_ORIGIN_AT).thread);
         memset(p + n, VIGIL_DEADBYTE, old - n + TRAILER);
-        seal(c, p, n, here);
+        seal(c, p, n, here, vigil__debug_live_word(p));
         if (on_valgrind)                /* the dropped tail, past the guard */
             VIGIL_MEM_NOACCESS(p + n + TRAILER, old - n);
         return p;
@@ -416,8 +433,8 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
     size_t keep = n < old ? n : old;
     memcpy(q, p, keep);
     fresh(q + keep, n - keep);
-    seal(c, q, n, here);
-    release(c, p, old, here);
+    seal(c, q, n, here, vigil__debug_live_word(q));
+    release(c, p, old, here, vigil__debug_live_word(p));
     return q;
 }
 
@@ -445,6 +462,7 @@ static struct debug_ctx *wrapper_for(vigil_domain d, const vigil_allocator *inne
     c->owner.prefetch = query ? query->prefetch : NULL;
     c->owner.api = head[0];
     c->domain = d;
+    c->index = n;
     /* Published whole: known_usable() reads the slots without the lock. */
     atomic_store_explicit(&nwrappers, n + 1, memory_order_release);
     return c;

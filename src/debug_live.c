@@ -32,6 +32,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,14 +58,22 @@
 
 _Static_assert(PER_WORD * CODE_BITS < 63, "the codes leave the lock bit free");
 
-struct region {
+struct vigil_live_region {
     _Atomic uint64_t touched[NPAGES / 64];      /* bit: that page of word[] written */
     _Atomic uint64_t word[NWORDS];
 };
 
-static struct region *_Atomic *dir;     /* NREGIONS slots; NULL until configured */
-/* A bit for each slot of dir that holds a region: the walk reads these
- * 16 KiB, not the 1 MiB of dir (256 page faults at every exit). */
+/* debug_live.h's prefetch knows the map's shape. */
+_Static_assert(offsetof(struct vigil_live_region, word) == VIGIL_LIVE_WORDS_AT, "the words' place");
+_Static_assert(ADDRESS_BITS == VIGIL_LIVE_ADDRESS_BITS && REGION_SHIFT == VIGIL_LIVE_REGION_SHIFT &&
+               (1 << GRANULE_SHIFT) * PER_WORD == VIGIL_LIVE_WORD_SPAN &&
+               (1 << GRANULE_SHIFT) == VIGIL_LIVE_GRANULE, "the map's shape");
+
+/* NREGIONS slots; NULL until configured.  Known to debug_live.h's
+ * prefetch, which is inline. */
+struct vigil_live_region *_Atomic *vigil__debug_live_dir;
+/* A bit for each slot of the directory that holds a region: the walk reads
+ * these 16 KiB, not the directory's 1 MiB (256 page faults at every exit). */
 static _Atomic uint64_t dir_used[NREGIONS / 64];
 static struct vigil_addrset elsewhere;
 static _Atomic size_t lost;             /* no region could be mapped */
@@ -93,7 +102,7 @@ void vigil__debug_live_configure(vigil_live_check_fn check)
         return;
     vigil__addrset_init(&elsewhere);
     static void *_Atomic dir_slot;
-    dir = vigil__os_map_once(&dir_slot, NREGIONS * sizeof *dir);
+    vigil__debug_live_dir = vigil__os_map_once(&dir_slot, NREGIONS * sizeof(void *));
     check_one = check;
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
@@ -101,13 +110,21 @@ void vigil__debug_live_configure(vigil_live_check_fn check)
 /* Whether the map has a place for p. */
 static inline int mappable(uintptr_t a)
 {
-    return dir && !(a & (((uintptr_t)1 << GRANULE_SHIFT) - 1)) && !((uint64_t)a >> ADDRESS_BITS);
+    return vigil__debug_live_dir && !(a & (((uintptr_t)1 << GRANULE_SHIFT) - 1)) &&
+           !((uint64_t)a >> ADDRESS_BITS);
 }
 
-static __attribute__((noinline)) struct region *region_make(uintptr_t a)
+/* The region of mappable a, or NULL. */
+static inline struct vigil_live_region *region_of(uintptr_t a)
+{
+    return atomic_load_explicit(&vigil__debug_live_dir[a >> REGION_SHIFT], memory_order_acquire);
+}
+
+static __attribute__((noinline)) struct vigil_live_region *region_make(uintptr_t a)
 {
     size_t ri = a >> REGION_SHIFT;
-    struct region *r = vigil__os_map_once((void *_Atomic *)&dir[ri], sizeof(struct region));
+    struct vigil_live_region *r =
+        vigil__os_map_once((void *_Atomic *)&vigil__debug_live_dir[ri], sizeof *r);
     if (r)
         atomic_fetch_or_explicit(&dir_used[ri / 64], (uint64_t)1 << (ri % 64), memory_order_release);
     return r;
@@ -133,7 +150,7 @@ static inline uint64_t word_load(_Atomic uint64_t *w)
 /* Set the code of granule g of region r (0: clear it); the code it had.
  * The swap expects the word unlocked, so it fails while a check holds it,
  * and waits. */
-static inline unsigned word_swap(struct region *r, size_t g, unsigned code)
+static inline unsigned word_swap(struct vigil_live_region *r, size_t g, unsigned code)
 {
     _Atomic uint64_t *w = &r->word[g / PER_WORD];
     unsigned shift = (unsigned)(g % PER_WORD) * CODE_BITS;
@@ -156,25 +173,27 @@ static __attribute__((noinline)) void first_put(void)
     }
 }
 
-void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
+/* The put of every case the fast path below leaves: before the first
+ * record, an address or a wrapper the map has no code for, a region not
+ * mapped yet, a page of the map not marked yet, a word a check holds. */
+static __attribute__((noinline)) void put_slow(const void *p, unsigned owner)
 {
-    (void)thread;
     if (!atomic_load_explicit(&ready, memory_order_acquire))
         return;
     if (__builtin_expect(!atomic_load_explicit(&registered, memory_order_acquire), 0))
         first_put();
     uintptr_t a = (uintptr_t)p;
-    if (__builtin_expect(!mappable(a), 0)) {
+    if (!mappable(a)) {
         vigil__addrset_put(&elsewhere, p, owner);
         return;
     }
-    struct region *r = atomic_load_explicit(&dir[a >> REGION_SHIFT], memory_order_acquire);
-    if (__builtin_expect(!r, 0) && !(r = region_make(a))) {
+    struct vigil_live_region *r = region_of(a);
+    if (!r && !(r = region_make(a))) {
         atomic_fetch_add_explicit(&lost, 1, memory_order_relaxed);
         return;
     }
     unsigned code = owner + 1;
-    if (__builtin_expect(owner >= CODE_ELSEWHERE - 1, 0)) {
+    if (owner >= CODE_ELSEWHERE - 1) {
         if (!vigil__addrset_put(&elsewhere, p, owner))
             return;
         code = CODE_ELSEWHERE;
@@ -182,26 +201,80 @@ void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
     size_t g = granule_of(a);
     size_t page = g / PER_WORD / PAGE_WORDS;
     uint64_t bit = (uint64_t)1 << (page % 64);
-    if (__builtin_expect(!(atomic_load_explicit(&r->touched[page / 64], memory_order_relaxed) & bit), 0))
+    if (!(atomic_load_explicit(&r->touched[page / 64], memory_order_relaxed) & bit))
         atomic_fetch_or_explicit(&r->touched[page / 64], bit, memory_order_relaxed);
     word_swap(r, g, code);
+}
+
+/* One compare-and-swap and the tests before it, with no call but the tail
+ * call to put_slow: a call on the way would make the common case save and
+ * restore registers (a third of its instructions).  w is the word
+ * vigil__debug_live_word() found, so the checks of the address and the
+ * directory are made once for the prefetch and the put.  registered is
+ * set only once the map is configured. */
+void vigil__debug_live_put_at(_Atomic uint64_t *w, const void *p, unsigned owner)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (__builtin_expect(!w || !atomic_load_explicit(&registered, memory_order_acquire) ||
+                         owner >= CODE_ELSEWHERE - 1, 0)) {
+        put_slow(p, owner);
+        return;
+    }
+    size_t g = granule_of(a);
+    size_t page = g / PER_WORD / PAGE_WORDS;
+    struct vigil_live_region *r = region_of(a);
+    unsigned shift = (unsigned)(g % PER_WORD) * CODE_BITS;
+    uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+    uint64_t nv = (v & ~(CODE_MASK << shift)) | (uint64_t)(owner + 1) << shift;
+    if (__builtin_expect(!(atomic_load_explicit(&r->touched[page / 64], memory_order_relaxed) >>
+                           (page % 64) & 1) || (v & LOCKED) ||
+                         !atomic_compare_exchange_strong_explicit(w, &v, nv, memory_order_acq_rel,
+                                                                  memory_order_relaxed), 0))
+        put_slow(p, owner);
+}
+
+void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
+{
+    (void)thread;
+    vigil__debug_live_put_at(vigil__debug_live_word(p), p, owner);
+}
+
+/* The take of every case the fast path below leaves. */
+static __attribute__((noinline)) void take_slow(const void *p)
+{
+    if (!atomic_load_explicit(&ready, memory_order_acquire))
+        return;
+    uintptr_t a = (uintptr_t)p;
+    if (!mappable(a)) {
+        vigil__addrset_take(&elsewhere, p, NULL);
+        return;
+    }
+    struct vigil_live_region *r = region_of(a);
+    if (!r)
+        return;
+    if (word_swap(r, granule_of(a), 0) == CODE_ELSEWHERE)
+        vigil__addrset_take(&elsewhere, p, NULL);
+}
+
+void vigil__debug_live_take_at(_Atomic uint64_t *w, const void *p)
+{
+    if (__builtin_expect(!w, 0)) {
+        take_slow(p);
+        return;
+    }
+    unsigned shift = (unsigned)(granule_of((uintptr_t)p) % PER_WORD) * CODE_BITS;
+    uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+    uint64_t nv = v & ~(CODE_MASK << shift);
+    if (__builtin_expect((v & LOCKED) || (v >> shift & CODE_MASK) == CODE_ELSEWHERE ||
+                         !atomic_compare_exchange_strong_explicit(w, &v, nv, memory_order_acq_rel,
+                                                                  memory_order_relaxed), 0))
+        take_slow(p);
 }
 
 void vigil__debug_live_take(const void *p, uint32_t thread)
 {
     (void)thread;
-    if (!atomic_load_explicit(&ready, memory_order_acquire))
-        return;
-    uintptr_t a = (uintptr_t)p;
-    if (__builtin_expect(!mappable(a), 0)) {
-        vigil__addrset_take(&elsewhere, p, NULL);
-        return;
-    }
-    struct region *r = atomic_load_explicit(&dir[a >> REGION_SHIFT], memory_order_acquire);
-    if (!r)
-        return;
-    if (__builtin_expect(word_swap(r, granule_of(a), 0) == CODE_ELSEWHERE, 0))
-        vigil__addrset_take(&elsewhere, p, NULL);
+    vigil__debug_live_take_at(vigil__debug_live_word(p), p);
 }
 
 /* ---- walking the map ---- */
@@ -210,7 +283,8 @@ void vigil__debug_live_take(const void *p, uint32_t thread)
  * its blocks are; checkers held.  The sum of what fn returned. */
 typedef int (*visit_fn)(void *arg, const void *p, unsigned owner);
 
-static size_t visit_word(struct region *r, uintptr_t base, size_t wi, visit_fn fn, void *arg)
+static size_t visit_word(struct vigil_live_region *r, uintptr_t base, size_t wi, visit_fn fn,
+                         void *arg)
 {
     _Atomic uint64_t *w = &r->word[wi];
     uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
@@ -237,14 +311,15 @@ static size_t visit_word(struct region *r, uintptr_t base, size_t wi, visit_fn f
 static size_t visit_map(visit_fn fn, void *arg)
 {
     size_t sum = 0;
-    for (size_t ri = 0; dir && ri < NREGIONS; ri++) {
+    for (size_t ri = 0; vigil__debug_live_dir && ri < NREGIONS; ri++) {
         uint64_t used = atomic_load_explicit(&dir_used[ri / 64], memory_order_acquire);
         if (!(used >> (ri % 64) & 1)) {
             if (!used)
                 ri |= 63;               /* none of this word's slots */
             continue;
         }
-        struct region *r = atomic_load_explicit(&dir[ri], memory_order_acquire);
+        struct vigil_live_region *r =
+            atomic_load_explicit(&vigil__debug_live_dir[ri], memory_order_acquire);
         if (!r)
             continue;
         uintptr_t base = (uintptr_t)ri << REGION_SHIFT;

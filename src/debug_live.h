@@ -16,6 +16,7 @@
 #ifndef VIGIL_DEBUG_LIVE_H
 #define VIGIL_DEBUG_LIVE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,44 @@ void vigil__debug_live_configure(vigil_live_check_fn check);
 #define VIGIL_LIVE_ANY_THREAD UINT32_MAX
 void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread);
 void vigil__debug_live_take(const void *p, uint32_t thread);
+
+/* The map's word for p, its load started; NULL when p's record takes the
+ * slow path (the map not configured, an address it cannot hold, no region
+ * for it yet).  The word is a miss more often than not (the quarantine's
+ * stream of freed blocks pushes it out of the caches between a block's
+ * malloc and its free), and its load held up the put and the take: the
+ * wrapper asks for it first, and hands it to them.  Inline, so it knows
+ * the map's shape (debug_live.c asserts it): a call would cost more than
+ * the rest of it. */
+#define VIGIL_LIVE_ADDRESS_BITS 47
+#define VIGIL_LIVE_REGION_SHIFT 30
+#define VIGIL_LIVE_GRANULE      16      /* the alignment of a block the map holds */
+#define VIGIL_LIVE_WORD_SPAN    256     /* bytes of address a word of the map covers */
+#define VIGIL_LIVE_WORDS_AT     1024    /* where a region's words start */
+struct vigil_live_region;
+extern struct vigil_live_region *_Atomic *vigil__debug_live_dir;
+
+static inline _Atomic uint64_t *vigil__debug_live_word(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    struct vigil_live_region *_Atomic *d = vigil__debug_live_dir;
+    char *r;
+    if (!d || (a & (VIGIL_LIVE_GRANULE - 1)) || (a >> VIGIL_LIVE_ADDRESS_BITS) ||
+        !(r = (char *)atomic_load_explicit(&d[a >> VIGIL_LIVE_REGION_SHIFT],
+                                           memory_order_acquire)))
+        return NULL;
+    _Atomic uint64_t *w =
+        (_Atomic uint64_t *)(r + VIGIL_LIVE_WORDS_AT +
+                             ((a & (((uintptr_t)1 << VIGIL_LIVE_REGION_SHIFT) - 1)) /
+                              VIGIL_LIVE_WORD_SPAN) * sizeof(uint64_t));
+    __builtin_prefetch((const void *)w, 1);
+    return w;
+}
+
+/* vigil__debug_live_put and _take, given the word that gave for p (NULL
+ * too). */
+void vigil__debug_live_put_at(_Atomic uint64_t *w, const void *p, unsigned owner);
+void vigil__debug_live_take_at(_Atomic uint64_t *w, const void *p);
 
 /* Check every live block now (op: as above); the damaged ones found. */
 size_t vigil__debug_live_check(enum vigil_debug_op op);

@@ -41,6 +41,11 @@ static inline void vigil__ring_push(struct vigil_ring *r, const void *entries, s
     VIGIL_ASSERT(esize == r->esize && r->cap - r->count >= n);
     const unsigned char *in = entries;
     size_t tail = (r->head + r->count) & (r->cap - 1);
+    if (n == 1) {                       /* every caller's: one move, not two memcpy calls */
+        memcpy(r->slots + tail * esize, in, esize);
+        r->count++;
+        return;
+    }
     size_t first = r->cap - tail < n ? r->cap - tail : n;
     memcpy(r->slots + tail * esize, in, first * esize);
     memcpy(r->slots, in + first * esize, (n - first) * esize);
