@@ -54,7 +54,7 @@ struct id_entry {
 #define WAYS 4
 
 struct pos_entry {
-    struct vigil_stack_place pl;        /* pl.caller NULL: empty */
+    struct vigil_stack_place pl;        /* pl.sp 0: empty */
     uint32_t id;
 };
 
@@ -64,17 +64,43 @@ struct id_table {
     struct vigil_treg_node node;
     struct id_entry e[IDS];
     struct pos_entry pos[POS_SETS][WAYS];
-    /* Each way's caller and stack pointer again, a set's in one line: a
-     * lookup reads that line and only the entry that matches (an entry is
-     * some 400 bytes, and comparing in them read a line a way). */
-    struct pos_tag {
-        void *caller;
-        uintptr_t sp;
-    } tag[POS_SETS][WAYS];
+    /* Each way's key again (pos_key: its caller and stack pointer), a
+     * set's in half a line: a lookup reads that and only the entry that
+     * matches (an entry is some 400 bytes, and comparing in them read a
+     * line a way). */
+    uint64_t tag[POS_SETS][WAYS];
     unsigned char victim[POS_SETS];     /* the way a miss replaces next */
 };
 
-_Static_assert(sizeof(struct pos_tag) * WAYS <= 64, "a set's tags fit a line");
+_Static_assert(sizeof(uint64_t) * WAYS <= 64, "a set's tags fit a line");
+
+/* One multiply, a bijection of caller ^ sp: equal keys and equal stack
+ * pointers mean equal callers, so a way whose key matches needs only its
+ * place's stack pointer compared (vigil__stack_place_same does) to be
+ * the same caller at the same place. */
+static inline uint64_t pos_key(const void *caller, uintptr_t sp)
+{
+    return ((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u;
+}
+
+static inline size_t pos_set(uint64_t key)
+{
+    return (size_t)(key >> 32) & (POS_SETS - 1);
+}
+
+/* The entry of set that holds the stack of the call at sp with frame
+ * pointer bp, whose key is key; NULL when none does.  Inline: the hit is
+ * the whole of most captures. */
+__attribute__((always_inline))
+static inline const struct pos_entry *pos_find(const struct id_table *t, size_t set, uint64_t key,
+                                               uintptr_t sp, uintptr_t bp)
+{
+    const uint64_t *tags = t->tag[set];
+    for (int w = 0; w < WAYS; w++)
+        if (tags[w] == key && vigil__stack_place_same(sp, bp, &t->pos[set][w].pl))
+            return &t->pos[set][w];
+    return NULL;
+}
 
 static void ids_child(void);
 VIGIL_LOCK_DEFINE(ids_lock, ids_child);
@@ -115,10 +141,13 @@ static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
     int fresh;
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
     if (t && !fresh) {
-        /* A way is read only once its tag matches: the tags are enough
-         * (the entries are 25 times their size). */
+        /* A key of 0 is a real one's (caller ^ sp 0, were a return
+         * address ever the stack pointer): the places go too. */
         memset(t->tag, 0, sizeof t->tag);
         memset(t->victim, 0, sizeof t->victim);
+        for (int s = 0; s < POS_SETS; s++)
+            for (int w = 0; w < WAYS; w++)
+                t->pos[s][w].pl.sp = 0;
     }
     my_ids = t ? t : &ids_off;
     return my_ids;
@@ -155,11 +184,11 @@ static inline uint32_t stack_id(struct id_table *t, void *const *frames, int n)
     return id;
 }
 
-struct vigil_origin vigil__debug_origin_here(void)
+/* Everything but a hit of the position cache: the thread's table claimed,
+ * its stack's bounds learnt, a capture, the caches filled.  capturing is
+ * set here only: nothing on the way to a hit allocates. */
+static __attribute__((noinline)) struct vigil_origin origin_slow(unsigned thread)
 {
-    unsigned thread = vigil__thread_number();
-    if (__builtin_expect(capturing, 0))
-        return (struct vigil_origin){ 0, thread };
     capturing = 1;
     struct id_table *t = my_ids;
     if (__builtin_expect(!t, 0))
@@ -174,20 +203,18 @@ struct vigil_origin vigil__debug_origin_here(void)
     if (__builtin_expect(!sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
         sp = vigil__stack_caller_sp(&bp);
     struct pos_entry *pe = NULL;
-    struct pos_tag *pt = NULL;
+    uint64_t *pt = NULL, key = 0;
     uint32_t id;
     if (sp) {
-        size_t set = (((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 32 & (POS_SETS - 1);
-        struct pos_entry *ways = t->pos[set];
-        struct pos_tag *tags = t->tag[set];
-        for (int w = 0; w < WAYS; w++)
-            if (tags[w].caller == caller && tags[w].sp == sp &&
-                vigil__stack_place_same(sp, bp, &ways[w].pl)) {
-                id = ways[w].id;
-                goto done;
-            }
-        pe = &ways[t->victim[set]];
-        pt = &tags[t->victim[set]];
+        key = pos_key(caller, sp);
+        size_t set = pos_set(key);
+        const struct pos_entry *hit = pos_find(t, set, key, sp, bp);
+        if (hit) {
+            id = hit->id;
+            goto done;
+        }
+        pe = &t->pos[set][t->victim[set]];
+        pt = &t->tag[set][t->victim[set]];
         t->victim[set] = (t->victim[set] + 1) & (WAYS - 1);
     }
     void *frames[VIGIL_DEBUG_FRAMES];
@@ -197,11 +224,27 @@ struct vigil_origin vigil__debug_origin_here(void)
     if (pe && id && where.sp == sp && frames[0] == caller) {
         vigil__stack_place_set(&pe->pl, &where, frames, n);
         pe->id = id;
-        *pt = (struct pos_tag){ caller, sp };
+        *pt = key;
     }
 done:
     capturing = 0;
     return (struct vigil_origin){ id, thread };
+}
+
+struct vigil_origin vigil__debug_origin_here(void)
+{
+    unsigned thread = vigil__thread_number();
+    if (__builtin_expect(capturing, 0))
+        return (struct vigil_origin){ 0, thread };
+    struct id_table *t = my_ids;
+    uintptr_t bp = 0, sp;
+    if (__builtin_expect(t && t != &ids_off, 1) && (sp = vigil__stack_caller_sp(&bp))) {
+        uint64_t key = pos_key(vigil__caller, sp);
+        const struct pos_entry *hit = pos_find(t, pos_set(key), key, sp, bp);
+        if (__builtin_expect(hit != NULL, 1))
+            return (struct vigil_origin){ hit->id, thread };
+    }
+    return origin_slow(thread);
 }
 
 /* The symbolizer's libraries allocate: while they run, the preload sends

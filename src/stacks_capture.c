@@ -575,7 +575,7 @@ void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_sta
         }
     }
     pl->bp = where->bp;
-    pl->bp_used = t->bp_used;
+    pl->bp_mask = t->bp_used ? ~(uintptr_t)0 : 0;
     pl->n = (uint32_t)n;
     pl->nwords = k;
     pl->caller = frames[0];
