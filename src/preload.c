@@ -222,11 +222,8 @@ static int reg_put(void *p, size_t size)
     return ok;
 }
 
-/* 1, with *size set, when p is in the table; take removes it. */
-static int reg_lookup(const void *p, size_t *size, int take)
+static __attribute__((noinline)) int reg_lookup_locked(const void *p, size_t *size, int take)
 {
-    if (!atomic_load_explicit(&reg_live, memory_order_relaxed))
-        return 0;
     int hit = 0;
     vigil__lock(&reg_lock);
     if (reg.cap) {
@@ -242,6 +239,15 @@ static int reg_lookup(const void *p, size_t *size, int take)
     }
     vigil__unlock(&reg_lock);
     return hit;
+}
+
+/* 1, with *size set, when p is in the table; take removes it.  The test
+ * of an empty table inline: debug mode asks at every free. */
+static inline int reg_lookup(const void *p, size_t *size, int take)
+{
+    if (!atomic_load_explicit(&reg_live, memory_order_relaxed))
+        return 0;
+    return reg_lookup_locked(p, size, take);
 }
 
 /* ---- start-up ---- */
@@ -290,12 +296,29 @@ static size_t libc_usable_size(void *ptr)
     return f(ptr);
 }
 
+/* Debug mode with the mem domain's table still the one start-up composed
+ * (a program may install another): the preload then does what the
+ * domain's dispatch would, the call site recorded and that table called
+ * (vigil_mem_malloc's path, less its thread-cache hit, which a debug table
+ * never has), two calls fewer on every malloc and free. */
+static inline int debug_top_in_place(void)
+{
+    return debug_mode && vigil__domains[MEM].malloc == debug_top.malloc &&
+           vigil__domains[MEM].free == debug_top.free && vigil__domains[MEM].ctx == debug_top.ctx;
+}
+
 static inline void *do_malloc(size_t size, void *caller)
 {
     if (__builtin_expect(vigil__reporting, 0))
         return __libc_malloc(size);
     if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, 0);
+    if (debug_top_in_place()) {
+        if (vigil__impossible(size))
+            return NULL;
+        vigil__caller = caller;
+        return debug_top.malloc(debug_top.ctx, size);
+    }
     return vigil__domain_malloc(MEM, size, caller);
 }
 
@@ -362,6 +385,9 @@ static int reporting_libc_block(const void *ptr)
     return __builtin_expect(vigil__reporting, 0) && libc_own_block(ptr);
 }
 
+/* Inline in both its callers: free's slow path is debug mode's every
+ * free. */
+__attribute__((always_inline))
 static inline void do_free(void *ptr, void *caller)
 {
     if (!ptr || in_boot(ptr))
@@ -390,10 +416,10 @@ static inline void do_free(void *ptr, void *caller)
          * away.  Not when the mem domain has been given another table
          * since start-up, whose free may not reach the hooks, nor under
          * memcheck, whose view of the guards is left as it was. */
-        if (!on_valgrind && vigil__domains[MEM].free == debug_top.free &&
-            vigil__domains[MEM].ctx == debug_top.ctx) {
+        if (!on_valgrind && debug_top_in_place()) {
             vigil__call.free_try = 1;
-            vigil__domain_free(MEM, ptr, caller);
+            vigil__caller = caller;
+            debug_top.free(debug_top.ctx, ptr);
             int turned_away = vigil__call.free_try == 2;
             vigil__call.free_try = 0;
             if (!turned_away)
