@@ -50,7 +50,7 @@ struct id_entry {
  * reached by several paths (a program's xmalloc called from many callers
  * at the same depth): each set holds WAYS of its stacks, replaced in
  * turn, so those paths do not push each other out. */
-#define POS_SETS 512            /* a power of two */
+#define POS_SETS 2048           /* a power of two: 3.2 MiB a thread, touched as used */
 #define WAYS 4
 
 struct pos_entry {
@@ -77,10 +77,12 @@ _Static_assert(sizeof(uint64_t) * WAYS <= 64, "a set's tags fit a line");
 /* One multiply, a bijection of caller ^ sp: equal keys and equal stack
  * pointers mean equal callers, so a way whose key matches needs only its
  * place's stack pointer compared (vigil__stack_place_same does) to be
- * the same caller at the same place. */
+ * the same caller at the same place.  Never 0, a way's tag until it holds
+ * a place: that is the key of caller ^ sp all ones, and user-space
+ * addresses lie below 2^63. */
 static inline uint64_t pos_key(const void *caller, uintptr_t sp)
 {
-    return ((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u;
+    return ~((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u;
 }
 
 static inline size_t pos_set(uint64_t key)
@@ -141,13 +143,11 @@ static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
     int fresh;
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
     if (t && !fresh) {
-        /* A key of 0 is a real one's (caller ^ sp 0, were a return
-         * address ever the stack pointer): the places go too. */
+        /* A way is read only once its tag matches, and no key is 0
+         * (pos_key): the tags are enough, and the places, 50 times
+         * their size, are not touched. */
         memset(t->tag, 0, sizeof t->tag);
         memset(t->victim, 0, sizeof t->victim);
-        for (int s = 0; s < POS_SETS; s++)
-            for (int w = 0; w < WAYS; w++)
-                t->pos[s][w].pl.sp = 0;
     }
     my_ids = t ? t : &ids_off;
     return my_ids;
