@@ -301,11 +301,8 @@ static size_t libc_usable_size(void *ptr)
  * domain's dispatch would, the call site recorded and that table called
  * (vigil_mem_malloc's path, less its thread-cache hit, which a debug table
  * never has), two calls fewer on every malloc and free. */
-static inline int debug_top_in_place(void)
-{
-    return debug_mode && vigil__domains[MEM].malloc == debug_top.malloc &&
-           vigil__domains[MEM].free == debug_top.free && vigil__domains[MEM].ctx == debug_top.ctx;
-}
+#define DEBUG_TOP_IN_PLACE(fn)                                                \
+    (vigil__domains[MEM].fn == debug_top.fn && vigil__domains[MEM].ctx == debug_top.ctx)
 
 static inline void *do_malloc(size_t size, void *caller)
 {
@@ -313,7 +310,7 @@ static inline void *do_malloc(size_t size, void *caller)
         return __libc_malloc(size);
     if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, 0);
-    if (debug_top_in_place()) {
+    if (debug_mode && DEBUG_TOP_IN_PLACE(malloc)) {
         if (vigil__impossible(size))
             return NULL;
         vigil__caller = caller;
@@ -416,7 +413,7 @@ static inline void do_free(void *ptr, void *caller)
          * away.  Not when the mem domain has been given another table
          * since start-up, whose free may not reach the hooks, nor under
          * memcheck, whose view of the guards is left as it was. */
-        if (!on_valgrind && debug_top_in_place()) {
+        if (!on_valgrind && DEBUG_TOP_IN_PLACE(free)) {
             vigil__call.free_try = 1;
             vigil__caller = caller;
             debug_top.free(debug_top.ctx, ptr);
