@@ -414,11 +414,15 @@ static inline void do_free(void *ptr, void *caller)
          * since start-up, whose free may not reach the hooks, nor under
          * memcheck, whose view of the guards is left as it was. */
         if (!on_valgrind && DEBUG_TOP_IN_PLACE(free)) {
+            /* free_try is this code's alone (ENTER leaves it): what
+             * was there goes back, for a free nested in this one (from
+             * a signal handler) that came before the hooks read it. */
+            const int outer_try = vigil__call.free_try;
             vigil__call.free_try = 1;
             vigil__caller = caller;
             debug_top.free(debug_top.ctx, ptr);
             int turned_away = vigil__call.free_try == 2;
-            vigil__call.free_try = 0;
+            vigil__call.free_try = outer_try;
             if (!turned_away)
                 return;
         }
@@ -530,14 +534,21 @@ static void *do_memalign(size_t align, size_t size, void *caller)
  * slow path an entry point jumps to (a tail call: its record then holds
  * the program's return address); were it called instead, the capture
  * sees that the return address below that stack pointer is not the
- * program's, and looks for it as it did without. */
+ * program's, and looks for it as it did without.  The outer call's
+ * record is put back on the way out, field by field (a copy of the whole
+ * struct, free_try with it, cost five instructions more a call); free_try
+ * is do_free's to keep. */
 #define ENTER(fn)                                                             \
-    const struct vigil_call outer_call_ = vigil__call;                        \
+    const char *const outer_name_ = vigil__call.name;                         \
+    const uintptr_t outer_sp_ = vigil__call.sp, outer_bp_ = vigil__call.bp;   \
     do {                                                                      \
         const uintptr_t *rec_ = __builtin_frame_address(0);                   \
-        vigil__call = (struct vigil_call){ fn, (uintptr_t)(rec_ + 2), rec_[0], 0 }; \
+        vigil__call.name = fn;                                                \
+        vigil__call.sp = (uintptr_t)(rec_ + 2);                               \
+        vigil__call.bp = rec_[0];                                             \
     } while (0)
-#define LEAVE() (vigil__call = outer_call_)
+#define LEAVE()                                                               \
+    (vigil__call.name = outer_name_, vigil__call.sp = outer_sp_, vigil__call.bp = outer_bp_)
 
 /* The slow paths of the four entry points below, out of line so that the
  * entry points' common path, the domains' inline hit (domain.h), needs no
