@@ -239,14 +239,16 @@ static __attribute__((noinline)) struct vigil_origin origin_slow(unsigned thread
     if (__builtin_expect(!t, 0))
         t = ids_claim();
     void *caller = vigil__caller;
-    uintptr_t bp = 0;
-    uintptr_t sp = t != &ids_off ? vigil__stack_caller_sp(&bp) : 0;
+    struct vigil_caller_regs r = { 0, 0 };
+    if (t != &ids_off)
+        r = vigil__stack_caller_regs();
     /* No stack pointer at the call without the thread's stack bounds:
      * learnt once a thread (the walk reads faster with them), here rather
      * than at every call.  What it allocates is vigil's own and gets no
      * stack (capturing is set). */
-    if (__builtin_expect(!sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
-        sp = vigil__stack_caller_sp(&bp);
+    if (__builtin_expect(!r.sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
+        r = vigil__stack_caller_regs();
+    uintptr_t sp = r.sp, bp = r.bp;
     struct pos_entry *pe = NULL;
     uint64_t *pt = NULL, key = 0;
     uint32_t id;
@@ -293,20 +295,21 @@ done:
 
 struct vigil_origin vigil__debug_origin_here(void)
 {
-    unsigned thread = vigil__thread_number();
     if (__builtin_expect(capturing, 0))
-        return (struct vigil_origin){ 0, thread };
+        return (struct vigil_origin){ 0, vigil__thread_number() };
+    /* ids_off is never written: its tags are 0 and its places empty, so
+     * it has no hit, and needs no test of its own here. */
     struct id_table *t = my_ids;
-    uintptr_t bp = 0, sp;
-    if (__builtin_expect(t && t != &ids_off, 1) && (sp = vigil__stack_caller_sp(&bp))) {
+    struct vigil_caller_regs r;
+    if (__builtin_expect(t != NULL, 1) && (r = vigil__stack_caller_regs()).sp) {
         /* A stack kept in a second set (pos_second) is found by the
          * slow path. */
-        uint64_t tag = pos_tag(vigil__caller, sp);
-        const struct pos_entry *hit = pos_find(t, pos_set(tag), tag, sp, bp, NULL);
+        uint64_t tag = pos_tag(vigil__caller, r.sp);
+        const struct pos_entry *hit = pos_find(t, pos_set(tag), tag, r.sp, r.bp, NULL);
         if (__builtin_expect(hit != NULL, 1))
-            return (struct vigil_origin){ hit->id, thread };
+            return (struct vigil_origin){ hit->id, vigil__thread_number() };
     }
-    return origin_slow(thread);
+    return origin_slow(vigil__thread_number());
 }
 
 /* The symbolizer's libraries allocate: while they run, the preload sends

@@ -524,25 +524,23 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 }
 
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-uintptr_t vigil__stack_caller_sp_walk(uintptr_t *bp)
+struct vigil_caller_regs vigil__stack_caller_regs_walk(void)
 {
     uintptr_t caller = (uintptr_t)vigil__caller, lo = stack_lo, hi = stack_hi;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!caller || !hi)
-        return 0;
+        return (struct vigil_caller_regs){ 0, 0 };
     for (int i = 0; i < VIGIL_DEPTH; i++) {
         if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
-            return 0;
+            break;
         const uintptr_t *rec = (const uintptr_t *)fp;
-        if (rec[1] == caller) {
-            *bp = rec[0];
-            return fp + 2 * sizeof(uintptr_t);
-        }
+        if (rec[1] == caller)
+            return (struct vigil_caller_regs){ fp + 2 * sizeof(uintptr_t), rec[0] };
         if (rec[0] <= fp)
-            return 0;
+            break;
         fp = rec[0];
     }
-    return 0;
+    return (struct vigil_caller_regs){ 0, 0 };
 }
 
 /* A place whose words do not all lie inside the thread's stack is kept

@@ -63,32 +63,38 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 extern __attribute__((tls_model("initial-exec"), visibility("hidden")))
 _Thread_local uintptr_t vigil__stack_lo, vigil__stack_hi;
 
-/* vigil__stack_caller_sp when the preload's entry point did not say:
+/* The program's stack pointer and frame pointer at its call into vigil
+ * now running; sp 0: not found.  Returned in two registers: a pointer
+ * out of the caller's frame kept the caller from making its last call a
+ * jump. */
+struct vigil_caller_regs {
+    uintptr_t sp, bp;
+};
+
+/* vigil__stack_caller_regs when the preload's entry point did not say:
  * found on vigil's own frame records. */
-uintptr_t vigil__stack_caller_sp_walk(uintptr_t *bp);
+struct vigil_caller_regs vigil__stack_caller_regs_walk(void);
 
 /* The program's stack pointer at its call into vigil now running (just
- * above vigil__caller on the stack), and its frame pointer then (*bp); 0
+ * above vigil__caller on the stack), and its frame pointer then; sp 0
  * when not found, or the thread's stack bounds are not known.  Inline:
  * debug mode asks at every malloc and free, and the preload's entry point
  * nearly always said where (vigil__call). */
 VIGIL_NO_SANITIZE_ADDRESS
-static inline uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
+static inline struct vigil_caller_regs vigil__stack_caller_regs(void)
 {
     uintptr_t caller = (uintptr_t)vigil__caller, hi = vigil__stack_hi;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!caller || !hi)
-        return 0;
+        return (struct vigil_caller_regs){ 0, 0 };
     /* The return address just below that stack pointer is the caller:
      * the call is the preload's own. */
     uintptr_t sp = vigil__call.sp;
     if (__builtin_expect(sp > fp && sp <= hi - sizeof(uintptr_t) &&
                          !(sp & (sizeof(uintptr_t) - 1)) &&
-                         ((const uintptr_t *)sp)[-1] == caller, 1)) {
-        *bp = vigil__call.bp;
-        return sp;
-    }
-    return vigil__stack_caller_sp_walk(bp);
+                         ((const uintptr_t *)sp)[-1] == caller, 1))
+        return (struct vigil_caller_regs){ sp, vigil__call.bp };
+    return vigil__stack_caller_regs_walk();
 }
 
 /* A stack as a capture read it at a place, kept to tell a repeated call
