@@ -156,10 +156,14 @@ static struct vigil_treg ids_registry = {
 };
 static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
 
-/* The thread's table: &ids_off while it claims one, after its destructor
- * ran, or when it could get none (the depot is asked every time then). */
+/* The thread's table: &ids_off until it has claimed one, after its
+ * destructor ran, or when it could get none (the depot is asked every
+ * time then).  ids_off is never written: its tags are 0 and its places
+ * empty, so it has no hit, and the hit needs no test of it. */
 static struct id_table ids_off;
-static __attribute__((tls_model("initial-exec"))) _Thread_local struct id_table *my_ids;
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct id_table *my_ids = &ids_off;
+/* The thread has claimed its table, or tried. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char ids_tried;
 
 static void ids_destructor(void *arg)
 {
@@ -181,6 +185,7 @@ static void ids_child(void)
 
 static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
 {
+    ids_tried = 1;
     my_ids = &ids_off;          /* pthread_setspecific may allocate: see treg.h */
     pthread_once(&ids_once, ids_init);
     int fresh;
@@ -231,12 +236,16 @@ static inline uint32_t stack_id(struct id_table *t, void *const *frames, int n)
 
 /* Everything but a hit of the position cache: the thread's table claimed,
  * its stack's bounds learnt, a capture, the caches filled.  capturing is
- * set here only: nothing on the way to a hit allocates. */
+ * set and asked here only: nothing on the way to a hit allocates, and a
+ * call made while this one captures never has a place of its own to hit
+ * (places are kept here, with capturing clear). */
 static __attribute__((noinline)) struct vigil_origin origin_slow(unsigned thread)
 {
+    if (__builtin_expect(capturing, 0))
+        return (struct vigil_origin){ 0, thread };
     capturing = 1;
     struct id_table *t = my_ids;
-    if (__builtin_expect(!t, 0))
+    if (__builtin_expect(t == &ids_off && !ids_tried, 0))
         t = ids_claim();
     void *caller = vigil__caller;
     struct vigil_caller_regs r = { 0, 0 };
@@ -295,13 +304,9 @@ done:
 
 struct vigil_origin vigil__debug_origin_here(void)
 {
-    if (__builtin_expect(capturing, 0))
-        return (struct vigil_origin){ 0, vigil__thread_number() };
-    /* ids_off is never written: its tags are 0 and its places empty, so
-     * it has no hit, and needs no test of its own here. */
     struct id_table *t = my_ids;
-    struct vigil_caller_regs r;
-    if (__builtin_expect(t != NULL, 1) && (r = vigil__stack_caller_regs()).sp) {
+    struct vigil_caller_regs r = vigil__stack_caller_regs();
+    if (__builtin_expect(r.sp != 0, 1)) {
         /* A stack kept in a second set (pos_second) is found by the
          * slow path. */
         uint64_t tag = pos_tag(vigil__caller, r.sp);
