@@ -50,11 +50,11 @@ struct id_entry {
  * reached by several paths (a program's xmalloc called from many callers
  * at the same depth): each set holds WAYS of its stacks, replaced in
  * turn, so those paths do not push each other out. */
-#define POS_SETS 512            /* a power of two */
+#define POS_SETS 2048           /* a power of two: 3.2 MiB a thread, touched as used */
 #define WAYS 4
 
 struct pos_entry {
-    struct vigil_stack_place pl;        /* pl.caller NULL: empty */
+    struct vigil_stack_place pl;        /* pl.sp 0: empty */
     uint32_t id;
 };
 
@@ -64,17 +64,88 @@ struct id_table {
     struct vigil_treg_node node;
     struct id_entry e[IDS];
     struct pos_entry pos[POS_SETS][WAYS];
-    /* Each way's caller and stack pointer again, a set's in one line: a
-     * lookup reads that line and only the entry that matches (an entry is
-     * some 400 bytes, and comparing in them read a line a way). */
-    struct pos_tag {
-        void *caller;
-        uintptr_t sp;
-    } tag[POS_SETS][WAYS];
+    /* Each way's tag (pos_tag), a set's in half a line: a lookup reads that and only the entry that
+     * matches (an entry is some 400 bytes, and comparing in them read a
+     * line a way). */
+    uint64_t tag[POS_SETS][WAYS];
     unsigned char victim[POS_SETS];     /* the way a miss replaces next */
 };
 
-_Static_assert(sizeof(struct pos_tag) * WAYS <= 64, "a set's tags fit a line");
+_Static_assert(sizeof(uint64_t) * WAYS <= 64, "a set's tags fit a line");
+
+/* A way's tag: its caller ^ sp shifted left (caller ^ sp fits 63 bits:
+ * user-space addresses lie below 2^63), so equal tags and equal stack
+ * pointers mean equal callers, and a place's stack pointer compared
+ * (vigil__stack_place_same) makes a match exact; or, odd, the key of a
+ * stack kept in a set of its own (pos_second).  A table reused from
+ * another thread has its tags set to NO_TAG, which neither is. */
+#define NO_TAG ((uint64_t)1)
+
+/* The stacks of one caller and stack pointer a set takes before the next
+ * go to sets of their own (pos_second). */
+#define SIBLINGS 2
+
+static inline uint64_t pos_tag(const void *caller, uintptr_t sp)
+{
+    return (uint64_t)((uintptr_t)caller ^ sp) << 1;
+}
+
+static inline size_t pos_set(uint64_t key)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15u) >> 32) & (POS_SETS - 1);
+}
+
+/* The way of set whose tag is tag and whose place is the stack of the call
+ * at sp with frame pointer bp, the caller being the tag's (or checked by
+ * the place, for an odd tag); NULL when none is.  *sibling: a way of the
+ * same tag and stack pointer that is not, when there is one and sibling
+ * is not NULL (it says where a second set is, pos_second). */
+__attribute__((always_inline))
+static inline const struct pos_entry *pos_find(const struct id_table *t, size_t set, uint64_t tag,
+                                               uintptr_t sp, uintptr_t bp,
+                                               const struct pos_entry **sibling)
+{
+    const uint64_t *tags = t->tag[set];
+    for (int w = 0; w < WAYS; w++) {
+        if (tags[w] != tag)
+            continue;
+        const struct pos_entry *e = &t->pos[set][w];
+        if (vigil__stack_place_same(sp, bp, &e->pl))
+            return e;
+        if (sibling && e->pl.sp == sp && e->pl.nwords)
+            *sibling = e;
+    }
+    return NULL;
+}
+
+/* A caller and stack pointer are often shared by many stacks (a program's
+ * xmalloc, called from many places at the same depth: on gcc's cc1, 81%
+ * of the misses were of a stack pushed out of its set's four ways by
+ * others of the same caller and stack pointer).  Once they fill their
+ * set, the next are kept in sets of their own, by a key that adds the
+ * word a place of them in the first set (sibling) reads first: the
+ * caller's return address, at the same offset for all of them but when a
+ * frame pointer places it.  A key only points the way: the place is
+ * compared whole, its caller too.  The set and key such a stack goes
+ * under in *set and *key. */
+VIGIL_NO_SANITIZE_ADDRESS
+static const struct pos_entry *pos_second(const struct id_table *t, const struct pos_entry *sibling,
+                                          const void *caller, uintptr_t sp, uintptr_t bp,
+                                          size_t *set, uint64_t *key)
+{
+    /* Read as the sibling's own check reads it: inside the stack, at the
+     * same stack pointer, by the thread that kept it. */
+    uintptr_t word = *(const uintptr_t *)(sp + sibling->pl.off[0]);
+    *key = ((uint64_t)word * 0xbf58476d1ce4e5b9u ^ pos_tag(caller, sp)) | 3;
+    *set = pos_set(*key);
+    for (int w = 0; w < WAYS; w++) {
+        const struct pos_entry *e = &t->pos[*set][w];
+        if (t->tag[*set][w] == *key && e->pl.caller == caller &&
+            vigil__stack_place_same(sp, bp, &e->pl))
+            return e;
+    }
+    return NULL;
+}
 
 static void ids_child(void);
 VIGIL_LOCK_DEFINE(ids_lock, ids_child);
@@ -85,10 +156,14 @@ static struct vigil_treg ids_registry = {
 };
 static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
 
-/* The thread's table: &ids_off while it claims one, after its destructor
- * ran, or when it could get none (the depot is asked every time then). */
+/* The thread's table: &ids_off until it has claimed one, after its
+ * destructor ran, or when it could get none (the depot is asked every
+ * time then).  ids_off is never written: its tags are 0 and its places
+ * empty, so it has no hit, and the hit needs no test of it. */
 static struct id_table ids_off;
-static __attribute__((tls_model("initial-exec"))) _Thread_local struct id_table *my_ids;
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct id_table *my_ids = &ids_off;
+/* The thread has claimed its table, or tried. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned char ids_tried;
 
 static void ids_destructor(void *arg)
 {
@@ -110,14 +185,18 @@ static void ids_child(void)
 
 static __attribute__((noinline, cold)) struct id_table *ids_claim(void)
 {
+    ids_tried = 1;
     my_ids = &ids_off;          /* pthread_setspecific may allocate: see treg.h */
     pthread_once(&ids_once, ids_init);
     int fresh;
     struct id_table *t = vigil__treg_claim(&ids_registry, &fresh);
     if (t && !fresh) {
-        /* A way is read only once its tag matches: the tags are enough
-         * (the entries are 25 times their size). */
-        memset(t->tag, 0, sizeof t->tag);
+        /* A way is read only once its tag matches: the tags are
+         * enough, and the places, 50 times their size, are not
+         * touched. */
+        for (int s = 0; s < POS_SETS; s++)
+            for (int w = 0; w < WAYS; w++)
+                t->tag[s][w] = NO_TAG;
         memset(t->victim, 0, sizeof t->victim);
     }
     my_ids = t ? t : &ids_off;
@@ -155,39 +234,58 @@ static inline uint32_t stack_id(struct id_table *t, void *const *frames, int n)
     return id;
 }
 
-struct vigil_origin vigil__debug_origin_here(void)
+/* Everything but a hit of the position cache: the thread's table claimed,
+ * its stack's bounds learnt, a capture, the caches filled.  capturing is
+ * set and asked here only: nothing on the way to a hit allocates, and a
+ * call made while this one captures never has a place of its own to hit
+ * (places are kept here, with capturing clear). */
+static __attribute__((noinline)) struct vigil_origin origin_slow(unsigned thread)
 {
-    unsigned thread = vigil__thread_number();
     if (__builtin_expect(capturing, 0))
         return (struct vigil_origin){ 0, thread };
     capturing = 1;
     struct id_table *t = my_ids;
-    if (__builtin_expect(!t, 0))
+    if (__builtin_expect(t == &ids_off && !ids_tried, 0))
         t = ids_claim();
     void *caller = vigil__caller;
-    uintptr_t bp = 0;
-    uintptr_t sp = t != &ids_off ? vigil__stack_caller_sp(&bp) : 0;
+    struct vigil_caller_regs r = { 0, 0 };
+    if (t != &ids_off)
+        r = vigil__stack_caller_regs();
     /* No stack pointer at the call without the thread's stack bounds:
      * learnt once a thread (the walk reads faster with them), here rather
      * than at every call.  What it allocates is vigil's own and gets no
      * stack (capturing is set). */
-    if (__builtin_expect(!sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
-        sp = vigil__stack_caller_sp(&bp);
+    if (__builtin_expect(!r.sp, 0) && vigil__stack_learn_bounds() && t != &ids_off)
+        r = vigil__stack_caller_regs();
+    uintptr_t sp = r.sp, bp = r.bp;
     struct pos_entry *pe = NULL;
-    struct pos_tag *pt = NULL;
+    uint64_t *pt = NULL, key = 0;
     uint32_t id;
     if (sp) {
-        size_t set = (((uintptr_t)caller ^ sp) * 0x9e3779b97f4a7c15u) >> 32 & (POS_SETS - 1);
-        struct pos_entry *ways = t->pos[set];
-        struct pos_tag *tags = t->tag[set];
-        for (int w = 0; w < WAYS; w++)
-            if (tags[w].caller == caller && tags[w].sp == sp &&
-                vigil__stack_place_same(sp, bp, &ways[w].pl)) {
-                id = ways[w].id;
-                goto done;
+        key = pos_tag(caller, sp);
+        size_t set = pos_set(key);
+        const struct pos_entry *sibling = NULL;
+        const struct pos_entry *hit = pos_find(t, set, key, sp, bp, &sibling);
+        if (!hit && sibling) {
+            /* Kept in a set of its own once the first holds
+             * SIBLINGS of them, found there either way. */
+            int same = 0;
+            for (int w = 0; w < WAYS; w++)
+                same += t->tag[set][w] == key;
+            size_t set2;
+            uint64_t key2;
+            hit = pos_second(t, sibling, caller, sp, bp, &set2, &key2);
+            if (same >= SIBLINGS) {
+                set = set2;
+                key = key2;
             }
-        pe = &ways[t->victim[set]];
-        pt = &tags[t->victim[set]];
+        }
+        if (hit) {
+            id = hit->id;
+            goto done;
+        }
+        pe = &t->pos[set][t->victim[set]];
+        pt = &t->tag[set][t->victim[set]];
         t->victim[set] = (t->victim[set] + 1) & (WAYS - 1);
     }
     void *frames[VIGIL_DEBUG_FRAMES];
@@ -197,11 +295,26 @@ struct vigil_origin vigil__debug_origin_here(void)
     if (pe && id && where.sp == sp && frames[0] == caller) {
         vigil__stack_place_set(&pe->pl, &where, frames, n);
         pe->id = id;
-        *pt = (struct pos_tag){ caller, sp };
+        *pt = key;
     }
 done:
     capturing = 0;
     return (struct vigil_origin){ id, thread };
+}
+
+struct vigil_origin vigil__debug_origin_here(void)
+{
+    struct id_table *t = my_ids;
+    struct vigil_caller_regs r = vigil__stack_caller_regs();
+    if (__builtin_expect(r.sp != 0, 1)) {
+        /* A stack kept in a second set (pos_second) is found by the
+         * slow path. */
+        uint64_t tag = pos_tag(vigil__caller, r.sp);
+        const struct pos_entry *hit = pos_find(t, pos_set(tag), tag, r.sp, r.bp, NULL);
+        if (__builtin_expect(hit != NULL, 1))
+            return (struct vigil_origin){ hit->id, vigil__thread_number() };
+    }
+    return origin_slow(vigil__thread_number());
 }
 
 /* The symbolizer's libraries allocate: while they run, the preload sends

@@ -222,11 +222,8 @@ static int reg_put(void *p, size_t size)
     return ok;
 }
 
-/* 1, with *size set, when p is in the table; take removes it. */
-static int reg_lookup(const void *p, size_t *size, int take)
+static __attribute__((noinline)) int reg_lookup_locked(const void *p, size_t *size, int take)
 {
-    if (!atomic_load_explicit(&reg_live, memory_order_relaxed))
-        return 0;
     int hit = 0;
     vigil__lock(&reg_lock);
     if (reg.cap) {
@@ -242,6 +239,15 @@ static int reg_lookup(const void *p, size_t *size, int take)
     }
     vigil__unlock(&reg_lock);
     return hit;
+}
+
+/* 1, with *size set, when p is in the table; take removes it.  The test
+ * of an empty table inline: debug mode asks at every free. */
+static inline int reg_lookup(const void *p, size_t *size, int take)
+{
+    if (!atomic_load_explicit(&reg_live, memory_order_relaxed))
+        return 0;
+    return reg_lookup_locked(p, size, take);
 }
 
 /* ---- start-up ---- */
@@ -290,12 +296,26 @@ static size_t libc_usable_size(void *ptr)
     return f(ptr);
 }
 
+/* Debug mode with the mem domain's table still the one start-up composed
+ * (a program may install another): the preload then does what the
+ * domain's dispatch would, the call site recorded and that table called
+ * (vigil_mem_malloc's path, less its thread-cache hit, which a debug table
+ * never has), two calls fewer on every malloc and free. */
+#define DEBUG_TOP_IN_PLACE(fn)                                                \
+    (vigil__domains[MEM].fn == debug_top.fn && vigil__domains[MEM].ctx == debug_top.ctx)
+
 static inline void *do_malloc(size_t size, void *caller)
 {
     if (__builtin_expect(vigil__reporting, 0))
         return __libc_malloc(size);
     if (__builtin_expect(!ready(), 0))
         return boot_alloc(size, 0);
+    if (debug_mode && DEBUG_TOP_IN_PLACE(malloc)) {
+        if (vigil__impossible(size))
+            return NULL;
+        vigil__caller = caller;
+        return debug_top.malloc(debug_top.ctx, size);
+    }
     return vigil__domain_malloc(MEM, size, caller);
 }
 
@@ -362,6 +382,9 @@ static int reporting_libc_block(const void *ptr)
     return __builtin_expect(vigil__reporting, 0) && libc_own_block(ptr);
 }
 
+/* Inline in both its callers: free's slow path is debug mode's every
+ * free. */
+__attribute__((always_inline))
 static inline void do_free(void *ptr, void *caller)
 {
     if (!ptr || in_boot(ptr))
@@ -390,12 +413,16 @@ static inline void do_free(void *ptr, void *caller)
          * away.  Not when the mem domain has been given another table
          * since start-up, whose free may not reach the hooks, nor under
          * memcheck, whose view of the guards is left as it was. */
-        if (!on_valgrind && vigil__domains[MEM].free == debug_top.free &&
-            vigil__domains[MEM].ctx == debug_top.ctx) {
+        if (!on_valgrind && DEBUG_TOP_IN_PLACE(free)) {
+            /* free_try is this code's alone (ENTER leaves it): what
+             * was there goes back, for a free nested in this one (from
+             * a signal handler) that came before the hooks read it. */
+            const int outer_try = vigil__call.free_try;
             vigil__call.free_try = 1;
-            vigil__domain_free(MEM, ptr, caller);
+            vigil__caller = caller;
+            debug_top.free(debug_top.ctx, ptr);
             int turned_away = vigil__call.free_try == 2;
-            vigil__call.free_try = 0;
+            vigil__call.free_try = outer_try;
             if (!turned_away)
                 return;
         }
@@ -507,14 +534,21 @@ static void *do_memalign(size_t align, size_t size, void *caller)
  * slow path an entry point jumps to (a tail call: its record then holds
  * the program's return address); were it called instead, the capture
  * sees that the return address below that stack pointer is not the
- * program's, and looks for it as it did without. */
+ * program's, and looks for it as it did without.  The outer call's
+ * record is put back on the way out, field by field (a copy of the whole
+ * struct, free_try with it, cost five instructions more a call); free_try
+ * is do_free's to keep. */
 #define ENTER(fn)                                                             \
-    const struct vigil_call outer_call_ = vigil__call;                        \
+    const char *const outer_name_ = vigil__call.name;                         \
+    const uintptr_t outer_sp_ = vigil__call.sp, outer_bp_ = vigil__call.bp;   \
     do {                                                                      \
         const uintptr_t *rec_ = __builtin_frame_address(0);                   \
-        vigil__call = (struct vigil_call){ fn, (uintptr_t)(rec_ + 2), rec_[0], 0 }; \
+        vigil__call.name = fn;                                                \
+        vigil__call.sp = (uintptr_t)(rec_ + 2);                               \
+        vigil__call.bp = rec_[0];                                             \
     } while (0)
-#define LEAVE() (vigil__call = outer_call_)
+#define LEAVE()                                                               \
+    (vigil__call.name = outer_name_, vigil__call.sp = outer_sp_, vigil__call.bp = outer_bp_)
 
 /* The slow paths of the four entry points below, out of line so that the
  * entry points' common path, the domains' inline hit (domain.h), needs no

@@ -524,61 +524,65 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 }
 
 VIGIL_NO_SANITIZE_ADDRESS __attribute__((noinline))
-uintptr_t vigil__stack_caller_sp_walk(uintptr_t *bp)
+struct vigil_caller_regs vigil__stack_caller_regs_walk(void)
 {
     uintptr_t caller = (uintptr_t)vigil__caller, lo = stack_lo, hi = stack_hi;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!caller || !hi)
-        return 0;
+        return (struct vigil_caller_regs){ 0, 0 };
     for (int i = 0; i < VIGIL_DEPTH; i++) {
         if (fp < lo || fp > hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
-            return 0;
+            break;
         const uintptr_t *rec = (const uintptr_t *)fp;
-        if (rec[1] == caller) {
-            *bp = rec[0];
-            return fp + 2 * sizeof(uintptr_t);
-        }
+        if (rec[1] == caller)
+            return (struct vigil_caller_regs){ fp + 2 * sizeof(uintptr_t), rec[0] };
         if (rec[0] <= fp)
-            return 0;
+            break;
         fp = rec[0];
     }
-    return 0;
+    return (struct vigil_caller_regs){ 0, 0 };
 }
 
 /* A place whose words do not all lie inside the thread's stack is kept
  * empty (sp 0): its check could not read them.  An offset is from sp; one
- * below it wraps and fails the same compare as one past the stack. */
+ * below it wraps and fails the same compare as one past the stack.  The
+ * return addresses first, in a loop with no branch but its own, then the
+ * few saved frame pointers that mattered (fp_needed's bits), rather than
+ * one loop asking of every frame whether it had one. */
 void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_stack_where *where,
                             void *const *frames, int n)
 {
     const struct vigil_shape_trace *t = &where->trace;
     uintptr_t sp = where->sp, hi = stack_hi;
-    unsigned k = 0;
     pl->sp = 0;
-    if (!hi || sp < stack_lo || sp >= hi - sizeof(uintptr_t))
+    if (!hi || sp < stack_lo || sp >= hi - sizeof(uintptr_t) || n <= 0)
         return;
     uint64_t last = hi - sizeof(uintptr_t) - sp;        /* the last offset a word may have */
     if (last > UINT32_MAX)
         last = UINT32_MAX;
-    for (int i = 0; i + 1 < n; i++) {
+    unsigned k = (unsigned)n - 1, bad = 0;
+    for (unsigned i = 0; i < k; i++) {
         uint64_t off = (uint64_t)t->cfa[i] - sizeof(uintptr_t);
-        if (off > last)
-            return;
-        pl->off[k] = (uint32_t)off;
-        pl->word[k++] = (uintptr_t)frames[i + 1];
-        if (t->fp_needed >> i & 1 && t->fp_at[i]) {
-            off = (uint64_t)t->fp_at[i] - 1;
-            if (off > last)
-                return;
-            pl->off[k] = (uint32_t)off;
-            pl->word[k++] = t->fp[i];
-        }
+        bad |= off > last;
+        pl->off[i] = (uint32_t)off;
+        pl->word[i] = (uintptr_t)frames[i + 1];
     }
+    uint64_t need = k ? t->fp_needed & (~(uint64_t)0 >> (64 - k)) : 0;
+    for (; need; need &= need - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(need);
+        if (!t->fp_at[i])
+            continue;
+        uint64_t off = (uint64_t)t->fp_at[i] - 1;
+        bad |= off > last;
+        pl->off[k] = (uint32_t)off;
+        pl->word[k++] = t->fp[i];
+    }
+    if (bad)
+        return;
     pl->bp = where->bp;
-    pl->bp_used = t->bp_used;
+    pl->bp_mask = t->bp_used ? ~(uintptr_t)0 : 0;
     pl->n = (uint32_t)n;
     pl->nwords = k;
     pl->caller = frames[0];
     pl->sp = sp;
 }
-

@@ -63,47 +63,53 @@ int vigil__stack_capture_where(void **frames, int max, struct vigil_stack_where 
 extern __attribute__((tls_model("initial-exec"), visibility("hidden")))
 _Thread_local uintptr_t vigil__stack_lo, vigil__stack_hi;
 
-/* vigil__stack_caller_sp when the preload's entry point did not say:
+/* The program's stack pointer and frame pointer at its call into vigil
+ * now running; sp 0: not found.  Returned in two registers: a pointer
+ * out of the caller's frame kept the caller from making its last call a
+ * jump. */
+struct vigil_caller_regs {
+    uintptr_t sp, bp;
+};
+
+/* vigil__stack_caller_regs when the preload's entry point did not say:
  * found on vigil's own frame records. */
-uintptr_t vigil__stack_caller_sp_walk(uintptr_t *bp);
+struct vigil_caller_regs vigil__stack_caller_regs_walk(void);
 
 /* The program's stack pointer at its call into vigil now running (just
- * above vigil__caller on the stack), and its frame pointer then (*bp); 0
+ * above vigil__caller on the stack), and its frame pointer then; sp 0
  * when not found, or the thread's stack bounds are not known.  Inline:
  * debug mode asks at every malloc and free, and the preload's entry point
  * nearly always said where (vigil__call). */
 VIGIL_NO_SANITIZE_ADDRESS
-static inline uintptr_t vigil__stack_caller_sp(uintptr_t *bp)
+static inline struct vigil_caller_regs vigil__stack_caller_regs(void)
 {
     uintptr_t caller = (uintptr_t)vigil__caller, hi = vigil__stack_hi;
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     if (!caller || !hi)
-        return 0;
+        return (struct vigil_caller_regs){ 0, 0 };
     /* The return address just below that stack pointer is the caller:
      * the call is the preload's own. */
     uintptr_t sp = vigil__call.sp;
     if (__builtin_expect(sp > fp && sp <= hi - sizeof(uintptr_t) &&
                          !(sp & (sizeof(uintptr_t) - 1)) &&
-                         ((const uintptr_t *)sp)[-1] == caller, 1)) {
-        *bp = vigil__call.bp;
-        return sp;
-    }
-    return vigil__stack_caller_sp_walk(bp);
+                         ((const uintptr_t *)sp)[-1] == caller, 1))
+        return (struct vigil_caller_regs){ sp, vigil__call.bp };
+    return vigil__stack_caller_regs_walk();
 }
 
 /* A stack as a capture read it at a place, kept to tell a repeated call
  * from there: its registers and every word the rules read (each frame's
  * return address but the first, and the saved frame pointers that were
  * read), as offsets from the stack pointer and the values found there, so
- * a check is one load and one compare a word, with no branch.  frames[0] is
- * the caller. */
+ * a check is one load and one compare a word, with no branch.  frames[0]
+ * is the caller. */
 #define VIGIL_PLACE_FRAMES 16
 #define VIGIL_PLACE_WORDS (2 * (VIGIL_PLACE_FRAMES - 1))
 struct vigil_stack_place {
     uintptr_t sp, bp;           /* sp 0: empty */
+    uintptr_t bp_mask;          /* all ones when bp mattered, else 0 */
     uint32_t n;                 /* frames */
     uint32_t nwords;            /* in off[] and word[] */
-    int bp_used;
     void *caller;
     uint32_t off[VIGIL_PLACE_WORDS];    /* from sp, inside the thread's stack */
     uintptr_t word[VIGIL_PLACE_WORDS];
@@ -114,28 +120,63 @@ struct vigil_stack_place {
 void vigil__stack_place_set(struct vigil_stack_place *pl, const struct vigil_stack_where *where,
                             void *const *frames, int n);
 
-/* Whether the frames kept at pl (of the same caller) are the stack of the
- * program's call now running at sp with frame pointer bp: the registers
- * that mattered and every word the rules read are as they were.  Reads
- * only inside the thread's stack: the offsets were checked against it
- * when the place was kept, and a place is only ever checked by the thread
- * that kept it, at the same stack pointer.  Inline: the position cache
- * asks it of a way or two on every capture. */
-VIGIL_NO_SANITIZE_ADDRESS
+/* Whether the frames kept at pl are the stack of the program's call now
+ * running at sp (not 0) with frame pointer bp, the caller being pl's (the
+ * caller's to know): the registers that mattered and every word the rules
+ * read are as they were.  Reads only inside the thread's stack: the
+ * offsets were checked against it when the place was kept, and a place is
+ * only ever checked by the thread that kept it, at the same stack pointer.
+ * Inline, and one jump into the words' compares written out, with no loop
+ * (four instructions a word, where a loop's counting took as many again):
+ * the position cache asks it of a way or two on every capture. */
+#define VIGIL_PLACE_WORD(i) diff |= *(const uintptr_t *)(sp + pl->off[i]) ^ pl->word[i]
+VIGIL_NO_SANITIZE_ADDRESS __attribute__((always_inline))
 static inline int vigil__stack_place_same(uintptr_t sp, uintptr_t bp,
                                           const struct vigil_stack_place *pl)
 {
-    if (!pl->sp || sp != pl->sp || (pl->bp_used && bp != pl->bp))
+    _Static_assert(VIGIL_PLACE_WORDS == 30, "a case for each count of words");
+    uintptr_t diff = (sp ^ pl->sp) | ((bp ^ pl->bp) & pl->bp_mask);
+    /* Several paths often reach one place (a program's xmalloc called from
+     * two callers at the same depth): the caller's own return address,
+     * word 0, tells most of them apart at once. */
+    if (diff || (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0]))
         return 0;
-    /* Several paths often reach one place: the caller's own return
-     * address tells most of them apart at once. */
-    if (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0])
-        return 0;
-    uintptr_t diff = 0;
-    for (unsigned i = 1; i < pl->nwords; i++)
-        diff |= *(const uintptr_t *)(sp + pl->off[i]) ^ pl->word[i];
+    switch (pl->nwords) {
+    case 30: VIGIL_PLACE_WORD(29); /* fall through */
+    case 29: VIGIL_PLACE_WORD(28); /* fall through */
+    case 28: VIGIL_PLACE_WORD(27); /* fall through */
+    case 27: VIGIL_PLACE_WORD(26); /* fall through */
+    case 26: VIGIL_PLACE_WORD(25); /* fall through */
+    case 25: VIGIL_PLACE_WORD(24); /* fall through */
+    case 24: VIGIL_PLACE_WORD(23); /* fall through */
+    case 23: VIGIL_PLACE_WORD(22); /* fall through */
+    case 22: VIGIL_PLACE_WORD(21); /* fall through */
+    case 21: VIGIL_PLACE_WORD(20); /* fall through */
+    case 20: VIGIL_PLACE_WORD(19); /* fall through */
+    case 19: VIGIL_PLACE_WORD(18); /* fall through */
+    case 18: VIGIL_PLACE_WORD(17); /* fall through */
+    case 17: VIGIL_PLACE_WORD(16); /* fall through */
+    case 16: VIGIL_PLACE_WORD(15); /* fall through */
+    case 15: VIGIL_PLACE_WORD(14); /* fall through */
+    case 14: VIGIL_PLACE_WORD(13); /* fall through */
+    case 13: VIGIL_PLACE_WORD(12); /* fall through */
+    case 12: VIGIL_PLACE_WORD(11); /* fall through */
+    case 11: VIGIL_PLACE_WORD(10); /* fall through */
+    case 10: VIGIL_PLACE_WORD(9); /* fall through */
+    case 9: VIGIL_PLACE_WORD(8); /* fall through */
+    case 8: VIGIL_PLACE_WORD(7); /* fall through */
+    case 7: VIGIL_PLACE_WORD(6); /* fall through */
+    case 6: VIGIL_PLACE_WORD(5); /* fall through */
+    case 5: VIGIL_PLACE_WORD(4); /* fall through */
+    case 4: VIGIL_PLACE_WORD(3); /* fall through */
+    case 3: VIGIL_PLACE_WORD(2); /* fall through */
+    case 2: VIGIL_PLACE_WORD(1); /* fall through */
+    default:
+        break;
+    }
     return diff == 0;
 }
+#undef VIGIL_PLACE_WORD
 
 /* Make libunwind available to vigil__stack_capture_here: dlopen, local to
  * vigil so its _Unwind_* symbols never shadow libgcc's.  Call where a dlopen
