@@ -313,6 +313,31 @@ static void take_from(struct vigil_pool *pool, struct vigil_block **head, uint32
     *n += got;
 }
 
+/* A class still cold in h (theap.h): up to VIGIL_THEAP_COLD_BYTES of
+ * blocks (one at least) of the shared pools, under the lock, in front of
+ * head. */
+static struct vigil_block *cold_alloc(struct vigil_theap *h, unsigned cls, uint32_t want,
+                                      struct vigil_block *head, uint32_t *got, bool *grew)
+{
+    size_t size = vigil__class_size(cls);
+    uint32_t n = 0, most = (uint32_t)(VIGIL_THEAP_COLD_BYTES / size);
+    if (want > most)
+        want = most ? most : 1;
+    h->cold_refills[cls]++;
+    vigil__heap_lock();
+    while (n < want) {
+        struct vigil_block *b = vigil__heap_alloc_locked(size, grew);
+        if (!b)
+            break;
+        b->next = head;
+        head = b;
+        n++;
+    }
+    vigil__heap_unlock();
+    *got = n;
+    return n ? head : NULL;
+}
+
 struct vigil_block *vigil__theap_alloc(struct vigil_theap *h, unsigned cls, uint32_t want,
                                        uint32_t max, struct vigil_block *onto, uint32_t *got,
                                        bool *grew)
@@ -324,6 +349,8 @@ struct vigil_block *vigil__theap_alloc(struct vigil_theap *h, unsigned cls, uint
     /* Blocks other threads gave back first: a producer whose blocks a
      * consumer frees lives on them, and needs no new pool. */
     drain(h);
+    if (!k->avail && !k->full && h->cold_refills[cls] < VIGIL_THEAP_COLD_REFILLS)
+        return cold_alloc(h, cls, want, onto, got, grew);
     while (n < want) {
         struct vigil_pool *pool = k->avail;
         if (!pool) {
@@ -436,6 +463,7 @@ void vigil__theap_abandon_locked(struct vigil_theap *h)
         atomic_store_explicit(&k->npools, 0, memory_order_relaxed);
         atomic_store_explicit(&k->blocks, 0, memory_order_relaxed);
     }
+    memset(h->cold_refills, 0, sizeof h->cold_refills);
     /* A thread that read an owner of h's before give_locked cleared it may
      * have pushed since the drain above, or may push still: those blocks
      * are freed now, or by whoever drains h next (theap.h). */

@@ -225,10 +225,10 @@ static void test_bound(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     size_t live = vigil_allocated_blocks();
     vigil__syscache_flush();
-    /* A thread starts with room for 64 KiB; the frees of a round whose
+    /* A thread starts with room for 32 KiB; the frees of a round whose
      * requests all missed fill it, and it doubles once. */
     round_of(p, N);
-    CU_ASSERT(cached_kib() <= 128 + PARKED_KIB);
+    CU_ASSERT(cached_kib() <= 64 + PARKED_KIB);
     if (cache_on())
         CU_ASSERT(cached_kib() >= 32);
     /* Rounds that keep missing: it grows to 512 KiB, and no further. */
@@ -317,7 +317,7 @@ void register_syscache_suite(void)
         { "realloc: in place in its class, moved with its contents", test_realloc },
         { "impossible sizes: NULL, ENOMEM, the block kept", test_impossible_sizes },
         { "another thread's free: its cache, given back at its exit", test_other_thread_free_and_exit },
-        { "a thread keeps 64 KiB, more when it misses, at most 512 KiB", test_bound },
+        { "a thread keeps 32 KiB, more when it misses, at most 512 KiB", test_bound },
         { "fork: the other threads' blocks given back in the child", test_fork },
         { NULL, NULL },
     };

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "heap.h"
 #include "tcache.h"
 #include "threads.h"
 #include "suites.h"
@@ -220,14 +221,20 @@ static int tools_run(void)
  * accepts them.  Then they are its to hand out again: its second round
  * needs no more pools and no new arena. */
 #define OWNED 3000
+/* Blocks the owner takes first and keeps to the end, so that the class is
+ * past its cold refills (theap.h) and the rounds' blocks are of its own
+ * pools. */
+#define WARM (VIGIL_THEAP_COLD_REFILLS * VIGIL_THEAP_COLD_BYTES / 64 + 1)
 struct owner_arg {
-    void *first[OWNED], *second[OWNED];
+    void *warm[WARM], *first[OWNED], *second[OWNED];
     _Atomic int phase;               /* 1: first round made; 2: go on */
 };
 
 static void *owner_thread(void *arg)
 {
     struct owner_arg *a = arg;
+    for (int i = 0; i < WARM; i++)
+        a->warm[i] = A->malloc(A->ctx, 64);
     for (int i = 0; i < OWNED; i++)
         a->first[i] = A->malloc(A->ctx, 64);
     atomic_store(&a->phase, 1);
@@ -249,11 +256,11 @@ static void test_remote_frees_go_home(void)
     CU_ASSERT_FATAL(pthread_create(&t, NULL, owner_thread, &a) == 0);
     while (atomic_load(&a.phase) != 1)
         sched_yield();
-    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + OWNED);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + WARM + OWNED);
     for (int i = 0; i < OWNED; i++)
         A->free(A->ctx, a.first[i]);
     vigil__arena_settle();              /* this thread's cache to the owner's queue */
-    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + WARM);
     CU_ASSERT_EQUAL(vigil__arena_check(), 0);
     vigil__arena_stats(&st0);
     /* On the owner's queue; under the tools no thread has a cache, nor a
@@ -262,7 +269,7 @@ static void test_remote_frees_go_home(void)
     atomic_store(&a.phase, 2);
     pthread_join(t, NULL);
     vigil__arena_stats(&st1);
-    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + OWNED);
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before + WARM + OWNED);
     /* The second round lived on the first round's pools (under the tools,
      * on new ones: the first round's wait in the quarantine). */
     unsigned c64 = vigil__size_class(64);
@@ -270,8 +277,69 @@ static void test_remote_frees_go_home(void)
     CU_ASSERT_TRUE(tools_run() || st1.arenas_allocated == st0.arenas_allocated);
     for (int i = 0; i < OWNED; i++)
         A->free(A->ctx, a.second[i]);
+    for (int i = 0; i < WARM; i++)
+        A->free(A->ctx, a.warm[i]);
     vigil__arena_settle();
     CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+}
+
+/* A class a thread uses little takes no pool of the thread's own: two
+ * threads' first blocks of a class lie in shared pools, and the two need
+ * one new pool at most between them (where each would have had its own);
+ * a thread that then uses the class much gets pools of its own for it. */
+#define COLD_SIZE 496
+#define HOT_N (4 * VIGIL_THEAP_COLD_REFILLS * (VIGIL_THEAP_COLD_BYTES / COLD_SIZE + 1))
+struct cold_arg {
+    void *first, *v[HOT_N];
+    struct vigil_pool first_pool, last_pool;
+    _Atomic int *phase;
+};
+
+static void *cold_thread(void *arg)
+{
+    struct cold_arg *a = arg;
+    a->first = A->malloc(A->ctx, COLD_SIZE);
+    vigil__pool_info(a->first, &a->first_pool);
+    atomic_fetch_add(a->phase, 1);
+    while (atomic_load(a->phase) < 3)
+        sched_yield();
+    for (int i = 0; i < HOT_N; i++)
+        a->v[i] = A->malloc(A->ctx, COLD_SIZE);
+    vigil__pool_info(a->v[HOT_N - 1], &a->last_pool);
+    for (int i = 0; i < HOT_N; i++)
+        A->free(A->ctx, a->v[i]);
+    A->free(A->ctx, a->first);
+    return NULL;
+}
+
+static void test_cold_class_shares_pools(void)
+{
+    static struct cold_arg a[2];
+    static _Atomic int phase;
+    struct vigil_arena_stats st0, st1;
+    unsigned c = vigil__size_class(COLD_SIZE);
+    pthread_t t[2];
+    atomic_store(&phase, 0);
+    vigil__arena_settle();
+    size_t before = vigil__arena_blocks();
+    vigil__arena_stats(&st0);
+    for (int i = 0; i < 2; i++) {
+        a[i].phase = &phase;
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, cold_thread, &a[i]) == 0);
+        while (atomic_load(&phase) < i + 1)
+            sched_yield();
+    }
+    vigil__arena_stats(&st1);
+    CU_ASSERT_TRUE(st1.class_pools[c] <= st0.class_pools[c] + 1);
+    atomic_store(&phase, 3);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        CU_ASSERT_PTR_NULL(a[i].first_pool.owner);
+        CU_ASSERT_TRUE(tools_run() || a[i].last_pool.owner != NULL);
+    }
+    vigil__arena_settle();
+    CU_ASSERT_EQUAL(vigil__arena_blocks(), before);
+    CU_ASSERT_EQUAL(vigil__arena_check(), 0);
 }
 
 /* A thread that only frees (a consumer) sends the blocks it frees home
@@ -639,6 +707,8 @@ void register_threads_suite(void)
         { "producer/consumer, 8 threads", test_pc_8 },
         { "blocks outlive their thread", test_thread_exit_live_blocks },
         { "blocks freed on another thread go back to their owner", test_remote_frees_go_home },
+        { "a class used little shares pools; one used much gets the thread's own",
+          test_cold_class_shares_pools },
         { "a thread that only frees sends its frees home", test_free_only_thread },
         { "producer/consumer: arenas bounded by the live blocks", test_producer_consumer_bounded },
         { "arenas return after threads exit", test_reclaim_after_threads },
