@@ -112,7 +112,9 @@
  * queue with one exchange when it next refills.  The mutex is taken only to
  * move whole pools between a thread and the shared state (a new or a half
  * used shared pool for a class with none, an empty pool given back when the
- * thread keeps enough), for blocks of shared pools, and at thread exit.
+ * thread keeps enough), for blocks of shared pools (among them the first
+ * refills of a class the thread uses little, which take a few blocks of
+ * shared pools rather than a pool of its own: theap.h), and at thread exit.
  *
  * A thread that exits gives its cache back, and its heap's pools to the
  * shared state (a pthread_key destructor): empty ones to their arenas, the
