@@ -302,17 +302,41 @@ done:
     return (struct vigil_origin){ id, thread };
 }
 
+/* A stack the first set turned away: when a way there is a sibling (the
+ * same tag and stack pointer: every way of the tag failed its compare),
+ * looked for in its second set (pos_second) straight away, without the
+ * slow path's second look at the first set's places (on perl's hash.pl,
+ * 201,000 of 474,000 mallocs, Perl_safesysmalloc's, are found there: 287
+ * instructions each through origin_slow).  The tags only are read again:
+ * the hit stays as it was.  Nothing here allocates, as on the hit. */
+static __attribute__((noinline)) struct vigil_origin
+origin_second(const struct id_table *t, size_t set, uint64_t tag, uintptr_t sp, uintptr_t bp)
+{
+    for (int w = 0; w < WAYS; w++) {
+        const struct pos_entry *e = &t->pos[set][w];
+        if (t->tag[set][w] != tag || e->pl.sp != sp || !e->pl.nwords)
+            continue;
+        size_t set2;
+        uint64_t key2;
+        const struct pos_entry *hit = pos_second(t, e, vigil__caller, sp, bp, &set2, &key2);
+        if (hit)
+            return (struct vigil_origin){ hit->id, vigil__thread_number() };
+        break;
+    }
+    return origin_slow(vigil__thread_number());
+}
+
 struct vigil_origin vigil__debug_origin_here(void)
 {
     struct id_table *t = my_ids;
     struct vigil_caller_regs r = vigil__stack_caller_regs();
     if (__builtin_expect(r.sp != 0, 1)) {
-        /* A stack kept in a second set (pos_second) is found by the
-         * slow path. */
         uint64_t tag = pos_tag(vigil__caller, r.sp);
-        const struct pos_entry *hit = pos_find(t, pos_set(tag), tag, r.sp, r.bp, NULL);
+        size_t set = pos_set(tag);
+        const struct pos_entry *hit = pos_find(t, set, tag, r.sp, r.bp, NULL);
         if (__builtin_expect(hit != NULL, 1))
             return (struct vigil_origin){ hit->id, vigil__thread_number() };
+        return origin_second(t, set, tag, r.sp, r.bp);
     }
     return origin_slow(vigil__thread_number());
 }
