@@ -221,13 +221,23 @@ void vigil__debug_live_put_at(_Atomic uint64_t *w, const void *p, unsigned owner
         return;
     }
     size_t g = granule_of(a);
-    size_t page = g / PER_WORD / PAGE_WORDS;
-    struct vigil_live_region *r = region_of(a);
     unsigned shift = (unsigned)(g % PER_WORD) * CODE_BITS;
     uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
     uint64_t nv = (v & ~(CODE_MASK << shift)) | (uint64_t)(owner + 1) << shift;
-    if (__builtin_expect(!(atomic_load_explicit(&r->touched[page / 64], memory_order_relaxed) >>
-                           (page % 64) & 1) || (v & LOCKED) ||
+    /* A word that holds a code lies in a page marked touched already (the
+     * put that wrote the code marked it first, and no mark is cleared), so
+     * the mark and the directory that leads to it are read only for an
+     * empty word. */
+    if (!v) {
+        size_t page = g / PER_WORD / PAGE_WORDS;
+        struct vigil_live_region *r = region_of(a);
+        if (!(atomic_load_explicit(&r->touched[page / 64], memory_order_relaxed) >> (page % 64) &
+              1)) {
+            put_slow(p, owner);
+            return;
+        }
+    }
+    if (__builtin_expect((v & LOCKED) ||
                          !atomic_compare_exchange_strong_explicit(w, &v, nv, memory_order_acq_rel,
                                                                   memory_order_relaxed), 0))
         put_slow(p, owner);
