@@ -416,10 +416,11 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
      * the one it moves from is freed. */
     struct vigil_origin here = vigil__debug_origin_here();
     if (shrink_in_place(old, n)) {
-        /* Not checked while it is resealed. */
-        vigil__debug_live_take(p, vigil__debug_get_origin(p + old + VIGIL_DEBUG_ORIGIN_AT).thread);
+        /* Not checked while it is resealed; the one word for both. */
+        _Atomic uint64_t *w = vigil__debug_live_word(p);
+        vigil__debug_live_take_at(w, p);
         memset(p + n, VIGIL_DEADBYTE, old - n + TRAILER);
-        seal(c, p, n, here, vigil__debug_live_word(p));
+        seal(c, p, n, here, w);
         if (on_valgrind)                /* the dropped tail, past the guard */
             VIGIL_MEM_NOACCESS(p + n + TRAILER, old - n);
         return p;
