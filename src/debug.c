@@ -22,6 +22,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -79,6 +83,32 @@ static int check_live(unsigned owner, const unsigned char *p, enum vigil_debug_o
  * shrinks at its top.  0: not known (sbrk failed). */
 static uintptr_t brk_base;
 
+/* The C library gives the top of its heap back to the kernel once that much
+ * of it is free (128 KiB by default), and the quarantine makes it so in
+ * bursts: its big blocks go back to the C library a quarantine after their
+ * free, the top is trimmed, and the next big allocations fault the same
+ * pages in again (a quarter of git log -p's page faults in debug mode).
+ * The top kept free may hold what the quarantine holds: that memory was in
+ * use a moment ago, and will be again.  Setting it stops glibc raising its
+ * mmap threshold as it does when a mapped block is freed, so the threshold
+ * is set where that would take it at most (32 MiB on 64-bit): the blocks
+ * between 128 KiB and that, which would have their own mappings, faulted
+ * in at each allocation, come from the heap, as they would once glibc had
+ * seen one freed.  Not under memcheck, whose malloc is its own. */
+static void keep_heap_top(size_t quarantine, int valgrind)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+    size_t keep = quarantine + ((size_t)128 << 10);
+    if (!quarantine || valgrind || keep > INT_MAX)
+        return;
+    mallopt(M_TRIM_THRESHOLD, (int)keep);
+    mallopt(M_MMAP_THRESHOLD, (int)(4 * 1024 * 1024 * sizeof(long)));
+#else
+    (void)quarantine;
+    (void)valgrind;
+#endif
+}
+
 void vigil__debug_configure(const struct vigil_debug_settings *s)
 {
     void *brk = sbrk(0);
@@ -89,6 +119,7 @@ void vigil__debug_configure(const struct vigil_debug_settings *s)
 #endif
     vigil__quarantine_configure(s->quarantine, s->on_valgrind);
     vigil__debug_live_configure(check_live);
+    keep_heap_top(s->quarantine, s->on_valgrind);
 }
 
 /* Under memcheck the header and the tail guard are no-access to the
