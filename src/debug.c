@@ -94,18 +94,20 @@ static uintptr_t brk_base;
  * is set where that would take it at most (32 MiB on 64-bit): the blocks
  * between 128 KiB and that, which would have their own mappings, faulted
  * in at each allocation, come from the heap, as they would once glibc had
- * seen one freed.  Not under memcheck, whose malloc is its own. */
-static void keep_heap_top(size_t quarantine, int valgrind)
+ * seen one freed.  Not under memcheck, whose malloc is its own, nor when
+ * the user set either threshold in GLIBC_TUNABLES: theirs stand. */
+static void keep_heap_top(size_t quarantine, int valgrind, int tuned)
 {
 #if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
     size_t keep = quarantine + ((size_t)128 << 10);
-    if (!quarantine || valgrind || keep > INT_MAX)
+    if (!quarantine || valgrind || tuned || keep > INT_MAX)
         return;
     mallopt(M_TRIM_THRESHOLD, (int)keep);
     mallopt(M_MMAP_THRESHOLD, (int)(4 * 1024 * 1024 * sizeof(long)));
 #else
     (void)quarantine;
     (void)valgrind;
+    (void)tuned;
 #endif
 }
 
@@ -119,7 +121,7 @@ void vigil__debug_configure(const struct vigil_debug_settings *s)
 #endif
     vigil__quarantine_configure(s->quarantine, s->on_valgrind);
     vigil__debug_live_configure(check_live);
-    keep_heap_top(s->quarantine, s->on_valgrind);
+    keep_heap_top(s->quarantine, s->on_valgrind, s->heap_tuned);
 }
 
 /* Under memcheck the header and the tail guard are no-access to the

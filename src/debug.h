@@ -19,6 +19,8 @@
 struct vigil_debug_settings {
     size_t quarantine;                  /* bytes of freed blocks kept */
     int on_valgrind;                    /* tell memcheck about the guards */
+    int heap_tuned;                     /* the user set glibc's trim or mmap
+                                           threshold: keep_heap_top leaves them */
     unsigned long long break_serial;    /* --enable-serialno: SIGTRAP at N */
 };
 

@@ -71,7 +71,8 @@ static pthread_once_t debug_once = PTHREAD_ONCE_INIT;
 static void configure_debug(void)
 {
     const struct vigil_settings *s = vigil__settings();
-    struct vigil_debug_settings ds = { s->quarantine, s->running_on_valgrind, s->break_serial };
+    struct vigil_debug_settings ds = { s->quarantine, s->running_on_valgrind, s->glibc_heap_tuned,
+                                       s->break_serial };
     vigil__debug_configure(&ds);
     vigil__report_keep_stderr();    /* the check of the live blocks at exit reports there */
     vigil__stack_unwinder_load();   /* the blocks' stacks, where frame pointers are missing */

@@ -277,6 +277,9 @@ void vigil__settings_read(const char *(*get)(const char *name))
                                         sizeof leak_supp, "a file name shorter than 4096 bytes");
 
     read_sanitizer(get);
+    v = get("GLIBC_TUNABLES");
+    cfg.glibc_heap_tuned = v && (strstr(v, "glibc.malloc.trim_threshold=") ||
+                                 strstr(v, "glibc.malloc.mmap_threshold="));
     cfg.running_on_valgrind = VIGIL_RUNNING_ON_VALGRIND();
 }
 

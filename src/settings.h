@@ -40,6 +40,9 @@ struct vigil_settings {
                                    leak_check_at_exit, both on by default) */
     int asan_exitcode;          /* ASAN_OPTIONS exitcode (default 1): the status
                                    ASan ends a process with after a report */
+    int glibc_heap_tuned;       /* GLIBC_TUNABLES sets glibc.malloc.trim_threshold
+                                   or mmap_threshold: debug mode leaves glibc's
+                                   heap to the user's values */
 };
 
 /* VIGIL_TRACE's largest value: the stacks' VIGIL_STACK_MAX_FRAMES. */

@@ -9,6 +9,9 @@
  *                                    them call exit() at once
  *   preload_torture many-keys        40 pthread keys made before the first
  *                                    allocation
+ *   preload_torture heap-top         big blocks freed and pushed through the
+ *                                    quarantine; prints glibc's releasable
+ *                                    top of heap ("keep BYTES")
  * Exit status 0 when everything held; a failed check says which and exits 1. */
 #include "config.h"
 
@@ -476,6 +479,28 @@ static int many_keys(void)
     return failures ? 1 : 0;
 }
 
+/* 10 MB of 100,000-byte blocks freed, then 18 MB more allocated and freed
+ * so the first leave any quarantine and go back to glibc, whose heap they
+ * are: what its top keeps free after is what its trim threshold allows. */
+static int heap_top(void)
+{
+    void *p[100];
+    for (int i = 0; i < 100; i++)
+        CHECK((p[i] = malloc(100000)) != NULL);
+    for (int i = 0; i < 100; i++)
+        free(p[i]);
+    for (int r = 0; r < 3; r++) {
+        for (int i = 0; i < 100; i++)
+            CHECK((p[i] = malloc(60000)) != NULL);
+        for (int i = 0; i < 100; i++)
+            free(p[i]);
+    }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    printf("keep %zu\n", mallinfo2().keepcost);
+#endif
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
@@ -485,6 +510,8 @@ int main(int argc, char **argv)
         return exit_threads();
     if (strcmp(what, "many-keys") == 0)
         return many_keys();
+    if (strcmp(what, "heap-top") == 0)
+        return heap_top();
     int all = strcmp(what, "all") == 0;
     if ((all || strcmp(what, "serial") == 0) && argc > 2) {
         basics();
@@ -501,6 +528,6 @@ int main(int argc, char **argv)
         return failures ? 1 : 0;
     }
     fprintf(stderr, "usage: preload_torture which | all PLUGIN.so | serial PLUGIN.so |\n"
-                    "       exit-threads | many-keys\n");
+                    "       exit-threads | many-keys | heap-top\n");
     return 2;
 }

@@ -100,6 +100,23 @@ for mode in arena debug; do
     done
 done
 
+# Debug mode keeps glibc's top of heap as big as the quarantine (its big
+# blocks come back to glibc in bursts, a quarantine after their free), unless
+# the user set glibc's trim threshold, which then stands.
+run "debug mode: glibc's heap top kept" 0 "$vigil" run --debug -- "$torture" heap-top
+keep=$(sed -n 's/^keep //p' "$out")
+if [ -n "$keep" ]; then
+    name="debug mode: glibc's heap top kept ($keep bytes free, more than 256 KiB)"
+    if [ "$keep" -gt 262144 ]; then ok "$name"; else bad "$name"; fi
+    run "debug mode: the user's GLIBC_TUNABLES trim threshold stands" 0 \
+        env GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072 "$vigil" run --debug -- "$torture" heap-top
+    keep=$(sed -n 's/^keep //p' "$out")
+    name="debug mode: trimmed at the user's 128 KiB ($keep bytes free)"
+    if [ -n "$keep" ] && [ "$keep" -le 135168 ]; then ok "$name"; else bad "$name"; fi
+else
+    skip "debug mode: glibc's heap top (not glibc 2.33 or later)"
+fi
+
 echo "--- seeded bugs in an unmodified program: vigil run --debug"
 # The first frame of the stack under the line HEADING of the report.
 first_frame() {
