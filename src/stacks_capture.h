@@ -20,6 +20,7 @@
 #ifndef VIGIL_STACKS_CAPTURE_H
 #define VIGIL_STACKS_CAPTURE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "report.h"
@@ -183,6 +184,12 @@ static inline int vigil__stack_place_same(uintptr_t sp, uintptr_t bp,
  * is safe (start-up, vigil_trace_start), not from inside malloc; idempotent;
  * 1 when libunwind is there. */
 int vigil__stack_unwinder_load(void);
+
+/* The preload's sigprocmask asks this first: 1 when the call was answered
+ * without a system call (a capture learning frame rules holds every signal
+ * blocked, and the thread's calls meanwhile are libunwind's), 0 when it
+ * must be made. */
+int vigil__stack_sigmask(int how, const sigset_t *set, sigset_t *old);
 
 /* Learn the calling thread's stack bounds (pthread_getattr_np), tried once
  * per thread, so every capture on the allocation path may call it first
