@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -414,6 +415,7 @@ int vigil__stack_sigmask(int how, const sigset_t *set, sigset_t *old)
     if (__builtin_expect(!sigs.held, 1))
         return 0;
     sigset_t was = sigs.seen;
+    int saved_errno = errno;    /* sigaddset refuses the C library's own signals */
     if (set) {
         if (how == SIG_SETMASK) {
             sigs.seen = *set;
@@ -431,6 +433,7 @@ int vigil__stack_sigmask(int how, const sigset_t *set, sigset_t *old)
     }
     if (old)
         *old = was;
+    errno = saved_errno;
     return 1;
 }
 
