@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@
 #include "report.h"
 #include "request.h"
 #include "settings.h"
+#include "stacks_capture.h"
 #include "sysalloc.h"
 #include "threads.h"
 
@@ -760,4 +762,20 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     if (rc)
         __libc_free(s);
     return rc;
+}
+
+/* libunwind's, while a capture learns frame rules with every signal held
+ * blocked, answered with no system call (stacks_capture.h); any other, as
+ * the C library makes it (its sigprocmask is pthread_sigmask's, the error
+ * in errno). */
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    if (vigil__stack_sigmask(how, set, old))
+        return 0;
+    int err = pthread_sigmask(how, set, old);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
 }

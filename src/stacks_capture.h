@@ -20,6 +20,7 @@
 #ifndef VIGIL_STACKS_CAPTURE_H
 #define VIGIL_STACKS_CAPTURE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "report.h"
@@ -135,12 +136,15 @@ static inline int vigil__stack_place_same(uintptr_t sp, uintptr_t bp,
                                           const struct vigil_stack_place *pl)
 {
     _Static_assert(VIGIL_PLACE_WORDS == 30, "a case for each count of words");
-    uintptr_t diff = (sp ^ pl->sp) | ((bp ^ pl->bp) & pl->bp_mask);
     /* Several paths often reach one place (a program's xmalloc called from
      * two callers at the same depth): the caller's own return address,
-     * word 0, tells most of them apart at once. */
-    if (diff || (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0]))
+     * word 0, tells most of them apart at once, asked before the frame
+     * pointer (read only at the place's own stack pointer). */
+    if (sp != pl->sp ||
+        (pl->nwords && *(const uintptr_t *)(sp + pl->off[0]) != pl->word[0]) ||
+        ((bp ^ pl->bp) & pl->bp_mask))
         return 0;
+    uintptr_t diff = 0;
     switch (pl->nwords) {
     case 30: VIGIL_PLACE_WORD(29); /* fall through */
     case 29: VIGIL_PLACE_WORD(28); /* fall through */
@@ -183,6 +187,12 @@ static inline int vigil__stack_place_same(uintptr_t sp, uintptr_t bp,
  * is safe (start-up, vigil_trace_start), not from inside malloc; idempotent;
  * 1 when libunwind is there. */
 int vigil__stack_unwinder_load(void);
+
+/* The preload's sigprocmask asks this first: 1 when the call was answered
+ * without a system call (a capture learning frame rules holds every signal
+ * blocked, and the thread's calls meanwhile are libunwind's), 0 when it
+ * must be made. */
+int vigil__stack_sigmask(int how, const sigset_t *set, sigset_t *old);
 
 /* Learn the calling thread's stack bounds (pthread_getattr_np), tried once
  * per thread, so every capture on the allocation path may call it first

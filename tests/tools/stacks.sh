@@ -170,6 +170,9 @@ for v in $variants; do
         done
         run "$v clean" 0 "$vigil" run --debug -- "$prog" clean
         if grep -q '^vigil:' "$err"; then bad "$v clean: no report"; else ok "$v clean: no report"; fi
+        run "$v masks" 0 "$vigil" run --debug -- "$prog" masks
+        if grep -qx 'masks kept' "$out"; then ok "$v masks: the program's signal mask is its own"
+        else bad "$v masks: the program's signal mask is its own"; fi
         # Symbolizing allocates (libdw keeps its session): from the C
         # library, never from the heap being reported on, whose bytes in
         # use at exit stay those of the program (a few blocks).
@@ -193,6 +196,9 @@ for v in $variants; do
             done
             run "$v $m clean" 0 env VIGIL_MALLOC=$m "$prog" clean
             if grep -q '^vigil:' "$err"; then bad "$v $m clean: no report"; else ok "$v $m clean: no report"; fi
+            run "$v $m masks" 0 env VIGIL_MALLOC=$m "$prog" masks
+            if grep -qx 'masks kept' "$out"; then ok "$v $m masks: the program's signal mask is its own"
+            else bad "$v $m masks: the program's signal mask is its own"; fi
         done ;;
     esac
 done
