@@ -403,29 +403,33 @@ static void learn_frame(unw_word_t pc, unw_word_t sp, unw_word_t bp, unw_word_t 
  * the pcs it learns, and while it holds them libunwind's own calls are
  * answered from the mask it would have seen (vigil__stack_sigmask, through
  * the preload's sigprocmask), with no system call: the thread's real mask,
- * every signal blocked, is as strict as any libunwind sets. */
-static __attribute__((tls_model("initial-exec"))) _Thread_local struct {
-    unsigned char held;
+ * every signal blocked, is as strict as any libunwind sets.  The masks
+ * live in the capture's frame and the thread has only a pointer to them:
+ * initial-exec thread-local storage is what a dlopen of libvigil.so draws
+ * on, and two masks are 256 bytes of it. */
+struct sig_hold {
     sigset_t saved;             /* the mask to put back */
     sigset_t seen;              /* the mask the thread's own calls see */
-} sigs;
+};
+static __attribute__((tls_model("initial-exec"))) _Thread_local struct sig_hold *sigs;
 
 int vigil__stack_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-    if (__builtin_expect(!sigs.held, 1))
+    struct sig_hold *h = sigs;
+    if (__builtin_expect(!h, 1))
         return 0;
-    sigset_t was = sigs.seen;
+    sigset_t was = h->seen;
     int saved_errno = errno;    /* sigaddset refuses the C library's own signals */
     if (set) {
         if (how == SIG_SETMASK) {
-            sigs.seen = *set;
+            h->seen = *set;
         } else if (how == SIG_BLOCK || how == SIG_UNBLOCK) {
             for (int s = 1; s < NSIG; s++)
                 if (sigismember(set, s) == 1) {
                     if (how == SIG_BLOCK)
-                        sigaddset(&sigs.seen, s);
+                        sigaddset(&h->seen, s);
                     else
-                        sigdelset(&sigs.seen, s);
+                        sigdelset(&h->seen, s);
                 }
         } else {
             return 0;           /* the real call's EINVAL */
@@ -437,24 +441,26 @@ int vigil__stack_sigmask(int how, const sigset_t *set, sigset_t *old)
     return 1;
 }
 
-/* 1 when this call blocked the signals, and must put them back. */
-static int sigs_hold(void)
+/* 1 when this call blocked the signals, and must put them back: h then
+ * holds the masks until sigs_release. */
+static int sigs_hold(struct sig_hold *h)
 {
-    if (sigs.held)
+    if (sigs)
         return 0;
     sigset_t all;
     sigfillset(&all);
-    if (pthread_sigmask(SIG_SETMASK, &all, &sigs.saved) != 0)
+    if (pthread_sigmask(SIG_SETMASK, &all, &h->saved) != 0)
         return 0;
-    sigs.seen = all;
-    sigs.held = 1;
+    h->seen = all;
+    sigs = h;
     return 1;
 }
 
-static void sigs_release(void)
+/* No handler runs between the two: every signal is still blocked. */
+static void sigs_release(struct sig_hold *h)
 {
-    sigs.held = 0;
-    pthread_sigmask(SIG_SETMASK, &sigs.saved, NULL);
+    sigs = NULL;
+    pthread_sigmask(SIG_SETMASK, &h->saved, NULL);
 }
 
 /* Learn the rule of the frame at pc, whose stack pointer is sp and frame
@@ -542,6 +548,7 @@ static inline int capture(void **frames, int max, struct vigil_stack_where *wher
             uintptr_t bp0 = *(const uintptr_t *)records[from];
             int k, held = 0;
             struct vigil_shape_stop stop;
+            struct sig_hold hold;
             /* Each pc met the first time is learnt, and the walk starts
              * again: it goes further each time. */
             for (int tries = 0;; tries++) {
@@ -550,12 +557,12 @@ static inline int capture(void **frames, int max, struct vigil_stack_where *wher
                 if (k != VIGIL_SHAPE_UNKNOWN || tries == max)
                     break;
                 if (!tries)
-                    held = sigs_hold();
+                    held = sigs_hold(&hold);
                 if (!learn_at(stop.pc, stop.sp, stop.bp))
                     break;
             }
             if (held)
-                sigs_release();
+                sigs_release(&hold);
             if (k > 0 && where) {
                 where->sp = sp0;
                 where->bp = bp0;
