@@ -244,7 +244,13 @@ static inline uintptr_t vigil__pool_base(const void *p)
  * "Header colour" above). */
 static inline uintptr_t vigil__pool_header_offset(uintptr_t base)
 {
-    return (base & VIGIL_POOL_SIZE) ? VIGIL_POOL_SIZE - VIGIL_POOL_OVERHEAD : 0;
+    /* Arithmetic, not a choice: the free's inline check runs this on
+     * blocks of random pools, where a branch on the pool's parity
+     * mispredicts half the time, and once the check had grown (the span
+     * test, arena_map.h) gcc made the choice a branch, not a cmov, even
+     * when told the odds were even. */
+    uintptr_t odd = base & VIGIL_POOL_SIZE;
+    return odd - odd / VIGIL_POOL_SIZE * VIGIL_POOL_OVERHEAD;
 }
 
 /* Offset of the pool's first block: after a header at the start, or 0. */

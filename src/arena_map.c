@@ -8,12 +8,25 @@
 
 _Atomic uintptr_t vigil__arena_base[VIGIL_MAX_ARENAS];
 _Atomic uintptr_t vigil__arena_regions[VIGIL_REGION_SLOTS];
+struct vigil_arena_span vigil__arena_span;
 /* The arenas' regions on each slot, counted with repeats (two arenas may
  * share a region): a slot empties when its last one goes.  Heap lock. */
 static uint32_t region_users[VIGIL_REGION_SLOTS];
 
 void vigil__arena_regions_add(uintptr_t base)
 {
+    uintptr_t lo = -atomic_load_explicit(&vigil__arena_span.minus_lo, memory_order_relaxed);
+    size_t span = atomic_load_explicit(&vigil__arena_span.span, memory_order_relaxed);
+    uintptr_t hi = lo + span;
+    /* A lower lo goes after the span that keeps the top (arena_map.h). */
+    if (span == 0 || base < lo) {
+        atomic_store_explicit(&vigil__arena_span.span, (span ? hi : base + VIGIL_ARENA_SIZE) - base,
+                              memory_order_relaxed);
+        atomic_store_explicit(&vigil__arena_span.minus_lo, -base, memory_order_release);
+    } else if (base + VIGIL_ARENA_SIZE > hi) {
+        atomic_store_explicit(&vigil__arena_span.span, base + VIGIL_ARENA_SIZE - lo,
+                              memory_order_relaxed);
+    }
     uintptr_t first = base >> VIGIL_REGION_SHIFT, last = (base + VIGIL_ARENA_SIZE - 1) >> VIGIL_REGION_SHIFT;
     for (uintptr_t r = first; r <= last; r++) {
         size_t k = r % VIGIL_REGION_SLOTS;

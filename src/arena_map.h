@@ -54,6 +54,35 @@ static inline uintptr_t vigil__arena_address(uint32_t idx, memory_order order)
 #define VIGIL_REGION_MANY  UINTPTR_MAX
 extern _Atomic uintptr_t vigil__arena_regions[VIGIL_REGION_SLOTS];
 
+/* The addresses of every arena mapped since start-up lie in [lo, lo +
+ * span), for the inline check: a pointer outside is not ours, told without
+ * reading its page's first bytes (a cold line of another allocator's: the
+ * system allocator's medium blocks).  The span only ever widens, and every
+ * pair a reader can see covers the arenas whose blocks it may hold: lo is
+ * lowered after span has grown to keep the top where it was (release), and
+ * read first (acquire), so a reader that sees the new lo sees the span
+ * that goes with it.  Written under the heap lock before an arena's first
+ * block.  lo is kept negated, -lo (an address in the kernel's half, as the
+ * table's entries are: lo itself may be a block's address), which is also
+ * what the check adds to p.  Both 0, an empty span, until the first arena.
+ * A line of their own, read-mostly: arenas are mapped rarely.  The
+ * out-of-line check does not test it: there the region table turns away
+ * most foreign pointers, and the suppressions' tests need its read of a
+ * system block's page, whose words memcheck names (supp/vigil.supp). */
+struct vigil_arena_span {
+    _Atomic uintptr_t minus_lo;
+    _Atomic size_t span;
+} __attribute__((aligned(64)));
+extern struct vigil_arena_span vigil__arena_span;
+
+/* 0 when p lies outside the span of the arenas. */
+static inline bool vigil__arena_span_holds(const void *p)
+{
+    uintptr_t minus_lo = atomic_load_explicit(&vigil__arena_span.minus_lo, memory_order_acquire);
+    size_t span = atomic_load_explicit(&vigil__arena_span.span, memory_order_relaxed);
+    return (uintptr_t)p + minus_lo < span;
+}
+
 /* Heap lock held: the regions of the arena at base gained or lost. */
 void vigil__arena_regions_add(uintptr_t base);
 void vigil__arena_regions_remove(uintptr_t base);
@@ -91,13 +120,18 @@ static inline bool vigil__owns_inline(const void *p)
 #if VIGIL_TSAN_ENABLED
     return vigil__arena_owns(p);
 #else
-    /* No region test here (vigil__arena_owns has it): on this path nearly
-     * every block is a pool's, and the test cost 9 instructions a free,
-     * 10% of the random workload's and 17% of FIFO's (cachegrind), for 12%
-     * fewer read misses on mimalloc-bench's rptest, whose frees of medium
-     * blocks read their page's first bytes here.  Masked, not compared:
-     * whatever slot a foreign page's bytes name, the range test below
-     * refuses p (a free slot decodes to the kernel's half). */
+    /* The span test first, not the region table's (vigil__arena_owns
+     * has that): on this path nearly every block is a pool's, and the
+     * table cost 9 instructions a free (10% of the random workload's), the
+     * span 4 and a line that stays hot, for the cold read of the first
+     * bytes of a medium block's page (mimalloc-bench's larson and rptest
+     * free as many of those as of pool blocks) that the span saves
+     * whenever the system allocator's blocks lie apart from the arenas.
+     * NULL fails it too.  Masked, not compared: whatever slot a foreign
+     * page's bytes name, the range test below refuses p (a free slot
+     * decodes to the kernel's half). */
+    if (__builtin_expect(!vigil__arena_span_holds(p), 0))
+        return false;
     uint32_t idx = vigil__pool_of(p)->arenaindex & (VIGIL_MAX_ARENAS - 1);
     uintptr_t enc = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
     return (uintptr_t)p - (enc ^ VIGIL_ARENA_KEY) < VIGIL_ARENA_SIZE;

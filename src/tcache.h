@@ -140,7 +140,8 @@ static inline void *vigil__tcache_pop(size_t size)
 static inline bool vigil__tcache_push(void *p)
 {
     struct vigil_tcache *t = vigil__tc;
-    if (__builtin_expect(t == NULL || p == NULL, 0) || !vigil__owns_inline(p))
+    /* NULL fails the check (arena_map.h: outside the arenas' span). */
+    if (__builtin_expect(t == NULL, 0) || !vigil__owns_inline(p))
         return false;
     /* p is live, so its pool's class cannot change under us. */
     unsigned cls = vigil__pool_of(p)->cls;

@@ -5,8 +5,10 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "arena_map.h"
+#include "arena_tools.h"
 #include "heap.h"
 #include "vigil.h"
 #include "vigil/annotate.h"
@@ -64,11 +66,46 @@ static void test_owns(void)
     vigil_mem_free(large);
 }
 
+/* The inline check refuses a pointer outside the arenas' span without
+ * reading its page: a page just past either end of the span, mapped with
+ * no access, would fault at the header read.  (test_regions has widened
+ * the span with its fake arenas, which only moves the ends.) */
+static void test_span(void)
+{
+    /* The check of the thread caches only: a tool run has none (the
+     * header is the tools' to guard; under memcheck unannotated, the mem
+     * domain is malloc), and under TSan the inline check is the
+     * out-of-line one, which reads any page in an arena's region. */
+    if (vigil__annotating() || VIGIL_RUNNING_ON_VALGRIND() || VIGIL_TSAN_ENABLED)
+        return;
+    void *small = vigil_mem_malloc(64);
+    CU_ASSERT_TRUE(vigil__owns_inline(small));
+    CU_ASSERT_FALSE(vigil__owns_inline(NULL));
+    uintptr_t lo = -atomic_load(&vigil__arena_span.minus_lo);
+    uintptr_t ends[2] = { lo - 4096, lo + atomic_load(&vigil__arena_span.span) };
+    int tried = 0;
+    for (int i = 0; i < 2; i++) {
+        void *m = mmap((void *)ends[i], 4096, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (m == MAP_FAILED)
+            continue;                  /* something else lives there */
+        if ((uintptr_t)m == ends[i]) {
+            tried++;
+            CU_ASSERT_FALSE(vigil__owns_inline((char *)m + 16));
+            CU_ASSERT_FALSE(vigil__owns_inline((char *)m + 4095));
+        }
+        munmap(m, 4096);
+    }
+    CU_ASSERT_TRUE(tried > 0);
+    vigil_mem_free(small);
+}
+
 void register_arena_map_suite(void)
 {
     static const struct test_case tests[] = {
         { "regions of arenas: exact, shared, emptied", test_regions },
         { "ownership: pool blocks yes, system blocks no", test_owns },
+        { "inline ownership: outside the arenas' span, no read", test_span },
         { NULL, NULL },
     };
     add_suite("arena_map", tests);
