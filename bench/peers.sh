@@ -33,6 +33,9 @@
 # /usr/bin/time's %M.  Reported: the median over the rounds of each
 # round's ratio to glibc, time and peak RSS.  A run that exits non-zero is
 # reported as failed (and its stderr shown at the end); the others go on.
+# A run still going after PEERS_TIMEOUT seconds (default 300) is killed and
+# reported as failed, status 124: rptest's own start barrier has been seen
+# to leave all its threads asleep, whatever the allocator.
 # PEERS_PROGRAMS="cfrac larson-2 ..." runs only those rows (the keys of the
 # programs table below).
 # shellcheck disable=SC2034  # env_*, label_*, how_*, cmd_*: read through eval
@@ -54,6 +57,8 @@ mb=$(cd "$mb" && pwd) || exit 1   # the runs are made in a directory of their ow
 case $rounds in ''|*[!0-9]*|0) die "ROUNDS must be a positive number, not '$rounds'" ;; esac
 [ "$(date +%N)" != "%N" ] || die "needs date +%N (GNU date)"
 timer=/usr/bin/time
+limit=
+command -v timeout >/dev/null 2>&1 && limit="timeout ${PEERS_TIMEOUT:-300}"
 [ -x "$timer" ] || { timer=; echo "note: /usr/bin/time not found: no peak RSS"; }
 
 out="$build/bench/peers"
@@ -196,10 +201,10 @@ run_one() {
     t0=$(now)
     if [ -n "$timer" ]; then
         # shellcheck disable=SC2086
-        (cd "$tmp" && "$timer" -f 'maxrss %M' -o "$tmp/rss" env $envs $cmd) >"$tmp/out" 2>"$tmp/err"
+        (cd "$tmp" && $limit "$timer" -f 'maxrss %M' -o "$tmp/rss" env $envs $cmd) >"$tmp/out" 2>"$tmp/err"
     else
         # shellcheck disable=SC2086
-        (cd "$tmp" && env $envs $cmd) >"$tmp/out" 2>"$tmp/err"
+        (cd "$tmp" && $limit env $envs $cmd) >"$tmp/out" 2>"$tmp/err"
     fi
     status=$?
     t1=$(now)
