@@ -330,7 +330,11 @@ static int in_libc(const void *pc)
  * calls, or from a callback of the C library's, is never learnt). */
 static int whole(void *const *fp, int n, void *const *un, int u)
 {
-    if (n <= 0 || u < n)
+    /* A walk that ends in the program is not whole, whatever the unwinder
+     * finds beyond: main built without a frame record (gcc -O2) leaves the
+     * chain at main's callee, whose record would be taken for the
+     * outermost, and every later stack from main cut there. */
+    if (n <= 0 || u < n || !in_libc(fp[n - 1]))
         return 0;
     for (int i = 0; i < n; i++)
         if (fp[i] != un[i])

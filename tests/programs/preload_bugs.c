@@ -4,7 +4,9 @@
  * damages, then commits its bug; "clean" does the same work correctly.
  *   preload_bugs overflow | underflow | double-free | stack-free |
  *                realloc-shrink | big-overflow | write-after-free |
- *                realloc-overflow | reallocarray-freed | clean */
+ *                realloc-overflow | reallocarray-freed | main-overflow | clean
+ * main-overflow allocates, overflows and frees in main itself, as the
+ * README's demo does (main built without a frame record at -O2). */
 #include "config.h"
 
 #include <stddef.h>
@@ -15,7 +17,7 @@
 /* Offsets and a free the compiler cannot see, and stores it must make (a
  * store just before a free is otherwise dead), so it neither warns nor
  * optimises the bugs away. */
-static volatile size_t at_24 = 24, at_40 = 40, at_5000 = 5000, back = 1;
+static volatile size_t at_12 = 12, at_24 = 24, at_40 = 40, at_5000 = 5000, back = 1;
 static void (*volatile free_)(void *) = free;
 #define POKE(p, i, c) (((volatile char *)(p))[i] = (c))
 
@@ -147,6 +149,15 @@ int main(int argc, char **argv)
         { "reallocarray-freed", bug_reallocarray_freed },
         { "double-free-large", bug_double_free_large },
     };
+    if (argc > 1 && strcmp(argv[1], "main-overflow") == 0) {
+        char *p = malloc(12);
+        printf("%p\n", (void *)p);
+        fflush(stdout);
+        POKE(p, at_12, 0);
+        free(p);
+        puts("done");
+        return 0;
+    }
     for (size_t i = 0; argc > 1 && i < sizeof bugs / sizeof bugs[0]; i++)
         if (strcmp(argv[1], bugs[i].name) == 0) {
             bugs[i].fn();
@@ -155,6 +166,6 @@ int main(int argc, char **argv)
         }
     fprintf(stderr, "usage: preload_bugs overflow | underflow | double-free | stack-free |\n"
                     "       realloc-shrink | big-overflow | write-after-free |\n"
-                    "       realloc-overflow | reallocarray-freed | clean\n");
+                    "       realloc-overflow | reallocarray-freed | main-overflow | clean\n");
     return 2;
 }

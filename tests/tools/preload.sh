@@ -161,6 +161,23 @@ if first_frame "freed by thread T0 here:" | grep -Eq "^    #0 0x[0-9a-f]+ in bug
 else
     bad "write-after-free: where it was freed"
 fi
+# A bug in main itself, built without a frame record: the bad call's stack
+# goes on past main as far as the allocation's does (the C library's start,
+# as ASan's), not cut at main.
+bug main-overflow "buffer overflow" main
+past_main() {
+    awk -v h="$1" '$0 == h { f = 1; next } f && !/^    #/ { exit }
+        f && m { sub(/^ *#[0-9]+ /, ""); print } f && / in main / { m = 1 }' "$err"
+}
+freed_tail=$(past_main "free called by thread T0 here:")
+alloc_tail=$(past_main "allocated by thread T0 here:")
+if [ -n "$freed_tail" ] && [ "$freed_tail" = "$alloc_tail" ] &&
+    printf '%s\n' "$freed_tail" | grep -q 'libc_start_main\|libc\.so'; then
+    ok "main-overflow: the bad call's stack goes on past main, as the allocation's"
+else
+    echo "    (past main, free: $(printf '%s' "$freed_tail" | tr '\n' '|'); allocation: $(printf '%s' "$alloc_tail" | tr '\n' '|'))"
+    bad "main-overflow: the bad call's stack goes on past main, as the allocation's"
+fi
 run "double free of a block whose mapping is gone: reported" 86 \
     "$vigil" run --debug --quarantine=0 -- "$bugs" double-free-large
 has "double free of an unmapped block: the checker did not crash" "$err" \
