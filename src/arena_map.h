@@ -117,9 +117,6 @@ int vigil__arena_owns(const void *p);
  * owner's writes, so TSan builds call the exempt function too. */
 static inline bool vigil__owns_inline(const void *p)
 {
-#if VIGIL_TSAN_ENABLED
-    return vigil__arena_owns(p);
-#else
     /* The span test first, not the region table's (vigil__arena_owns
      * has that): on this path nearly every block is a pool's, and the
      * table cost 9 instructions a free (10% of the random workload's), the
@@ -127,11 +124,17 @@ static inline bool vigil__owns_inline(const void *p)
      * bytes of a medium block's page (mimalloc-bench's larson and rptest
      * free as many of those as of pool blocks) that the span saves
      * whenever the system allocator's blocks lie apart from the arenas.
-     * NULL fails it too.  Masked, not compared: whatever slot a foreign
-     * page's bytes name, the range test below refuses p (a free slot
-     * decodes to the kernel's half). */
+     * NULL fails it too, in TSan builds as well: the callers no longer
+     * test for it, and the exempt function would read NULL's page when
+     * several regions share the region table's first slot. */
     if (__builtin_expect(!vigil__arena_span_holds(p), 0))
         return false;
+#if VIGIL_TSAN_ENABLED
+    return vigil__arena_owns(p);
+#else
+    /* Masked, not compared: whatever slot a foreign page's bytes name, the
+     * range test below refuses p (a free slot decodes to the kernel's
+     * half). */
     uint32_t idx = vigil__pool_of(p)->arenaindex & (VIGIL_MAX_ARENAS - 1);
     uintptr_t enc = atomic_load_explicit(&vigil__arena_base[idx], memory_order_acquire);
     return (uintptr_t)p - (enc ^ VIGIL_ARENA_KEY) < VIGIL_ARENA_SIZE;
