@@ -395,7 +395,7 @@ static __attribute__((noinline)) size_t free_refused(const struct debug_ctx *c,
         return SIZE_MAX;
     }
     if (!diagnose(c, p, VIGIL_OP_FREE, &n)) {
-        vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);  /* reported: not again at exit */
+        vigil__debug_live_take(p);  /* reported: not again at exit */
         return SIZE_MAX;                /* a bad free does not free */
     }
     return n;
@@ -437,7 +437,7 @@ static void *debug_realloc(void *ctx, void *ptr, size_t n)
         return debug_malloc(ctx, n);
     guards_open(p);
     if (!intact(c, p, &old) && !diagnose(c, p, VIGIL_OP_REALLOC, &old)) {
-        vigil__debug_live_take(p, VIGIL_LIVE_ANY_THREAD);
+        vigil__debug_live_take(p);
         errno = EINVAL;
         return NULL;                    /* the block is left as it was */
     }

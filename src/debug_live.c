@@ -243,12 +243,6 @@ void vigil__debug_live_put_at(_Atomic uint64_t *w, const void *p, unsigned owner
         put_slow(p, owner);
 }
 
-void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread)
-{
-    (void)thread;
-    vigil__debug_live_put_at(vigil__debug_live_word(p), p, owner);
-}
-
 /* The take of every case the fast path below leaves. */
 static __attribute__((noinline)) void take_slow(const void *p)
 {
@@ -281,9 +275,8 @@ void vigil__debug_live_take_at(_Atomic uint64_t *w, const void *p)
         take_slow(p);
 }
 
-void vigil__debug_live_take(const void *p, uint32_t thread)
+void vigil__debug_live_take(const void *p)
 {
-    (void)thread;
     vigil__debug_live_take_at(vigil__debug_live_word(p), p);
 }
 

@@ -31,16 +31,12 @@ typedef int (*vigil_live_check_fn)(unsigned owner, const unsigned char *p, enum 
 /* Once, before the first block is recorded. */
 void vigil__debug_live_configure(vigil_live_check_fn check);
 
-/* Record live block p of wrapper number owner, made by thread number
- * thread (its origin's); forget it, given the thread its origin names, or
- * VIGIL_LIVE_ANY_THREAD when that is not to be trusted (a damaged block).
- * The map needs no thread (a block's place in it is its address); the
- * thread stays in the interface for a record that would shard by it.
- * Neither allocates through vigil.  A block that cannot be recorded (no
- * memory) goes unchecked, and is counted. */
-#define VIGIL_LIVE_ANY_THREAD UINT32_MAX
-void vigil__debug_live_put(const void *p, unsigned owner, uint32_t thread);
-void vigil__debug_live_take(const void *p, uint32_t thread);
+/* Forget live block p (a block's place in the map is its address; a
+ * damaged block's header is not read).  The record is made and forgotten
+ * by vigil__debug_live_put_at and _take_at below; none of them allocates
+ * through vigil.  A block that cannot be recorded (no memory) goes
+ * unchecked, and is counted. */
+void vigil__debug_live_take(const void *p);
 
 /* The map's word for p, its load started; NULL when p's record takes the
  * slow path (the map not configured, an address it cannot hold, no region
@@ -75,8 +71,8 @@ static inline _Atomic uint64_t *vigil__debug_live_word(const void *p)
     return w;
 }
 
-/* vigil__debug_live_put and _take, given the word that gave for p (NULL
- * too). */
+/* Record live block p of wrapper number owner, and forget it, given the
+ * word vigil__debug_live_word gave for p (NULL too). */
 void vigil__debug_live_put_at(_Atomic uint64_t *w, const void *p, unsigned owner);
 void vigil__debug_live_take_at(_Atomic uint64_t *w, const void *p);
 
